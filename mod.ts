@@ -1,0 +1,16 @@
+/**
+ * convpress: read, convert and compress convolutional networks (Caffe, ONNX, TensorFlow.js, `.cvp`), layer by
+ * layer. This module only re-exports.
+ *
+ * @module
+ */
+export * from "./src/errors.ts";
+export * from "./src/model/types.ts";
+export * from "./src/model/ops.ts";
+export { DTYPE_SIZE, numel, Tensor, toFloat32 } from "./src/model/tensor.ts";
+export type { DType } from "./src/model/tensor.ts";
+export * from "./src/model/shapes.ts";
+export { ByteReader } from "./src/bytes/byte_reader.ts";
+export type { ByteInput, ByteReaderOptions } from "./src/bytes/byte_reader.ts";
+export * from "./src/bytes/inputs.ts";
+export * from "./src/bytes/byte_sink.ts";

@@ -1,0 +1,123 @@
+/**
+ * {@link ByteInput} implementations: files (seekable), stdin and Web streams (in order only), and memory.
+ *
+ * @module
+ */
+import type { ByteInput } from "./byte_reader.ts";
+
+/** Opens `path` as a seekable input. */
+export async function openFileInput(path: string): Promise<ByteInput> {
+  const file = await Deno.open(path, { read: true });
+  const size = (await file.stat()).size;
+  let filePos = 0;
+  return {
+    size,
+    async read(buf) {
+      const n = await file.read(buf);
+      if (n === null) return 0;
+      filePos += n;
+      return n;
+    },
+    async readAt(buf, position) {
+      if (position !== filePos) {
+        await file.seek(position, Deno.SeekMode.Start);
+        filePos = position;
+      }
+      const n = await file.read(buf);
+      if (n === null) return 0;
+      filePos += n;
+      return n;
+    },
+    close() {
+      try {
+        file.close();
+      } catch { /* already closed */ }
+    },
+  };
+}
+
+/** Standard input, read strictly in order with large reads. */
+export function stdinInput(): ByteInput {
+  return {
+    async read(buf) {
+      const n = await Deno.stdin.read(buf);
+      return n ?? 0;
+    },
+    close() {},
+  };
+}
+
+/**
+ * A `ReadableStream<Uint8Array>` as an in-order input. Chunks larger than the caller's buffer are split; nothing
+ * is copied more than once.
+ */
+export function streamInput(stream: ReadableStream<Uint8Array>): ByteInput {
+  const reader = stream.getReader();
+  let pending: Uint8Array | undefined;
+  return {
+    async read(buf) {
+      let n = 0;
+      while (n < buf.length) {
+        if (!pending || pending.length === 0) {
+          if (n > 0) break; // return what we have rather than wait
+          const r = await reader.read();
+          if (r.done) return n;
+          pending = r.value;
+          continue;
+        }
+        const take = Math.min(pending.length, buf.length - n);
+        buf.set(pending.subarray(0, take), n);
+        pending = pending.subarray(take);
+        n += take;
+      }
+      return n;
+    },
+    close() {
+      reader.releaseLock();
+    },
+  };
+}
+
+/** A byte array as a seekable input. */
+export function memoryInput(bytes: Uint8Array): ByteInput {
+  let pos = 0;
+  const readAt = (buf: Uint8Array, position: number) => {
+    const n = Math.max(0, Math.min(buf.length, bytes.length - position));
+    buf.set(bytes.subarray(position, position + n));
+    return Promise.resolve(n);
+  };
+  return {
+    size: bytes.length,
+    async read(buf) {
+      const n = await readAt(buf, pos);
+      pos += n;
+      return n;
+    },
+    readAt,
+    close() {},
+  };
+}
+
+/** Chunks delivered in order as a non-seekable input, for tests of chunk boundaries. */
+export function chunkedInput(chunks: Uint8Array[]): ByteInput {
+  const stream = new ReadableStream<Uint8Array>({
+    start(c) {
+      for (const ch of chunks) c.enqueue(ch);
+      c.close();
+    },
+  });
+  return streamInput(stream);
+}
+
+/** Splits `bytes` into chunks at the given cut points. */
+export function splitAt(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let prev = 0;
+  for (const c of [...cuts].sort((a, b) => a - b)) {
+    if (c <= prev || c >= bytes.length) continue;
+    out.push(bytes.subarray(prev, c));
+    prev = c;
+  }
+  out.push(bytes.subarray(prev));
+  return out;
+}

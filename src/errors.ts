@@ -1,0 +1,119 @@
+/**
+ * Errors. Every failure a user can cause (bad input, unsupported op, bad flag) is a {@link ConvpressError} with a
+ * stable `code`, and where known the byte `offset`, the `file` and the `layer`. The CLI prints `message` on one line
+ * and exits with {@link ConvpressError.exitCode}; anything else is a bug and prints its stack.
+ *
+ * @module
+ */
+
+/** Stable error codes. Scripts may match on them; never rename one. */
+export type ErrorCode =
+  | "unexpected_eof" // input ended inside a record
+  | "bad_wire" // protobuf wire-level damage: bad varint, wire type, length past the end
+  | "bad_format" // structurally valid bytes that do not form a valid model of the format
+  | "unknown_format" // no reader recognises the input
+  | "unsupported" // a valid model using something convpress (or the target format) cannot express
+  | "checksum" // a CRC mismatch
+  | "usage" // bad command-line arguments or options
+  | "io"; // file system errors
+
+/** Fields that locate an error. */
+export interface ErrorContext {
+  /** The input or output file, `-` for stdin/stdout. */
+  file?: string;
+  /** The layer (or tensor, node, weight) being read or written. */
+  layer?: string;
+  /** Absolute byte offset in the input where the problem was found. */
+  offset?: number;
+  /** The error that caused this one. */
+  cause?: unknown;
+}
+
+/** The base class of every user-facing error. */
+export class ConvpressError extends Error {
+  readonly code: ErrorCode;
+  file?: string;
+  layer?: string;
+  offset?: number;
+
+  constructor(code: ErrorCode, message: string, ctx: ErrorContext = {}) {
+    super(message, ctx.cause === undefined ? undefined : { cause: ctx.cause });
+    this.name = "ConvpressError";
+    this.code = code;
+    this.file = ctx.file;
+    this.layer = ctx.layer;
+    this.offset = ctx.offset;
+  }
+
+  /** Process exit code for the CLI: 2 for usage errors, 3 for unsupported models, 1 otherwise. */
+  get exitCode(): number {
+    if (this.code === "usage") return 2;
+    if (this.code === "unsupported") return 3;
+    return 1;
+  }
+}
+
+/** A protobuf wire-level error (format-agnostic). */
+export class WireError extends ConvpressError {
+  constructor(code: ErrorCode, message: string, ctx: ErrorContext = {}) {
+    super(code, message, ctx);
+    this.name = "WireError";
+  }
+}
+
+/** An error reading or writing ONNX. */
+export class OnnxError extends ConvpressError {
+  constructor(code: ErrorCode, message: string, ctx: ErrorContext = {}) {
+    super(code, message, ctx);
+    this.name = "OnnxError";
+  }
+}
+
+/** An error reading or writing Caffe. */
+export class CaffeError extends ConvpressError {
+  constructor(code: ErrorCode, message: string, ctx: ErrorContext = {}) {
+    super(code, message, ctx);
+    this.name = "CaffeError";
+  }
+}
+
+/** An error reading or writing TensorFlow.js. */
+export class TfjsError extends ConvpressError {
+  constructor(code: ErrorCode, message: string, ctx: ErrorContext = {}) {
+    super(code, message, ctx);
+    this.name = "TfjsError";
+  }
+}
+
+/** An error reading or writing `.cvp`. */
+export class CvpError extends ConvpressError {
+  constructor(code: ErrorCode, message: string, ctx: ErrorContext = {}) {
+    super(code, message, ctx);
+    this.name = "CvpError";
+  }
+}
+
+/**
+ * Re-throws `err` as a `Cls` error saying what was being read, keeping the innermost code and offset. Non-convpress
+ * errors (bugs, I/O) are wrapped with code `io` when they are file-system errors and re-thrown unchanged otherwise.
+ */
+export function wrapError(
+  err: unknown,
+  Cls: new (code: ErrorCode, message: string, ctx?: ErrorContext) => ConvpressError,
+  what: string,
+  ctx: ErrorContext = {},
+): never {
+  if (err instanceof ConvpressError) {
+    const e = new Cls(err.code, `${what}: ${err.message}`, {
+      file: err.file ?? ctx.file,
+      layer: err.layer ?? ctx.layer,
+      offset: err.offset ?? ctx.offset,
+      cause: err,
+    });
+    throw e;
+  }
+  if (err instanceof Deno.errors.NotFound || err instanceof Deno.errors.PermissionDenied) {
+    throw new Cls("io", `${what}: ${(err as Error).message}`, { ...ctx, cause: err });
+  }
+  throw err;
+}

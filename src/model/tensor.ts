@@ -1,0 +1,299 @@
+/**
+ * Tensors of the model stream. A tensor's name, dtype, shape and byte length are known before its data. The data
+ * is one of:
+ * - materialized bytes in memory (what a non-seekable input delivers: one tensor buffered at a time);
+ * - a byte range of a seekable input, read by offset on demand, as often as needed;
+ * - a chunk producer (a stage's lazy output, for example the GAP fold over another tensor's rows).
+ *
+ * Chunks handed out by {@link Tensor.chunks} are borrowed: valid until the next one is pulled. Data is always
+ * little-endian, row-major, in the canonical layout of ./ops.ts.
+ *
+ * @module
+ */
+import type { ByteInput } from "../bytes/byte_reader.ts";
+import { ConvpressError } from "../errors.ts";
+import { float16ToFloat32 } from "./float16.ts";
+
+/** Element types. */
+export type DType =
+  | "float32"
+  | "float16"
+  | "bfloat16"
+  | "float64"
+  | "int8"
+  | "uint8"
+  | "int16"
+  | "uint16"
+  | "int32"
+  | "uint32"
+  | "int64"
+  | "uint64"
+  | "bool"
+  | "string";
+
+/** Bytes per element (strings have none fixed). */
+export const DTYPE_SIZE: Readonly<Record<DType, number>> = Object.freeze({
+  float32: 4,
+  float16: 2,
+  bfloat16: 2,
+  float64: 8,
+  int8: 1,
+  uint8: 1,
+  int16: 2,
+  uint16: 2,
+  int32: 4,
+  uint32: 4,
+  int64: 8,
+  uint64: 8,
+  bool: 1,
+  string: 0,
+});
+
+/** Product of the dimensions (1 for a scalar). */
+export function numel(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+type Source =
+  | { kind: "bytes"; bytes: Uint8Array }
+  | { kind: "file"; input: ByteInput; offset: number }
+  | { kind: "chunks"; produce: () => AsyncIterable<Uint8Array> };
+
+const READ_CHUNK = 4 << 20;
+
+/** A named n-dimensional array whose data may live in memory, in a file, or be produced on demand. */
+export class Tensor {
+  readonly name: string;
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  readonly byteLength: number;
+  /** Free-form annotations stages attach (for example a clustering chosen for `.cvp`). */
+  meta: Record<string, unknown> = {};
+  #source: Source;
+
+  private constructor(name: string, dtype: DType, shape: readonly number[], byteLength: number, source: Source) {
+    this.name = name;
+    this.dtype = dtype;
+    this.shape = Object.freeze([...shape]);
+    this.byteLength = byteLength;
+    this.#source = source;
+  }
+
+  /** A tensor over bytes in memory (not copied). */
+  static fromBytes(name: string, dtype: DType, shape: readonly number[], bytes: Uint8Array): Tensor {
+    checkSize(name, dtype, shape, bytes.length);
+    return new Tensor(name, dtype, shape, bytes.length, { kind: "bytes", bytes });
+  }
+
+  /** A float32 tensor over a typed array (not copied). */
+  static fromFloat32(name: string, shape: readonly number[], data: Float32Array): Tensor {
+    return Tensor.fromBytes(name, "float32", shape, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  }
+
+  /** An int64 tensor from numbers. */
+  static fromInt64(name: string, shape: readonly number[], values: readonly number[]): Tensor {
+    const a = new BigInt64Array(values.map((v) => BigInt(v)));
+    return Tensor.fromBytes(name, "int64", shape, new Uint8Array(a.buffer));
+  }
+
+  /** A tensor over `byteLength` bytes at `offset` of a seekable input. */
+  static fromFile(
+    name: string,
+    dtype: DType,
+    shape: readonly number[],
+    input: ByteInput,
+    offset: number,
+    byteLength: number,
+  ): Tensor {
+    checkSize(name, dtype, shape, byteLength);
+    if (!input.readAt) throw new Error("Tensor.fromFile needs a seekable input");
+    return new Tensor(name, dtype, shape, byteLength, { kind: "file", input, offset });
+  }
+
+  /** A tensor whose bytes are produced on demand by `produce` (called once per read). */
+  static fromChunks(
+    name: string,
+    dtype: DType,
+    shape: readonly number[],
+    byteLength: number,
+    produce: () => AsyncIterable<Uint8Array>,
+  ): Tensor {
+    checkSize(name, dtype, shape, byteLength);
+    return new Tensor(name, dtype, shape, byteLength, { kind: "chunks", produce });
+  }
+
+  /** Number of elements. */
+  get size(): number {
+    return numel(this.shape);
+  }
+
+  /** True when the data is in memory. */
+  get materialized(): boolean {
+    return this.#source.kind === "bytes";
+  }
+
+  /** The same data under another name, shape or metadata. */
+  with(changes: { name?: string; shape?: readonly number[] }): Tensor {
+    const t = new Tensor(
+      changes.name ?? this.name,
+      this.dtype,
+      changes.shape ?? this.shape,
+      this.byteLength,
+      this.#source,
+    );
+    if (changes.shape) checkSize(t.name, t.dtype, t.shape, t.byteLength);
+    t.meta = { ...this.meta };
+    return t;
+  }
+
+  /** Yields the data as borrowed chunks of at most `chunkSize` bytes. */
+  async *chunks(chunkSize = READ_CHUNK): AsyncGenerator<Uint8Array> {
+    const s = this.#source;
+    if (s.kind === "bytes") {
+      for (let off = 0; off < s.bytes.length; off += chunkSize) {
+        yield s.bytes.subarray(off, Math.min(s.bytes.length, off + chunkSize));
+      }
+      return;
+    }
+    if (s.kind === "chunks") {
+      let total = 0;
+      for await (const c of s.produce()) {
+        total += c.length;
+        yield c;
+      }
+      if (total !== this.byteLength) throw new Error(`Tensor '${this.name}' produced ${total} of ${this.byteLength} bytes`);
+      return;
+    }
+    const buf = new Uint8Array(Math.min(chunkSize, Math.max(1, this.byteLength)));
+    let pos = 0;
+    while (pos < this.byteLength) {
+      const want = Math.min(buf.length, this.byteLength - pos);
+      let got = 0;
+      while (got < want) {
+        const n = await s.input.readAt!(buf.subarray(got, want), s.offset + pos + got);
+        if (n === 0) {
+          throw new ConvpressError(
+            "unexpected_eof",
+            `Unexpected end of input in tensor '${this.name}' at byte ${s.offset + pos + got}`,
+            { offset: s.offset + pos + got, layer: this.name },
+          );
+        }
+        got += n;
+      }
+      pos += got;
+      yield buf.subarray(0, got);
+    }
+  }
+
+  /** The data as bytes the caller may keep (a view of in-memory data, a copy otherwise). */
+  async bytes(): Promise<Uint8Array> {
+    if (this.#source.kind === "bytes") return this.#source.bytes;
+    const out = new Uint8Array(this.byteLength);
+    let off = 0;
+    for await (const c of this.chunks()) {
+      out.set(c, off);
+      off += c.length;
+    }
+    return out;
+  }
+
+  /** The data as float32, converting from the stored dtype. May share memory with the tensor: do not modify. */
+  async float32(): Promise<Float32Array> {
+    const b = await this.bytes();
+    return toFloat32(this.dtype, b, this.name);
+  }
+
+  /** The data as plain numbers (for small integer tensors such as shapes). */
+  async numbers(): Promise<number[]> {
+    const b = await this.bytes();
+    const copy = b.byteOffset % 8 === 0 ? b : b.slice();
+    switch (this.dtype) {
+      case "int64":
+        return Array.from(new BigInt64Array(copy.buffer, copy.byteOffset, this.size), Number);
+      case "uint64":
+        return Array.from(new BigUint64Array(copy.buffer, copy.byteOffset, this.size), Number);
+      default:
+        return Array.from(toFloat32(this.dtype, b, this.name));
+    }
+  }
+}
+
+function checkSize(name: string, dtype: DType, shape: readonly number[], byteLength: number): void {
+  for (const d of shape) {
+    if (!Number.isSafeInteger(d) || d < 0) {
+      throw new ConvpressError("bad_format", `Tensor '${name}' has an invalid dimension ${d}`, { layer: name });
+    }
+  }
+  const size = DTYPE_SIZE[dtype];
+  if (size > 0 && numel(shape) * size !== byteLength) {
+    throw new ConvpressError(
+      "bad_format",
+      `Tensor '${name}' holds ${byteLength} bytes but its shape [${shape.join(",")}] of ${dtype} needs ${
+        numel(shape) * size
+      }`,
+      { layer: name },
+    );
+  }
+}
+
+/** Converts little-endian bytes of `dtype` to float32. Shares memory when already float32 and aligned. */
+export function toFloat32(dtype: DType, b: Uint8Array, name = "tensor"): Float32Array {
+  const aligned = (k: number) => (b.byteOffset % k === 0 ? b : b.slice());
+  switch (dtype) {
+    case "float32": {
+      const a = aligned(4);
+      return new Float32Array(a.buffer, a.byteOffset, a.length / 4);
+    }
+    case "float64": {
+      const a = aligned(8);
+      return Float32Array.from(new Float64Array(a.buffer, a.byteOffset, a.length / 8));
+    }
+    case "float16": {
+      const a = aligned(2);
+      const h = new Uint16Array(a.buffer, a.byteOffset, a.length / 2);
+      const out = new Float32Array(h.length);
+      for (let i = 0; i < h.length; i++) out[i] = float16ToFloat32(h[i]);
+      return out;
+    }
+    case "bfloat16": {
+      const a = aligned(2);
+      const h = new Uint16Array(a.buffer, a.byteOffset, a.length / 2);
+      const u = new Uint32Array(h.length);
+      for (let i = 0; i < h.length; i++) u[i] = h[i] << 16;
+      return new Float32Array(u.buffer);
+    }
+    case "int8":
+      return Float32Array.from(new Int8Array(b.buffer, b.byteOffset, b.length));
+    case "uint8":
+    case "bool":
+      return Float32Array.from(b);
+    case "int16": {
+      const a = aligned(2);
+      return Float32Array.from(new Int16Array(a.buffer, a.byteOffset, a.length / 2));
+    }
+    case "uint16": {
+      const a = aligned(2);
+      return Float32Array.from(new Uint16Array(a.buffer, a.byteOffset, a.length / 2));
+    }
+    case "int32": {
+      const a = aligned(4);
+      return Float32Array.from(new Int32Array(a.buffer, a.byteOffset, a.length / 4));
+    }
+    case "uint32": {
+      const a = aligned(4);
+      return Float32Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length / 4));
+    }
+    case "int64": {
+      const a = aligned(8);
+      return Float32Array.from(new BigInt64Array(a.buffer, a.byteOffset, a.length / 8), Number);
+    }
+    case "uint64": {
+      const a = aligned(8);
+      return Float32Array.from(new BigUint64Array(a.buffer, a.byteOffset, a.length / 8), Number);
+    }
+    case "string":
+      throw new ConvpressError("unsupported", `Tensor '${name}' holds strings, not numbers`, { layer: name });
+  }
+}
