@@ -169,9 +169,17 @@ export class ByteReader {
       }
       return out;
     }
+    return concatBytes(await this.parts(n, what), n);
+  }
+
+  /**
+   * Reads `n` bytes as a list of owned chunks, allocating only as the bytes arrive: the way to hold a large
+   * field from a stream whose length prefix cannot be checked against a file size.
+   */
+  async parts(n: number, what = "data"): Promise<Uint8Array[]> {
     const parts: Uint8Array[] = [];
     for await (const c of this.chunks(n, what)) parts.push(c.slice());
-    return concatBytes(parts, n);
+    return parts;
   }
 
   /** Throws when `n` is negative or, on a sized input, reaches past its end. */

@@ -58,6 +58,7 @@ export function numel(shape: readonly number[]): number {
 
 type Source =
   | { kind: "bytes"; bytes: Uint8Array }
+  | { kind: "parts"; parts: Uint8Array[] }
   | { kind: "file"; input: ByteInput; offset: number }
   | { kind: "chunks"; produce: () => AsyncIterable<Uint8Array> };
 
@@ -85,6 +86,14 @@ export class Tensor {
   static fromBytes(name: string, dtype: DType, shape: readonly number[], bytes: Uint8Array): Tensor {
     checkSize(name, dtype, shape, bytes.length);
     return new Tensor(name, dtype, shape, bytes.length, { kind: "bytes", bytes });
+  }
+
+  /** A tensor over a list of chunks in memory (not concatenated). */
+  static fromParts(name: string, dtype: DType, shape: readonly number[], parts: Uint8Array[]): Tensor {
+    const n = parts.reduce((s, p) => s + p.length, 0);
+    checkSize(name, dtype, shape, n);
+    if (parts.length === 1) return new Tensor(name, dtype, shape, n, { kind: "bytes", bytes: parts[0] });
+    return new Tensor(name, dtype, shape, n, { kind: "parts", parts });
   }
 
   /** A float32 tensor over a typed array (not copied). */
@@ -131,7 +140,7 @@ export class Tensor {
 
   /** True when the data is in memory. */
   get materialized(): boolean {
-    return this.#source.kind === "bytes";
+    return this.#source.kind === "bytes" || this.#source.kind === "parts";
   }
 
   /** The same data under another name, shape or metadata. */
@@ -157,13 +166,21 @@ export class Tensor {
       }
       return;
     }
+    if (s.kind === "parts") {
+      for (const p of s.parts) {
+        for (let off = 0; off < p.length; off += chunkSize) yield p.subarray(off, Math.min(p.length, off + chunkSize));
+      }
+      return;
+    }
     if (s.kind === "chunks") {
       let total = 0;
       for await (const c of s.produce()) {
         total += c.length;
         yield c;
       }
-      if (total !== this.byteLength) throw new Error(`Tensor '${this.name}' produced ${total} of ${this.byteLength} bytes`);
+      if (total !== this.byteLength) {
+        throw new Error(`Tensor '${this.name}' produced ${total} of ${this.byteLength} bytes`);
+      }
       return;
     }
     const buf = new Uint8Array(Math.min(chunkSize, Math.max(1, this.byteLength)));
@@ -197,6 +214,22 @@ export class Tensor {
       off += c.length;
     }
     return out;
+  }
+
+  /** The bytes of a materialized tensor, synchronously (throws for file-backed or produced data). */
+  syncBytes(): Uint8Array {
+    const s = this.#source;
+    if (s.kind === "parts") {
+      const out = new Uint8Array(this.byteLength);
+      let off = 0;
+      for (const p of s.parts) {
+        out.set(p, off);
+        off += p.length;
+      }
+      return out;
+    }
+    if (s.kind !== "bytes") throw new Error(`Tensor '${this.name}' is not in memory`);
+    return s.bytes;
   }
 
   /** The data as float32, converting from the stored dtype. May share memory with the tensor: do not modify. */

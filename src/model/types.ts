@@ -81,6 +81,12 @@ export interface ModelHeader {
   metadata: Record<string, string>;
   /** The layer list, when known before the first layer. */
   plan?: LayerPlan[];
+  /**
+   * True while fields some formats deliver after their tensors (ONNX graph inputs, outputs and opsets on an
+   * in-order input) are still unknown. The reader fills them in before the layer stream closes, so a writer that
+   * needs them reads them at the end.
+   */
+  pending?: boolean;
   /** Format-specific header data for same-format pass-through (ONNX opsets, value_info, ...). */
   origin?: { format: FormatName; data: unknown };
 }

@@ -1,0 +1,270 @@
+/**
+ * ONNX writer: model stream -> ModelProto bytes, one layer at a time.
+ *
+ * Layout written (all standard protobuf; field order is free on the wire):
+ * ```
+ * ModelProto
+ *   [fields 1-6: ir_version, producer, ... when the header is complete]
+ *   7 graph: LEN (5-byte padded varint, patched on a file; exact on stdout via a spool file)
+ *     per layer: 5 initializer TensorProto { 1 dims*, 2 data_type, 8 name, 9 raw_data LEN <streamed bytes> }
+ *                1 node NodeProto (the source node's own bytes when the layer is unchanged ONNX)
+ *     2 name, 11 input*, 12 output*, 13 value_info* ...
+ *   8 opset_import*, 14 metadata_props*  [and fields 1-6 when the header completed late]
+ * ```
+ * Initializers sit beside the node that uses them rather than after all nodes: protobuf keeps the order of each
+ * repeated field, and this way the writer never holds more than the layer in hand.
+ *
+ * @module
+ */
+import { type ByteSink, openFileSink, stdoutSink } from "../../src/bytes/byte_sink.ts";
+import { openFileInput } from "../../src/bytes/inputs.ts";
+import { ConvpressError, OnnxError, wrapError } from "../../src/errors.ts";
+import { ShapeTracker } from "../../src/model/shapes.ts";
+import type { Tensor } from "../../src/model/tensor.ts";
+import type { Layer, ModelHeader, ModelStream, ValueInfo } from "../../src/model/types.ts";
+import { WireWriter } from "../../src/wire/wire_writer.ts";
+import { encodeVarint } from "../../src/wire/varint.ts";
+import type { WriteOptions } from "../registry.ts";
+import { exportLayer } from "./export_node.ts";
+import { onnx } from "./proto.ts";
+import type { OnnxHeaderOrigin, OnnxLayerOrigin } from "./reader.ts";
+import { DTYPE_ONNX, Graph, Model, TensorField } from "./types.ts";
+
+const DEFAULT_OPSET = 13;
+const DEFAULT_IR = 7;
+/** Width of the patched graph length: 5 bytes hold lengths up to 32 GiB. */
+const LENGTH_WIDTH = 5;
+/** Tensors smaller than this stay inside the model with --external-data (as the onnx package does). */
+const EXTERNAL_THRESHOLD = 1024;
+
+/** Writes a model stream as ONNX to `path` (`-` for stdout). */
+export async function writeOnnx(model: ModelStream, path: string, options: WriteOptions = {}): Promise<void> {
+  const out = path === "-" ? stdoutSink() : await openFileSink(path);
+  let ext: { sink: ByteSink; location: string } | undefined;
+  let spool: { sink: ByteSink; path: string } | undefined;
+  try {
+    if (options.externalData) {
+      if (path === "-") throw new OnnxError("usage", "--external-data needs an output file, not stdout");
+      const location = `${path.slice(path.lastIndexOf("/") + 1)}.data`;
+      ext = { sink: await openFileSink(`${path}.data`), location };
+    }
+    const { header } = model;
+    const early = !header.pending;
+    if (early) await out.write(modelFields(header, (f) => f < Model.graph));
+    // The graph: a length-delimited field whose length is known only at its end.
+    let graph: ByteSink;
+    let lengthAt = -1;
+    if (out.patch) {
+      const w = new WireWriter();
+      w.tag(Model.graph, 2);
+      lengthAt = out.position + w.length;
+      w.fixedWidthUint(0, LENGTH_WIDTH);
+      await out.write(w.finish());
+      graph = out;
+    } else {
+      const p = await Deno.makeTempFile({ prefix: "convpress-onnx-", suffix: ".spool" });
+      spool = { sink: await openFileSink(p), path: p };
+      graph = spool.sink;
+    }
+    const graphStart = graph.position;
+    const allOrigin = await writeLayers(model, graph, ext, options);
+    await graph.write(graphFields(header, allOrigin));
+    const graphLength = graph.position - graphStart;
+    if (lengthAt >= 0) {
+      const b = new Uint8Array(LENGTH_WIDTH);
+      encodeVarint(b, 0, graphLength, LENGTH_WIDTH);
+      await out.patch!(lengthAt, b);
+    } else if (spool) {
+      await spool.sink.close();
+      const w = new WireWriter();
+      w.tag(Model.graph, 2).uint(graphLength);
+      await out.write(w.finish());
+      const input = await openFileInput(spool.path);
+      try {
+        const buf = new Uint8Array(4 << 20);
+        for (let pos = 0; pos < graphLength;) {
+          const n = await input.readAt!(buf, pos);
+          if (n === 0) throw new OnnxError("io", `Spool file ${spool.path} ended early`);
+          await out.write(buf.subarray(0, n));
+          pos += n;
+        }
+      } finally {
+        input.close();
+      }
+    }
+    await out.write(modelFields(header, (f) => f > Model.graph || (!early && f < Model.graph)));
+    if (ext) await ext.sink.close();
+    await out.close();
+  } catch (e) {
+    await out.abort();
+    if (ext) await ext.sink.abort();
+    if (spool) await spool.sink.abort();
+    wrapError(e, OnnxError, `Cannot write ONNX '${path}'`, { file: path });
+  } finally {
+    if (spool) await Deno.remove(spool.path).catch(() => {});
+  }
+}
+
+/** The default-domain opset the output declares. */
+function targetOpset(header: ModelHeader): number {
+  const v = Number(header.metadata.onnx_opset);
+  return header.origin?.format === "onnx" && v > 0 ? v : DEFAULT_OPSET;
+}
+
+async function writeLayers(
+  model: ModelStream,
+  graph: ByteSink,
+  ext: { sink: ByteSink; location: string } | undefined,
+  options: WriteOptions,
+): Promise<boolean> {
+  const { header } = model;
+  const shapes = new ShapeTracker(header);
+  const written = new Set<string>(); // initializer and feed-node output names already in the file
+  let allOrigin = true;
+  let count = 0;
+  for await (const layer of model.layers) {
+    try {
+      const { ins } = shapes.add(layer);
+      const origin = layer.origin?.format === "onnx" ? layer.origin.data as OnnxLayerOrigin : undefined;
+      if (origin) {
+        const fed = new Set(origin.feeds.map((f) => f.output));
+        for (const t of Object.values(layer.params)) {
+          if (!fed.has(t.name)) await writeInitializer(graph, t, written, ext);
+        }
+        for (const f of origin.feeds) {
+          if (written.has(f.output)) continue;
+          written.add(f.output);
+          await graph.write(field(Graph.node, f.bytes));
+        }
+        if (origin.node.length) await graph.write(field(Graph.node, origin.node));
+      } else {
+        allOrigin = false;
+        const opset = targetOpset(model.header);
+        const exported = exportLayer(layer, opset, ins[0]);
+        for (const t of [...Object.values(layer.params), ...exported.constants]) {
+          await writeInitializer(graph, t, written, ext);
+        }
+        for (const n of exported.nodes) await graph.write(field(Graph.node, n));
+      }
+    } catch (e) {
+      if (e instanceof ConvpressError && !e.layer) e.layer = layer.name;
+      wrapError(e, OnnxError, `Cannot write layer '${layer.name}' (${layer.op})`, { layer: layer.name });
+    }
+    options.progress?.(++count, header.plan?.length ?? 0, layer.name);
+  }
+  return allOrigin;
+}
+
+/** A length-delimited field holding `bytes`. */
+function field(num: number, bytes: Uint8Array): Uint8Array {
+  const w = new WireWriter(bytes.length + 8);
+  w.tag(num, 2).bytes(bytes);
+  return w.finish();
+}
+
+/** Writes `t` as an initializer (once per name), streaming its bytes. */
+async function writeInitializer(
+  out: ByteSink,
+  t: Tensor,
+  written: Set<string>,
+  ext: { sink: ByteSink; location: string } | undefined,
+): Promise<void> {
+  if (written.has(t.name)) return;
+  written.add(t.name);
+  const dt = DTYPE_ONNX[t.dtype];
+  if (!dt || t.dtype === "string") {
+    throw new OnnxError("unsupported", `Tensor '${t.name}' has dtype ${t.dtype}, which this writer cannot store`);
+  }
+  const head = new WireWriter();
+  for (const d of t.shape) head.tag(TensorField.dims, 0).int(d);
+  head.tag(TensorField.dataType, 0).uint(dt);
+  head.tag(TensorField.name, 2).string(t.name);
+  const external = ext && t.byteLength >= EXTERNAL_THRESHOLD;
+  if (external) {
+    const offset = ext.sink.position;
+    for await (const c of t.chunks()) await ext.sink.write(c);
+    const entry = (k: string, v: string) => {
+      head.tag(TensorField.externalData, 2).fork().tag(1, 2).string(k).tag(2, 2).string(v).join();
+    };
+    entry("location", ext.location);
+    entry("offset", String(offset));
+    entry("length", String(t.byteLength));
+    head.tag(TensorField.dataLocation, 0).uint(1);
+  } else head.tag(TensorField.rawData, 2).uint(t.byteLength);
+  const headBytes = head.finish();
+  const prefix = new WireWriter();
+  prefix.tag(Graph.initializer, 2).uint(headBytes.length + (external ? 0 : t.byteLength));
+  await out.write(prefix.finish());
+  await out.write(headBytes);
+  if (external) return;
+  let n = 0;
+  for await (const c of t.chunks()) {
+    n += c.length;
+    await out.write(c);
+  }
+  if (n !== t.byteLength) {
+    throw new OnnxError("bad_format", `Tensor '${t.name}' delivered ${n} of ${t.byteLength} bytes`);
+  }
+}
+
+function valueInfoBytes(v: ValueInfo): Uint8Array {
+  return onnx.ValueInfoProto.encode({
+    name: v.name,
+    type: {
+      tensorType: {
+        elemType: DTYPE_ONNX[v.dtype] ?? 1,
+        shape: { dim: v.shape.map((d) => (typeof d === "number" ? { dimValue: d } : d ? { dimParam: d } : {})) },
+      },
+    },
+  }).finish();
+}
+
+/** GraphProto fields after the layers: the source's own when every layer passed through, else rebuilt. */
+function graphFields(header: ModelHeader, allOrigin: boolean): Uint8Array {
+  const w = new WireWriter();
+  const o = header.origin?.format === "onnx" ? header.origin.data as OnnxHeaderOrigin : undefined;
+  if (o && allOrigin) {
+    for (const f of o.graphFields) w.tag(f.field, 2).bytes(f.bytes);
+    return w.finish();
+  }
+  w.tag(Graph.name, 2).string(header.name || "convpress");
+  for (const v of header.inputs) w.tag(Graph.input, 2).bytes(valueInfoBytes(v));
+  for (const v of header.outputs) w.tag(Graph.output, 2).bytes(valueInfoBytes(v));
+  if (o) {
+    // Keep what does not depend on the layers: doc strings and metadata.
+    for (const f of o.graphFields) {
+      if (f.field === Graph.docString || f.field === Graph.metadataProps) w.tag(f.field, 2).bytes(f.bytes);
+    }
+  }
+  return w.finish();
+}
+
+/** ModelProto fields other than the graph, selected by field number. */
+function modelFields(header: ModelHeader, select: (field: number) => boolean): Uint8Array {
+  const w = new WireWriter();
+  const o = header.origin?.format === "onnx" ? header.origin.data as OnnxHeaderOrigin : undefined;
+  if (o) {
+    for (const f of o.modelFields) {
+      if (!select(f.field)) continue;
+      if (f.bytes) w.tag(f.field, 2).bytes(f.bytes);
+      else w.tag(f.field, 0).int(f.value ?? 0);
+    }
+    return w.finish();
+  }
+  if (select(Model.irVersion)) w.tag(Model.irVersion, 0).uint(DEFAULT_IR);
+  if (select(Model.producerName)) w.tag(Model.producerName, 2).string("convpress");
+  if (select(Model.producerVersion)) w.tag(Model.producerVersion, 2).string("0.1.0");
+  if (select(Model.docString) && header.metadata.doc_string) {
+    w.tag(Model.docString, 2).string(header.metadata.doc_string);
+  }
+  if (select(Model.opsetImport)) {
+    w.tag(Model.opsetImport, 2).bytes(onnx.OperatorSetIdProto.encode({ domain: "", version: DEFAULT_OPSET }).finish());
+  }
+  if (select(Model.metadataProps)) {
+    for (const [k, v] of Object.entries(header.metadata)) {
+      if (k === "doc_string" || k.startsWith("onnx_")) continue;
+      w.tag(Model.metadataProps, 2).bytes(onnx.StringStringEntryProto.encode({ key: k, value: v }).finish());
+    }
+  }
+  return w.finish();
+}
