@@ -1,0 +1,382 @@
+/**
+ * Protobuf text format ("prototxt") for Caffe's NetParameter: a parser into an ordered field tree and a printer
+ * back to text. The tree needs no schema: values keep their token kind (string, number, bool, enum identifier,
+ * nested message), so printing what was parsed gives text that parses to the same tree.
+ *
+ * Accepted syntax (protobuf text format): `#` comments anywhere between tokens; `name: value`; `name { ... }`,
+ * `name: { ... }` and `name < ... >` for messages; optional `;` or `,` after a field; repeated fields by repetition
+ * or as a list `name: [a, b]`; strings in double or single quotes with C escapes, adjacent strings concatenated;
+ * decimal, hex and octal integers, floats with an optional `f` suffix, `inf`, `nan`; `true`/`false`; enums as bare
+ * identifiers. Errors name the line and column.
+ *
+ * @module
+ */
+import { CaffeError } from "../../src/errors.ts";
+
+/** An enum value written as a bare identifier (`pool: MAX`, `type: CONVOLUTION`). */
+export class TextEnum {
+  constructor(readonly name: string) {}
+}
+
+/** A field value. */
+export type TextValue = string | number | boolean | TextEnum | TextMessage;
+
+/** A message: fields in the order they were written. Repeated fields appear once per value. */
+export class TextMessage {
+  fields: [string, TextValue][] = [];
+
+  /** Appends a field value; returns this. */
+  add(name: string, value: TextValue): this {
+    this.fields.push([name, value]);
+    return this;
+  }
+
+  /** True when the field is present. */
+  has(name: string): boolean {
+    return this.fields.some(([n]) => n === name);
+  }
+
+  /** The last value of a field (protobuf's last-one-wins for scalars). */
+  get(name: string): TextValue | undefined {
+    for (let i = this.fields.length - 1; i >= 0; i--) if (this.fields[i][0] === name) return this.fields[i][1];
+    return undefined;
+  }
+
+  /** Every value of a field, in order. */
+  all(name: string): TextValue[] {
+    return this.fields.filter(([n]) => n === name).map(([, v]) => v);
+  }
+
+  /** A nested message, or undefined. */
+  msg(name: string): TextMessage | undefined {
+    const v = this.get(name);
+    return v instanceof TextMessage ? v : undefined;
+  }
+
+  /** Every nested message of a repeated message field. */
+  msgs(name: string): TextMessage[] {
+    return this.all(name).filter((v): v is TextMessage => v instanceof TextMessage);
+  }
+
+  /** A number field (booleans read as 0/1), or `def`. */
+  num(name: string, def: number): number {
+    const v = this.get(name);
+    if (typeof v === "number") return v;
+    if (typeof v === "boolean") return v ? 1 : 0;
+    return def;
+  }
+
+  /** Every value of a repeated number field. */
+  nums(name: string): number[] {
+    return this.all(name).filter((v): v is number => typeof v === "number");
+  }
+
+  /** A string field, or `def`. Enum identifiers read as their names. */
+  str(name: string, def: string): string {
+    const v = this.get(name);
+    if (typeof v === "string") return v;
+    if (v instanceof TextEnum) return v.name;
+    return def;
+  }
+
+  /** Every value of a repeated string field. */
+  strs(name: string): string[] {
+    return this.all(name).filter((v): v is string => typeof v === "string");
+  }
+
+  /** A bool field (also `1`/`0`), or `def`. */
+  bool(name: string, def: boolean): boolean {
+    const v = this.get(name);
+    if (typeof v === "boolean") return v;
+    if (typeof v === "number") return v !== 0;
+    if (v instanceof TextEnum) return v.name === "True" || v.name === "t";
+    return def;
+  }
+
+  /** An enum field as its name, whether written as an identifier or a number (`names` maps numbers to names). */
+  enumName(name: string, names: readonly string[], def: string): string {
+    const v = this.get(name);
+    if (v instanceof TextEnum) return v.name;
+    if (typeof v === "number") return names[v] ?? String(v);
+    if (typeof v === "string") return v;
+    return def;
+  }
+}
+
+interface Token {
+  kind: "ident" | "number" | "string" | "punct" | "eof";
+  text: string;
+  value?: string | number;
+  line: number;
+  col: number;
+}
+
+const PUNCT = new Set(["{", "}", "<", ">", ":", ";", ",", "[", "]"]);
+
+class Lexer {
+  #s: string;
+  #i = 0;
+  #line = 1;
+  #col = 1;
+  #file?: string;
+
+  constructor(s: string, file?: string) {
+    this.#s = s;
+    this.#file = file;
+  }
+
+  fail(msg: string, line = this.#line, col = this.#col): never {
+    throw new CaffeError(
+      "bad_format",
+      `Cannot parse prototxt${this.#file ? ` ${this.#file}` : ""}: ${msg} at ${line}:${col}`,
+      {
+        file: this.#file,
+      },
+    );
+  }
+
+  #adv(): string {
+    const c = this.#s[this.#i++];
+    if (c === "\n") {
+      this.#line++;
+      this.#col = 1;
+    } else this.#col++;
+    return c;
+  }
+
+  #skipSpace(): void {
+    while (this.#i < this.#s.length) {
+      const c = this.#s[this.#i];
+      if (c === "#") {
+        while (this.#i < this.#s.length && this.#s[this.#i] !== "\n") this.#adv();
+      } else if (c === " " || c === "\t" || c === "\n" || c === "\r" || c === "\f" || c === "\v") this.#adv();
+      else break;
+    }
+  }
+
+  next(): Token {
+    this.#skipSpace();
+    const line = this.#line, col = this.#col;
+    if (this.#i >= this.#s.length) return { kind: "eof", text: "end of input", line, col };
+    const c = this.#s[this.#i];
+    if (PUNCT.has(c)) {
+      this.#adv();
+      return { kind: "punct", text: c, line, col };
+    }
+    if (c === '"' || c === "'") {
+      let value = "";
+      // Adjacent string literals are one value.
+      while (this.#i < this.#s.length && (this.#s[this.#i] === '"' || this.#s[this.#i] === "'")) {
+        value += this.#string(this.#s[this.#i]);
+        this.#skipSpace();
+      }
+      return { kind: "string", text: JSON.stringify(value), value, line, col };
+    }
+    if (/[0-9.+-]/.test(c)) {
+      const m = /^[-+]?(0[xX][0-9a-fA-F]+|(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?[fF]?|inf(inity)?|nan)/i.exec(
+        this.#s.slice(this.#i, this.#i + 64),
+      );
+      if (!m) this.fail(`unexpected character '${c}'`);
+      for (let k = 0; k < m[0].length; k++) this.#adv();
+      return { kind: "number", text: m[0], value: parseNumber(m[0]), line, col };
+    }
+    if (/[A-Za-z_]/.test(c)) {
+      let text = "";
+      while (this.#i < this.#s.length && /[A-Za-z0-9_.]/.test(this.#s[this.#i])) text += this.#adv();
+      return { kind: "ident", text, line, col };
+    }
+    this.fail(`unexpected character '${c}'`);
+  }
+
+  #string(q: string): string {
+    const line = this.#line, col = this.#col;
+    this.#adv();
+    const bytes: number[] = [];
+    const enc = new TextEncoder();
+    while (true) {
+      if (this.#i >= this.#s.length || this.#s[this.#i] === "\n") this.fail("unterminated string", line, col);
+      const c = this.#adv();
+      if (c === q) break;
+      if (c !== "\\") {
+        bytes.push(...enc.encode(c));
+        continue;
+      }
+      const e = this.#adv();
+      const simple: Record<string, number> = {
+        n: 10,
+        t: 9,
+        r: 13,
+        a: 7,
+        b: 8,
+        f: 12,
+        v: 11,
+        "\\": 92,
+        "'": 39,
+        '"': 34,
+        "?": 63,
+      };
+      if (e in simple) bytes.push(simple[e]);
+      else if (e === "x" || e === "X") {
+        let h = "";
+        while (h.length < 2 && /[0-9a-fA-F]/.test(this.#s[this.#i] ?? "")) h += this.#adv();
+        if (!h) this.fail("bad \\x escape");
+        bytes.push(parseInt(h, 16));
+      } else if (/[0-7]/.test(e)) {
+        let o = e;
+        while (o.length < 3 && /[0-7]/.test(this.#s[this.#i] ?? "")) o += this.#adv();
+        bytes.push(parseInt(o, 8) & 0xff);
+      } else this.fail(`bad escape '\\${e}'`);
+    }
+    return new TextDecoder().decode(new Uint8Array(bytes));
+  }
+}
+
+function parseNumber(t: string): number {
+  let s = t.toLowerCase();
+  let sign = 1;
+  if (s[0] === "-" || s[0] === "+") {
+    if (s[0] === "-") sign = -1;
+    s = s.slice(1);
+  }
+  if (s.startsWith("inf")) return sign * Infinity;
+  if (s === "nan") return NaN;
+  if (s.startsWith("0x")) return sign * parseInt(s.slice(2), 16);
+  if (/^0[0-7]+$/.test(s)) return sign * parseInt(s, 8);
+  if (s.endsWith("f") && !s.startsWith("0x")) s = s.slice(0, -1);
+  return sign * Number(s);
+}
+
+class Parser {
+  #lex: Lexer;
+  #tok: Token;
+
+  constructor(text: string, file?: string) {
+    this.#lex = new Lexer(text, file);
+    this.#tok = this.#lex.next();
+  }
+
+  #take(): Token {
+    const t = this.#tok;
+    this.#tok = this.#lex.next();
+    return t;
+  }
+
+  #isPunct(p: string): boolean {
+    return this.#tok.kind === "punct" && this.#tok.text === p;
+  }
+
+  #failAt(t: Token, msg: string): never {
+    this.#lex.fail(msg, t.line, t.col);
+  }
+
+  message(close?: string): TextMessage {
+    const m = new TextMessage();
+    while (true) {
+      const t = this.#tok;
+      if (t.kind === "eof") {
+        if (close) this.#failAt(t, `expected '${close}' before end of input`);
+        return m;
+      }
+      if (close && this.#isPunct(close)) {
+        this.#take();
+        return m;
+      }
+      if (t.kind !== "ident") this.#failAt(t, `expected a field name, found '${t.text}'`);
+      this.#take();
+      const name = t.text;
+      let colon = false;
+      if (this.#isPunct(":")) {
+        this.#take();
+        colon = true;
+      }
+      if (this.#isPunct("[")) {
+        if (!colon) this.#failAt(this.#tok, `expected ':' before '[' in field '${name}'`);
+        this.#take();
+        while (!this.#isPunct("]")) {
+          m.add(name, this.#value(name, true));
+          if (this.#isPunct(",")) this.#take();
+          else if (!this.#isPunct("]")) this.#failAt(this.#tok, `expected ',' or ']' in list '${name}'`);
+        }
+        this.#take();
+      } else m.add(name, this.#value(name, colon));
+      if (this.#isPunct(";") || this.#isPunct(",")) this.#take();
+    }
+  }
+
+  #value(name: string, colon: boolean): TextValue {
+    const t = this.#tok;
+    if (t.kind === "punct" && (t.text === "{" || t.text === "<")) {
+      this.#take();
+      return this.message(t.text === "{" ? "}" : ">");
+    }
+    if (!colon) this.#failAt(t, `expected ':' or '{' after field name '${name}', found '${t.text}'`);
+    this.#take();
+    if (t.kind === "string") return t.value as string;
+    if (t.kind === "number") return t.value as number;
+    if (t.kind === "ident") {
+      if (t.text === "true" || t.text === "True") return true;
+      if (t.text === "false" || t.text === "False") return false;
+      if (/^(inf|infinity|nan)$/i.test(t.text)) return parseNumber(t.text);
+      return new TextEnum(t.text);
+    }
+    this.#failAt(t, `expected a value for field '${name}', found '${t.text}'`);
+  }
+}
+
+/** Parses protobuf text format into a {@link TextMessage}. Errors are CaffeError `bad_format` with line:column. */
+export function parsePrototxt(text: string, file?: string): TextMessage {
+  return new Parser(text, file).message();
+}
+
+/** Shortest decimal that reads back as the same float32 (binary floats print as `0.1`, not `0.10000000149`). */
+export function shortFloat32(v: number): number {
+  if (!Number.isFinite(v)) return v;
+  const f = Math.fround(v);
+  for (let p = 1; p <= 9; p++) {
+    const s = Number(f.toPrecision(p));
+    if (Math.fround(s) === f) return s;
+  }
+  return f;
+}
+
+function printValue(v: TextValue): string {
+  if (typeof v === "string") return quote(v);
+  if (typeof v === "boolean") return v ? "true" : "false";
+  if (typeof v === "number") {
+    if (Number.isNaN(v)) return "nan";
+    if (!Number.isFinite(v)) return v > 0 ? "inf" : "-inf";
+    return String(v);
+  }
+  if (v instanceof TextEnum) return v.name;
+  throw new Error("printValue on a message");
+}
+
+function quote(s: string): string {
+  let out = '"';
+  for (const b of new TextEncoder().encode(s)) {
+    if (b === 34) out += '\\"';
+    else if (b === 92) out += "\\\\";
+    else if (b === 10) out += "\\n";
+    else if (b === 9) out += "\\t";
+    else if (b === 13) out += "\\r";
+    else if (b < 32 || b === 127) out += "\\" + b.toString(8).padStart(3, "0");
+    else out += String.fromCharCode(b);
+  }
+  // Non-ASCII bytes were emitted one by one as Latin-1 characters; turn them back into UTF-8 text.
+  return decodeLatin1AsUtf8(out) + '"';
+}
+
+function decodeLatin1AsUtf8(s: string): string {
+  const bytes = new Uint8Array([...s].map((c) => c.charCodeAt(0)));
+  return new TextDecoder().decode(bytes);
+}
+
+/** Prints a message as protobuf text format, two spaces per level, one field per line. */
+export function printPrototxt(m: TextMessage, indent = ""): string {
+  let out = "";
+  for (const [name, v] of m.fields) {
+    if (v instanceof TextMessage) out += `${indent}${name} {\n${printPrototxt(v, indent + "  ")}${indent}}\n`;
+    else out += `${indent}${name}: ${printValue(v)}\n`;
+  }
+  return out;
+}

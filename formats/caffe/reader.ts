@@ -1,0 +1,468 @@
+/**
+ * Streaming `.caffemodel` reader: current form (`layer` = 100) and V1 (`layers` = 2); V0 is refused.
+ *
+ * Wire layout (NetParameter is the top-level message, so there is no outer length):
+ * ```
+ * NetParameter: name(1) layers(2)* input(3)* input_dim(4)* input_shape(8)* layer(100)*   (protoc writes ascending)
+ * LayerParameter: name(1) type(2) bottom(3)* top(4)* blobs(7)* ... *_param(100+)         (blobs before params)
+ * V1LayerParameter: bottom(2)* top(3)* name(4) type(5, enum) blobs(6)* ... *_param(9..42)
+ * BlobProto: num(1) channels(2) height(3) width(4) data(5, packed f32) shape(7) double_data(8, packed f64)
+ * ```
+ * A new-style blob's data precedes its shape, and all of a layer's blobs precede its parameters, so:
+ * - a seekable file is indexed first (blob data skipped, its offset kept) and tensors are read by offset later
+ *   ({@link Tensor.fromFile}); memory holds the structure only;
+ * - a stream (stdin) is read strictly in order; a layer's blob data is kept as the chunks it arrived in (no
+ *   concatenation) until the layer record ends, so at most one layer's blobs are buffered.
+ *
+ * Train nets become deploy nets: layers outside the TEST phase and data/loss/accuracy layers are dropped. With a
+ * deploy prototxt (`options.prototxt`) its structure and input shape win and weights are matched by layer name.
+ *
+ * @module
+ */
+import type { ByteReader } from "../../src/bytes/byte_reader.ts";
+import { CaffeError, wrapError } from "../../src/errors.ts";
+import { Tensor } from "../../src/model/tensor.ts";
+import { type Layer, layerStream, type ModelHeader, type ModelStream } from "../../src/model/types.ts";
+import { ShapeTracker } from "../../src/model/shapes.ts";
+import { expectWireType, readInt, readLength, readTag, skipValue } from "../../src/wire/stream_wire.ts";
+import { WireReader } from "../../src/wire/wire_reader.ts";
+import { WireWriter } from "../../src/wire/wire_writer.ts";
+import type { ModelSource, ReadOptions } from "../registry.ts";
+import { decodeMessage } from "./param_codec.ts";
+import { parsePrototxt } from "./prototxt.ts";
+import { type CaffeInput, type CaffeLayerDef, declaredInputs, inTestPhase, layerDef, netFromText } from "./net.ts";
+import { type Blobs, CanonicalBuilder, lazyFloat32, WEIGHTED_TYPES } from "./to_canonical.ts";
+import { BlobField, LayerField, NetField, V1LayerField } from "./types.ts";
+
+/** One top-level item of a caffemodel, in file order. */
+type NetEvent =
+  | { kind: "name"; value: string }
+  | { kind: "input"; value: string }
+  | { kind: "input_dim"; value: number }
+  | { kind: "input_shape"; value: number[] }
+  | { kind: "layer"; def: CaffeLayerDef; blobs: Tensor[]; offset: number };
+
+/** Reads one BlobProto ending at `end`. Data stays in the file (seekable) or in the chunks it arrived in. */
+async function readBlob(r: ByteReader, end: number, name: string): Promise<Tensor> {
+  const what = `blob '${name}'`;
+  const legacy = [0, 0, 0, 0];
+  let hasLegacy = false;
+  let shape: number[] | undefined;
+  let data: { offset: number; bytes: number; dtype: "float32" | "float64"; parts?: Uint8Array[] } | undefined;
+  const unpacked: number[] = [];
+  let unpackedDtype: "float32" | "float64" = "float32";
+  for (let tag; (tag = await readTag(r, end, what));) {
+    switch (tag.field) {
+      case BlobField.num:
+      case BlobField.channels:
+      case BlobField.height:
+      case BlobField.width:
+        expectWireType(r, tag, 0, "legacy blob dimension");
+        legacy[tag.field - 1] = await readInt(r, what);
+        hasLegacy = true;
+        break;
+      case BlobField.data:
+      case BlobField.doubleData: {
+        const dtype = tag.field === BlobField.data ? "float32" : "float64";
+        if (tag.wireType === 2) {
+          if (data || unpacked.length) {
+            throw new CaffeError("unsupported", `Caffe ${what} has its data split over several records`, {
+              offset: tag.offset,
+            });
+          }
+          const e = await readLength(r, end, `${what} data`);
+          const n = e - r.position;
+          if (r.seekable) {
+            data = { offset: r.position, bytes: n, dtype };
+            await r.skip(n, `${what} data`);
+          } else {
+            const parts: Uint8Array[] = [];
+            for await (const c of r.chunks(n, `${what} data`)) parts.push(c.slice());
+            data = { offset: -1, bytes: n, dtype, parts };
+          }
+        } else {
+          // Unpacked repeated float/double: one key per value (rare; only small blobs are written this way).
+          expectWireType(r, tag, dtype === "float32" ? 5 : 1, `${what} data`);
+          const b = await r.bytes(dtype === "float32" ? 4 : 8, what);
+          const dv = new DataView(b.buffer);
+          unpacked.push(dtype === "float32" ? dv.getFloat32(0, true) : dv.getFloat64(0, true));
+          unpackedDtype = dtype;
+        }
+        break;
+      }
+      case BlobField.shape: {
+        expectWireType(r, tag, 2, "blob shape");
+        const e = await readLength(r, end, `${what} shape`);
+        const at = r.position;
+        const m = decodeMessage(new WireReader(await r.bytes(e - at, `${what} shape`), at), "BlobShape");
+        shape = m.nums("dim");
+        break;
+      }
+      default:
+        await skipValue(r, tag.wireType, end, what);
+    }
+  }
+  const dims = hasLegacy ? legacy : shape;
+  const count = data ? data.bytes / (data.dtype === "float32" ? 4 : 8) : unpacked.length;
+  const full = dims ?? [count];
+  const want = full.reduce((a, b) => a * b, 1);
+  if (dims && dims.some((d) => d < 0)) throw new CaffeError("bad_format", `Caffe ${what} has a negative dimension`);
+  if (want !== count || (data && !Number.isInteger(count))) {
+    throw new CaffeError(
+      "bad_format",
+      `Caffe ${what} holds ${count} values but its shape [${full.join(",")}] needs ${want}`,
+      { layer: name, offset: data?.offset },
+    );
+  }
+  if (!data) {
+    return Tensor.fromFloat32(name, full, Float32Array.from(unpacked.map((v) => unpackedDtype === "float32" ? v : v)));
+  }
+  let t: Tensor;
+  if (data.parts) {
+    const parts = data.parts;
+    t = Tensor.fromChunks(name, data.dtype, full, data.bytes, async function* () {
+      yield* parts;
+    });
+  } else t = Tensor.fromFile(name, data.dtype, full, r.input, data.offset, data.bytes);
+  if (data.dtype === "float64") {
+    const src = t;
+    t = lazyFloat32(name, full, async () => await src.float32());
+  }
+  return t;
+}
+
+/** Copies the raw field at the reader (whose key is `tag`) into `w`, returning a string value if it has one. */
+async function copyField(
+  r: ByteReader,
+  tag: { field: number; wireType: number },
+  end: number,
+  w: WireWriter,
+  what: string,
+): Promise<Uint8Array | undefined> {
+  w.tag(tag.field, tag.wireType);
+  switch (tag.wireType) {
+    case 0:
+      w.int(await readInt(r, what));
+      return undefined;
+    case 1:
+      w.raw(await r.bytes(8, what));
+      return undefined;
+    case 5:
+      w.raw(await r.bytes(4, what));
+      return undefined;
+    default: {
+      const e = await readLength(r, end, what);
+      const b = await r.bytes(e - r.position, what);
+      w.bytes(b);
+      return b;
+    }
+  }
+}
+
+/** Reads one layer record ending at `end`. */
+async function readLayer(r: ByteReader, end: number, v1: boolean, offset: number): Promise<NetEvent> {
+  const w = new WireWriter();
+  const blobs: Tensor[] = [];
+  let name = "";
+  const blobField = v1 ? V1LayerField.blobs : LayerField.blobs;
+  const nameField = v1 ? V1LayerField.name : LayerField.name;
+  try {
+    for (let tag; (tag = await readTag(r, end, "layer"));) {
+      if (tag.field === blobField) {
+        expectWireType(r, tag, 2, "blobs");
+        const e = await readLength(r, end, "blob");
+        blobs.push(await readBlob(r, e, `${name || "layer"}#${blobs.length}`));
+      } else if (v1 && tag.field === V1LayerField.v0Layer) {
+        throw new CaffeError("unsupported", "Caffe V0 layers are not supported", { offset: tag.offset });
+      } else {
+        const b = await copyField(r, tag, end, w, "layer field");
+        if (tag.field === nameField && b) name = new TextDecoder().decode(b);
+      }
+    }
+    const bytes = w.finish();
+    const msg = decodeMessage(new WireReader(bytes, 0), v1 ? "V1LayerParameter" : "LayerParameter");
+    return { kind: "layer", def: layerDef(msg, v1), blobs, offset };
+  } catch (e) {
+    wrapError(e, CaffeError, `Cannot read Caffe layer '${name || "?"}' at byte ${offset}`, {
+      layer: name || undefined,
+      file: r.name,
+    });
+  }
+}
+
+/** Reads the top-level fields of a NetParameter in order. */
+async function* scanNet(r: ByteReader): AsyncGenerator<NetEvent> {
+  let form: "layer" | "layers" | undefined;
+  for (let tag; (tag = await readTag(r, Infinity, "NetParameter"));) {
+    switch (tag.field) {
+      case NetField.name: {
+        expectWireType(r, tag, 2, "name");
+        const e = await readLength(r, Infinity, "net name");
+        yield { kind: "name", value: new TextDecoder().decode(await r.bytes(e - r.position, "net name")) };
+        break;
+      }
+      case NetField.input: {
+        expectWireType(r, tag, 2, "input");
+        const e = await readLength(r, Infinity, "input name");
+        yield { kind: "input", value: new TextDecoder().decode(await r.bytes(e - r.position, "input name")) };
+        break;
+      }
+      case NetField.inputDim:
+        if (tag.wireType === 2) {
+          const e = await readLength(r, Infinity, "input_dim");
+          const wr = new WireReader(await r.bytes(e - r.position, "input_dim"));
+          while (!wr.done) yield { kind: "input_dim", value: wr.int() };
+        } else {
+          expectWireType(r, tag, 0, "input_dim");
+          yield { kind: "input_dim", value: await readInt(r, "input_dim") };
+        }
+        break;
+      case NetField.inputShape: {
+        expectWireType(r, tag, 2, "input_shape");
+        const e = await readLength(r, Infinity, "input_shape");
+        const at = r.position;
+        const m = decodeMessage(new WireReader(await r.bytes(e - at, "input_shape"), at), "BlobShape");
+        yield { kind: "input_shape", value: m.nums("dim") };
+        break;
+      }
+      case NetField.layers:
+      case NetField.layer: {
+        expectWireType(r, tag, 2, "layer");
+        const kind = tag.field === NetField.layer ? "layer" : "layers";
+        if (form && form !== kind) {
+          throw new CaffeError("bad_format", "Caffe model has both 'layer' and 'layers' (V1) entries", {
+            offset: tag.offset,
+            file: r.name,
+          });
+        }
+        form = kind;
+        const e = await readLength(r, Infinity, kind);
+        yield await readLayer(r, e, kind === "layers", tag.offset);
+        break;
+      }
+      default:
+        await skipValue(r, tag.wireType, Infinity, "NetParameter");
+    }
+  }
+}
+
+/** Collects net-level input fields as they arrive. */
+class InputFields {
+  names: string[] = [];
+  dims: number[] = [];
+  shapes: number[][] = [];
+  add(ev: NetEvent): boolean {
+    if (ev.kind === "input") this.names.push(ev.value);
+    else if (ev.kind === "input_dim") this.dims.push(ev.value);
+    else if (ev.kind === "input_shape") this.shapes.push(ev.value);
+    else return false;
+    return true;
+  }
+  get inputs(): CaffeInput[] {
+    return declaredInputs(this.names, this.dims, this.shapes);
+  }
+}
+
+function outputsOf(builder: CanonicalBuilder, layers: Layer[], header: ModelHeader): void {
+  const tracker = new ShapeTracker(header);
+  for (const l of layers) tracker.add(l);
+  header.outputs.push(...builder.outputs().map((name) => ({ name, dtype: "float32", shape: tracker.get(name) ?? [] })));
+}
+
+function newHeader(name: string, builder: CanonicalBuilder): ModelHeader {
+  return { name, sourceFormat: "caffe", inputs: builder.inputs, outputs: [], metadata: {} };
+}
+
+async function loadPrototxt(path: string) {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    wrapError(e, CaffeError, `Cannot read prototxt ${path}`, { file: path });
+  }
+  const net = netFromText(parsePrototxt(text, path), path);
+  return { ...net, layers: net.layers.filter(inTestPhase) };
+}
+
+function missingWeights(def: CaffeLayerDef, file: string): CaffeError {
+  return new CaffeError("bad_format", `Caffe model ${file} has no weights for layer '${def.name}' (${def.type})`, {
+    layer: def.name,
+    file,
+  });
+}
+
+/** Opens a caffemodel as a model stream. */
+export async function readCaffeModel(src: ModelSource, options: ReadOptions = {}): Promise<ModelStream> {
+  const r = src.reader;
+  if (!r) throw new CaffeError("bad_format", `Caffe model ${src.path} is a directory`, { file: src.path });
+  const file = src.path;
+  const builder = new CanonicalBuilder({ inputShape: options.inputShape, file });
+  const proto = options.prototxt ? await loadPrototxt(options.prototxt) : undefined;
+  return r.seekable ? await readIndexed(r, file, builder, proto) : await readStreamed(r, file, builder, proto, options);
+}
+
+type Proto = Awaited<ReturnType<typeof loadPrototxt>>;
+
+/** Seekable input: index the whole file, then hand out layers whose tensors read by offset. */
+async function readIndexed(
+  r: ByteReader,
+  file: string,
+  builder: CanonicalBuilder,
+  proto?: Proto,
+): Promise<ModelStream> {
+  let name = "";
+  const fields = new InputFields();
+  const records: { def: CaffeLayerDef; blobs: Tensor[] }[] = [];
+  for await (const ev of scanNet(r)) {
+    if (ev.kind === "name") name = ev.value;
+    else if (ev.kind === "layer") records.push(ev);
+    else fields.add(ev);
+  }
+  let entries: [CaffeLayerDef, Blobs][];
+  let inputs: CaffeInput[];
+  if (proto) {
+    const weights = new Map(records.map((x) => [x.def.name, x.blobs]));
+    entries = proto.layers.map((def) => {
+      const w = weights.get(def.name);
+      if (!w?.length && WEIGHTED_TYPES.has(def.type)) throw missingWeights(def, file);
+      return [def, w ?? []];
+    });
+    inputs = proto.inputs;
+    name = proto.name || name;
+  } else {
+    entries = records.filter((x) => inTestPhase(x.def)).map((x) => [x.def, x.blobs]);
+    inputs = fields.inputs;
+  }
+  for (const i of inputs) builder.addInput(i.name, i.shape);
+  const layers = entries.flatMap(([def, blobs]) => builder.convert(def, blobs));
+  builder.sealed = true;
+  const header = newHeader(name, builder);
+  outputsOf(builder, layers, header);
+  header.plan = layers.map((l) => ({
+    name: l.name,
+    op: l.op,
+    params: Object.entries(l.params).map(([role, t]) => ({
+      role,
+      name: t.name,
+      dtype: t.dtype,
+      shape: [...t.shape],
+      byteLength: t.byteLength,
+    })),
+  }));
+  async function* gen() {
+    while (layers.length) yield layers.shift()!;
+  }
+  return { header, layers: layerStream(gen(), () => r.close()) };
+}
+
+/** Non-seekable input: read in order, converting each layer as its record ends. */
+async function readStreamed(
+  r: ByteReader,
+  file: string,
+  builder: CanonicalBuilder,
+  proto: Proto | undefined,
+  options: ReadOptions,
+): Promise<ModelStream> {
+  const events = scanNet(r);
+  let name = "";
+  const fields = new InputFields();
+  let inputsDone = false;
+  const declare = () => {
+    if (inputsDone) return;
+    inputsDone = true;
+    for (const i of fields.inputs) builder.addInput(i.name, i.shape);
+  };
+
+  if (proto) {
+    // Structure and outputs come from the prototxt (a dry run without blobs); weights are matched by name.
+    const dry = new CanonicalBuilder({ inputShape: options.inputShape, file });
+    for (const i of proto.inputs) {
+      dry.addInput(i.name, i.shape);
+      builder.addInput(i.name, i.shape);
+    }
+    const planned = proto.layers.flatMap((def) => dry.convert(def, null));
+    const header = newHeader(proto.name, builder);
+    header.inputs.splice(0, header.inputs.length, ...dry.inputs);
+    outputsOf(dry, planned, header);
+    const waiting = new Map<string, Tensor[]>();
+    const needed = new Set(proto.layers.map((d) => d.name));
+    const weightsFor = async (def: CaffeLayerDef): Promise<Tensor[]> => {
+      if (waiting.has(def.name)) {
+        const w = waiting.get(def.name)!;
+        waiting.delete(def.name);
+        return w;
+      }
+      for (let ev; !(ev = await events.next()).done;) {
+        const e = ev.value;
+        if (e.kind !== "layer") continue;
+        if (e.def.name === def.name) return e.blobs;
+        // Out of order: keep the blobs only when a later prototxt layer will ask for them.
+        if (needed.has(e.def.name) && e.blobs.length) waiting.set(e.def.name, e.blobs);
+      }
+      return [];
+    };
+    const gen = async function* () {
+      for (const def of proto.layers) {
+        const blobs = WEIGHTED_TYPES.has(def.type) || !isKnownWeightless(def.type) ? await weightsFor(def) : [];
+        if (!blobs.length && WEIGHTED_TYPES.has(def.type)) throw missingWeights(def, file);
+        needed.delete(def.name);
+        yield* builder.convert(def, blobs);
+      }
+    };
+    return { header, layers: layerStream(gen(), () => r.close()) };
+  }
+
+  // Without a prototxt: read ahead until the inputs are known and one layer is ready, then stream.
+  const pending: Layer[] = [];
+  let ended = false;
+  const step = async (): Promise<void> => {
+    const ev = await events.next();
+    if (ev.done) {
+      ended = true;
+      return;
+    }
+    const e = ev.value;
+    if (e.kind === "name") name = e.value;
+    else if (e.kind === "layer") {
+      declare();
+      if (inTestPhase(e.def)) pending.push(...builder.convert(e.def, e.blobs));
+    } else if (!inputsDone) fields.add(e);
+  };
+  while (!ended && (pending.length === 0 || builder.inputs.length === 0)) await step();
+  declare();
+  builder.sealed = true;
+  const header = newHeader(name, builder);
+  const tracker = new ShapeTracker(header);
+  async function* gen() {
+    while (true) {
+      while (!pending.length && !ended) await step();
+      const l = pending.shift();
+      if (!l) break;
+      tracker.add(l);
+      yield l;
+    }
+    // The outputs are known only now: the header's list is filled in when the stream ends.
+    header.outputs.push(
+      ...builder.outputs().map((n) => ({ name: n, dtype: "float32", shape: tracker.get(n) ?? [] })),
+    );
+  }
+  return { header, layers: layerStream(gen(), () => r.close()) };
+}
+
+function isKnownWeightless(type: string): boolean {
+  return [
+    "ReLU",
+    "Pooling",
+    "Sigmoid",
+    "TanH",
+    "LRN",
+    "Dropout",
+    "Softmax",
+    "Concat",
+    "Eltwise",
+    "Flatten",
+    "Reshape",
+    "Split",
+    "Input",
+  ].includes(type);
+}

@@ -1,0 +1,195 @@
+/**
+ * Caffe writer: a current-form `.caffemodel` written layer record by layer record as the stream arrives, plus a
+ * deploy prototxt. NetParameter is the top-level message, so no total length is needed; each layer record's length
+ * is computed from the blob byte lengths, known before their data.
+ *
+ * Outputs:
+ * - a file: `path` is the caffemodel; the prototxt goes to `options.prototxtOut`, or beside it with the extension
+ *   replaced by `.prototxt`;
+ * - stdout (`-`): a ustar stream with `model.caffemodel` then `deploy.prototxt`. The caffemodel's size must precede
+ *   its bytes in the tar header, so it is spooled to a temporary file first.
+ *
+ * Record layout written (field numbers from ./types.ts):
+ * ```
+ * name(1)  layer(100){ name(1) type(2) bottom(3)* top(4)* blobs(7){ data(5, packed f32) shape(7){ dim(1, packed) } }*
+ *                      *_param(100+) }*
+ * ```
+ *
+ * @module
+ */
+import { type ByteSink, openFileSink, stdoutSink } from "../../src/bytes/byte_sink.ts";
+import { CaffeError, wrapError } from "../../src/errors.ts";
+import type { Tensor } from "../../src/model/tensor.ts";
+import type { ModelStream } from "../../src/model/types.ts";
+import { ShapeTracker } from "../../src/model/shapes.ts";
+import { WireType } from "../../src/wire/wire_reader.ts";
+import { WireWriter } from "../../src/wire/wire_writer.ts";
+import { varintSize } from "../../src/wire/varint.ts";
+import type { WriteOptions } from "../registry.ts";
+import { encodeMessage } from "./param_codec.ts";
+import { printPrototxt, TextMessage } from "./prototxt.ts";
+import { inputRecord, toCaffeRecords } from "./from_canonical.ts";
+import { BlobField, LayerField, NetField } from "./types.ts";
+
+const HEAD_FIELDS = new Set(["name", "type", "bottom", "top"]);
+
+/** Encodes a blob's shape field (BlobShape with packed dims). */
+function shapeField(shape: readonly number[]): Uint8Array {
+  const w = new WireWriter();
+  w.tag(BlobField.shape, WireType.LengthDelimited).fork().tag(1, WireType.LengthDelimited).fork();
+  for (const d of shape) w.int(d);
+  return w.join().join().finish();
+}
+
+/** Writes one layer record: key, planned length, header fields, blobs streamed from their tensors, parameters. */
+async function writeRecord(sink: ByteSink, msg: TextMessage, blobs: Tensor[]): Promise<void> {
+  const head = new TextMessage(), tail = new TextMessage();
+  for (const [k, v] of msg.fields) (HEAD_FIELDS.has(k) ? head : tail).add(k, v);
+  const headBytes = encodeMessage(head, "LayerParameter").finish();
+  const tailBytes = encodeMessage(tail, "LayerParameter").finish();
+  const plans = blobs.map((t) => {
+    const shape = shapeField(t.shape);
+    const inner = 1 + varintSize(t.byteLength) + t.byteLength + shape.length;
+    return { t, shape, inner };
+  });
+  let len = headBytes.length + tailBytes.length;
+  for (const p of plans) len += 1 + varintSize(p.inner) + p.inner;
+  const w = new WireWriter();
+  w.tag(NetField.layer, WireType.LengthDelimited).uint(len).raw(headBytes);
+  await sink.write(w.finish());
+  for (const p of plans) {
+    w.tag(LayerField.blobs, WireType.LengthDelimited).uint(p.inner);
+    w.tag(BlobField.data, WireType.LengthDelimited).uint(p.t.byteLength);
+    await sink.write(w.finish());
+    let n = 0;
+    for await (const c of p.t.chunks()) {
+      n += c.length;
+      await sink.write(c);
+    }
+    if (n !== p.t.byteLength) throw new Error(`Tensor '${p.t.name}' gave ${n} of ${p.t.byteLength} bytes`);
+    await sink.write(p.shape);
+  }
+  await sink.write(tailBytes);
+}
+
+/** Writes the net to `sink` as a caffemodel and returns the deploy prototxt text. */
+export async function writeCaffeNet(model: ModelStream, sink: ByteSink, options: WriteOptions = {}): Promise<string> {
+  const { header } = model;
+  const net = new TextMessage();
+  if (header.name) net.add("name", header.name);
+  const w = new WireWriter();
+  if (header.name) w.tag(NetField.name, WireType.LengthDelimited).string(header.name);
+  await sink.write(w.finish());
+  for (const input of header.inputs) {
+    const msg = inputRecord(input.name, input.shape);
+    net.add("layer", msg);
+    await writeRecord(sink, msg, []);
+  }
+  const tracker = new ShapeTracker(header);
+  for await (const layer of model.layers) {
+    const { ins } = tracker.add(layer);
+    const records = toCaffeRecords(layer, ins[0]);
+    for (const r of records) {
+      try {
+        await writeRecord(sink, r.msg, r.blobs);
+      } catch (e) {
+        wrapError(e, CaffeError, `Cannot write Caffe layer '${r.msg.str("name", layer.name)}'`, { layer: layer.name });
+      }
+      net.add("layer", r.msg);
+    }
+    options.progress?.(sink.position, 0, "caffe");
+  }
+  return printPrototxt(net);
+}
+
+/** Where the deploy prototxt of `path` goes by default: the same name with `.prototxt`. */
+export function defaultPrototxtPath(path: string): string {
+  const slash = path.lastIndexOf("/");
+  const dot = path.lastIndexOf(".");
+  return (dot > slash + 1 ? path.slice(0, dot) : path) + ".prototxt";
+}
+
+/** Writes a caffemodel and its deploy prototxt to files, or both as a tar stream to stdout (`-`). */
+export async function writeCaffeModel(model: ModelStream, path: string, options: WriteOptions = {}): Promise<void> {
+  if (path === "-") return await writeTarToStdout(model, options);
+  const sink = await openFileSink(path);
+  const protoPath = options.prototxtOut ?? defaultPrototxtPath(path);
+  let protoSink: ByteSink | undefined;
+  try {
+    const text = await writeCaffeNet(model, sink, options);
+    protoSink = await openFileSink(protoPath);
+    await protoSink.write(new TextEncoder().encode(text));
+    await sink.close();
+    await protoSink.close();
+  } catch (e) {
+    await sink.abort();
+    await protoSink?.abort();
+    await model.layers.cancel().catch(() => {});
+    throw e;
+  }
+}
+
+async function writeTarToStdout(model: ModelStream, options: WriteOptions): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "convpress-caffe-" });
+  const spool = `${dir}/model.caffemodel`;
+  try {
+    const sink = await openFileSink(spool);
+    let text: string;
+    try {
+      text = await writeCaffeNet(model, sink, options);
+      await sink.close();
+    } catch (e) {
+      await sink.abort();
+      await model.layers.cancel().catch(() => {});
+      throw e;
+    }
+    const out = stdoutSink();
+    const size = (await Deno.stat(spool)).size;
+    await out.write(tarHeader("model.caffemodel", size));
+    const f = await Deno.open(spool);
+    try {
+      const buf = new Uint8Array(4 << 20);
+      for (let n; (n = await f.read(buf)) !== null;) await out.write(buf.subarray(0, n));
+    } finally {
+      f.close();
+    }
+    await out.write(new Uint8Array(tarPad(size)));
+    const proto = new TextEncoder().encode(text);
+    await out.write(tarHeader("deploy.prototxt", proto.length));
+    await out.write(proto);
+    await out.write(new Uint8Array(tarPad(proto.length) + 1024));
+    await out.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Zero bytes that pad an entry of `size` bytes to a 512-byte block. */
+function tarPad(size: number): number {
+  return (512 - (size % 512)) % 512;
+}
+
+/**
+ * A ustar header block. Layout (offsets): name 0..100, mode 100, uid 108, gid 116, size 124 (11 octal digits),
+ * mtime 136, checksum 148 (6 octal digits, NUL, space; summed with the field as spaces), typeflag 156 ('0'),
+ * magic 257 "ustar\0", version 263 "00".
+ */
+export function tarHeader(name: string, size: number): Uint8Array {
+  const h = new Uint8Array(512);
+  const put = (s: string, at: number) => h.set(new TextEncoder().encode(s), at);
+  const octal = (v: number, width: number) => v.toString(8).padStart(width - 1, "0") + "\0";
+  put(name, 0);
+  put(octal(0o644, 8), 100);
+  put(octal(0, 8), 108);
+  put(octal(0, 8), 116);
+  put(octal(size, 12), 124);
+  put(octal(Math.floor(Date.now() / 1000), 12), 136);
+  put("        ", 148);
+  put("0", 156);
+  put("ustar\0", 257);
+  put("00", 263);
+  let sum = 0;
+  for (const b of h) sum += b;
+  put(sum.toString(8).padStart(6, "0") + "\0 ", 148);
+  return h;
+}
