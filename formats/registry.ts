@@ -31,6 +31,8 @@ export interface ReadOptions {
 export interface WriteOptions {
   /** ONNX: write tensors to a side file `<out>.data` (external data). */
   externalData?: boolean;
+  /** ONNX: tensors of at least this many bytes go to the side file (default 1024, as the onnx package). */
+  externalDataThreshold?: number;
   /** Caffe: where to write the deploy prototxt. */
   prototxtOut?: string;
   /** TF.js: layers-model, graph-model, or chosen from the network ("auto"). */

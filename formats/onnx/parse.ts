@@ -37,7 +37,7 @@ const MAX_SMALL = 2 ** 31;
 /** Walks a ModelProto, yielding events. */
 export async function* walkModel(r: ByteReader, ctx: ParseContext): AsyncGenerator<OnnxEvent> {
   const end = r.size ?? Infinity;
-  let sawGraph = false;
+  let sawGraph = false, sawIr = false, sawOpset = false;
   for (;;) {
     const tag = await readTag(r, end, "ModelProto");
     if (!tag) break;
@@ -48,6 +48,8 @@ export async function* walkModel(r: ByteReader, ctx: ParseContext): AsyncGenerat
       yield* walkGraph(r, gEnd, ctx);
       continue;
     }
+    if (tag.field === Model.irVersion) sawIr = true;
+    if (tag.field === Model.opsetImport) sawOpset = true;
     if (tag.wireType === 2) {
       const e = await readLength(r, end, `ModelProto field ${tag.field}`);
       const n = e - r.position;
@@ -59,7 +61,17 @@ export async function* walkModel(r: ByteReader, ctx: ParseContext): AsyncGenerat
     } else await skipValue(r, tag.wireType, end, `ModelProto field ${tag.field}`);
   }
   if (!sawGraph) {
-    throw new OnnxError("bad_format", "Not an ONNX model: no graph found", { file: r.name, offset: r.position });
+    throw new OnnxError("bad_format", `Not an ONNX model: no graph found (input ends at byte ${r.position})`, {
+      file: r.name,
+      offset: r.position,
+    });
+  }
+  if (!sawIr || !sawOpset) {
+    const what = !sawIr ? "ir_version" : "opset_import";
+    throw new OnnxError("bad_format", `ONNX model is missing ${what} (truncated at byte ${r.position}?)`, {
+      file: r.name,
+      offset: r.position,
+    });
   }
 }
 

@@ -32,6 +32,8 @@ export interface OnnxHeaderOrigin {
 export interface OnnxLayerOrigin {
   node: Uint8Array;
   feeds: { output: string; bytes: Uint8Array }[];
+  /** Every constant the node reads (initializers and Constant outputs), whether or not it is a canonical param. */
+  tensors: Tensor[];
 }
 
 interface NodeRec {
@@ -133,6 +135,7 @@ class GraphBuilder {
       }
       const mapped = importNode(n, this.resolve);
       const feeds: OnnxLayerOrigin["feeds"] = [];
+      const consts: Tensor[] = [];
       const params: Record<string, Tensor> = {};
       const inputs: string[] = [];
       const ins = n.input ?? [];
@@ -140,11 +143,15 @@ class GraphBuilder {
         const t = ins[i] ? this.resolve(ins[i]) : undefined;
         if (t) {
           this.#noteUse(ins[i], feeds);
+          if (!consts.includes(t)) consts.push(t);
           if (!mapped) params[`input${i}`] = t;
         } else if (!mapped) inputs.push(ins[i]);
       }
       for (const o of outs) this.produced.add(o);
-      const origin = { format: "onnx" as const, data: { node: rec.bytes, feeds } satisfies OnnxLayerOrigin };
+      const origin = {
+        format: "onnx" as const,
+        data: { node: rec.bytes, feeds, tensors: consts } satisfies OnnxLayerOrigin,
+      };
       if (!mapped) {
         return {
           name,
@@ -213,7 +220,10 @@ class GraphBuilder {
         inputs: [],
         outputs: [],
         params: { input0: t },
-        origin: { format: "onnx", data: { node: new Uint8Array(0), feeds: [] } satisfies OnnxLayerOrigin },
+        origin: {
+          format: "onnx",
+          data: { node: new Uint8Array(0), feeds: [], tensors: [t] } satisfies OnnxLayerOrigin,
+        },
       };
     }
   }

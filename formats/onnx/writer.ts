@@ -30,6 +30,14 @@ import { onnx } from "./proto.ts";
 import type { OnnxHeaderOrigin, OnnxLayerOrigin } from "./reader.ts";
 import { DTYPE_ONNX, Graph, Model, TensorField } from "./types.ts";
 
+/** The side file of --external-data. */
+interface ExternalData {
+  sink: ByteSink;
+  location: string;
+  threshold: number;
+  used: boolean;
+}
+
 const DEFAULT_OPSET = 13;
 const DEFAULT_IR = 7;
 /** Width of the patched graph length: 5 bytes hold lengths up to 32 GiB. */
@@ -40,13 +48,18 @@ const EXTERNAL_THRESHOLD = 1024;
 /** Writes a model stream as ONNX to `path` (`-` for stdout). */
 export async function writeOnnx(model: ModelStream, path: string, options: WriteOptions = {}): Promise<void> {
   const out = path === "-" ? stdoutSink() : await openFileSink(path);
-  let ext: { sink: ByteSink; location: string } | undefined;
+  let ext: ExternalData | undefined;
   let spool: { sink: ByteSink; path: string } | undefined;
   try {
     if (options.externalData) {
       if (path === "-") throw new OnnxError("usage", "--external-data needs an output file, not stdout");
       const location = `${path.slice(path.lastIndexOf("/") + 1)}.data`;
-      ext = { sink: await openFileSink(`${path}.data`), location };
+      ext = {
+        sink: await openFileSink(`${path}.data`),
+        location,
+        threshold: options.externalDataThreshold ?? EXTERNAL_THRESHOLD,
+        used: false,
+      };
     }
     const { header } = model;
     const early = !header.pending;
@@ -93,7 +106,8 @@ export async function writeOnnx(model: ModelStream, path: string, options: Write
       }
     }
     await out.write(modelFields(header, (f) => f > Model.graph || (!early && f < Model.graph)));
-    if (ext) await ext.sink.close();
+    if (ext?.used) await ext.sink.close();
+    else if (ext) await ext.sink.abort();
     await out.close();
   } catch (e) {
     await out.abort();
@@ -114,7 +128,7 @@ function targetOpset(header: ModelHeader): number {
 async function writeLayers(
   model: ModelStream,
   graph: ByteSink,
-  ext: { sink: ByteSink; location: string } | undefined,
+  ext: ExternalData | undefined,
   options: WriteOptions,
 ): Promise<boolean> {
   const { header } = model;
@@ -128,7 +142,7 @@ async function writeLayers(
       const origin = layer.origin?.format === "onnx" ? layer.origin.data as OnnxLayerOrigin : undefined;
       if (origin) {
         const fed = new Set(origin.feeds.map((f) => f.output));
-        for (const t of Object.values(layer.params)) {
+        for (const t of origin.tensors) {
           if (!fed.has(t.name)) await writeInitializer(graph, t, written, ext);
         }
         for (const f of origin.feeds) {
@@ -167,7 +181,7 @@ async function writeInitializer(
   out: ByteSink,
   t: Tensor,
   written: Set<string>,
-  ext: { sink: ByteSink; location: string } | undefined,
+  ext: ExternalData | undefined,
 ): Promise<void> {
   if (written.has(t.name)) return;
   written.add(t.name);
@@ -179,8 +193,9 @@ async function writeInitializer(
   for (const d of t.shape) head.tag(TensorField.dims, 0).int(d);
   head.tag(TensorField.dataType, 0).uint(dt);
   head.tag(TensorField.name, 2).string(t.name);
-  const external = ext && t.byteLength >= EXTERNAL_THRESHOLD;
+  const external = ext && t.byteLength >= ext.threshold;
   if (external) {
+    ext.used = true;
     const offset = ext.sink.position;
     for await (const c of t.chunks()) await ext.sink.write(c);
     const entry = (k: string, v: string) => {

@@ -1,0 +1,137 @@
+/**
+ * Test helpers: run the CLI in a subprocess, run models in ONNX Runtime (the reference client), make the small
+ * ONNX fixtures with the reference `onnx` package, and compare arrays.
+ *
+ * @module
+ */
+
+/** The repository root. */
+export const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+/** The shared fixtures folder (real trained models). */
+export const SHARED = `${ROOT}/../shared`;
+/** Debian's Python, which has numpy, onnx and OpenCV. */
+export const PYTHON = "/usr/bin/python3";
+
+/** Result of a subprocess. */
+export interface RunResult {
+  code: number;
+  stdout: Uint8Array;
+  stderr: string;
+}
+
+/** Runs `convpress ARGS` in a subprocess, optionally feeding `stdin` bytes or a file. */
+export async function runCli(args: string[], stdin?: Uint8Array | string): Promise<RunResult> {
+  const cmd = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-read",
+      "--allow-write",
+      "--allow-env",
+      "--allow-sys",
+      "--allow-ffi",
+      `${ROOT}/main.ts`,
+      ...args,
+    ],
+    stdin: stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+    cwd: ROOT,
+  });
+  const child = cmd.spawn();
+  if (stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    const bytes = typeof stdin === "string" ? await Deno.readFile(stdin) : stdin;
+    await w.write(bytes).catch(() => {});
+    await w.close().catch(() => {});
+  }
+  const out = await child.output();
+  return { code: out.code, stdout: out.stdout, stderr: new TextDecoder().decode(out.stderr) };
+}
+
+/** Runs a Python script with Debian's interpreter; throws with its stderr on failure. */
+export async function python(args: string[]): Promise<string> {
+  const out = await new Deno.Command(PYTHON, { args, stdout: "piped", stderr: "piped" }).output();
+  if (out.code !== 0) throw new Error(`python ${args.join(" ")} failed:\n${new TextDecoder().decode(out.stderr)}`);
+  return new TextDecoder().decode(out.stdout);
+}
+
+let smallDir: Promise<string> | undefined;
+
+/** Makes (once per process) the small ONNX fixtures of fixtures/onnx/make_small.py; returns their folder. */
+export function smallOnnx(): Promise<string> {
+  smallDir ??= (async () => {
+    const dir = await Deno.makeTempDir({ prefix: "convpress-small-" });
+    await python([`${ROOT}/fixtures/onnx/make_small.py`, dir]);
+    return dir;
+  })();
+  return smallDir;
+}
+
+// deno-lint-ignore no-explicit-any
+type Ort = any; // onnxruntime-node's namespace; loaded lazily so tests that do not need it never import it
+
+let ortModule: Promise<Ort> | undefined;
+
+/** Runs an ONNX model in ONNX Runtime with one float32 input; returns the first output. */
+export async function ortRun(model: string | Uint8Array, input: Float32Array, shape: number[]): Promise<Float32Array> {
+  ortModule ??= import("onnxruntime-node");
+  const ort = await ortModule;
+  const session = await ort.InferenceSession.create(model);
+  try {
+    const x = new ort.Tensor("float32", input, shape);
+    const res = await session.run({ [session.inputNames[0]]: x });
+    return Float32Array.from(res[session.outputNames[0]].data as Float32Array);
+  } finally {
+    await session.release?.();
+  }
+}
+
+/** sqrt(sum (a-b)^2 / sum b^2). */
+export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return Infinity;
+  let num = 0, den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i] - b[i]) ** 2;
+    den += b[i] ** 2;
+  }
+  return Math.sqrt(num / (den || 1));
+}
+
+/** Reads a little-endian float32 file. */
+export async function readF32(path: string): Promise<Float32Array> {
+  const b = await Deno.readFile(path);
+  return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+}
+
+/** A deterministic pseudo-random generator (mulberry32). */
+export function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Asserts a condition with a message (no @std/assert: JSR is unreachable). */
+export function assert(cond: unknown, msg = "assertion failed"): asserts cond {
+  if (!cond) throw new Error(msg);
+}
+
+/** Asserts deep equality through JSON. */
+export function assertEquals<T>(actual: T, expected: T, msg = ""): void {
+  const a = JSON.stringify(actual), e = JSON.stringify(expected);
+  if (a !== e) throw new Error(`${msg ? msg + ": " : ""}expected ${e.slice(0, 500)}\n     got ${a.slice(0, 500)}`);
+}
+
+/** Asserts that `fn` rejects; returns the error. */
+export async function assertRejects(fn: () => Promise<unknown>, msg = "expected a rejection"): Promise<Error> {
+  try {
+    await fn();
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error(msg);
+}
