@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Attrs, Layer } from "../../src/model/types.ts";
+import type { Attrs } from "../../src/model/types.ts";
 import type { Op } from "../../src/model/ops.ts";
 import type { Tensor } from "../../src/model/tensor.ts";
 import { attr, attrFloat, attrInt, attrInts, attrString, type NodeMsg } from "./proto.ts";

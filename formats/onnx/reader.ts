@@ -274,9 +274,9 @@ export async function readOnnx(r: ByteReader, dir?: string): Promise<ModelStream
       wrap(e);
     }
     completeHeader(header, origin, builder);
-    async function* all(): AsyncGenerator<Layer> {
+    const all = async function* (): AsyncGenerator<Layer> {
       yield* builder.drain(true);
-    }
+    };
     return { header, layers: layerStream(all(), cleanup) };
   }
 

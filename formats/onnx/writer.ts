@@ -21,7 +21,7 @@ import { openFileInput } from "../../src/bytes/inputs.ts";
 import { ConvpressError, OnnxError, wrapError } from "../../src/errors.ts";
 import { ShapeTracker } from "../../src/model/shapes.ts";
 import type { Tensor } from "../../src/model/tensor.ts";
-import type { Layer, ModelHeader, ModelStream, ValueInfo } from "../../src/model/types.ts";
+import type { ModelHeader, ModelStream, ValueInfo } from "../../src/model/types.ts";
 import { WireWriter } from "../../src/wire/wire_writer.ts";
 import { encodeVarint } from "../../src/wire/varint.ts";
 import type { WriteOptions } from "../registry.ts";

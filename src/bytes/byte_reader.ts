@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { ConvpressError, type ErrorCode, WireError } from "../errors.ts";
+import { type ConvpressError, type ErrorCode, WireError } from "../errors.ts";
 
 /** A source of bytes. `readAt` and `size` are present only when the source is seekable. */
 export interface ByteInput {
