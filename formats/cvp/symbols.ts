@@ -40,6 +40,7 @@ export class SymbolReader {
   readonly #coding: SymbolCoding;
   readonly #bytes: Uint8Array;
   readonly #bits: number;
+  readonly #alphabet: number;
   readonly #total: number;
   #pos = 0;
   #huff: HuffmanDecoder | undefined;
@@ -48,6 +49,7 @@ export class SymbolReader {
     this.#coding = coding;
     this.#bytes = bytes;
     this.#bits = bitsFor(alphabet);
+    this.#alphabet = alphabet;
     this.#total = count;
     if (coding === "packed") {
       const need = packedLength(count, this.#bits);
@@ -65,7 +67,12 @@ export class SymbolReader {
   next(n: number, out: Uint8Array | Uint16Array | Uint32Array): void {
     if (this.#pos + n > this.#total) throw new RangeError(`Read past the ${this.#total} symbols of the stream`);
     if (this.#huff) this.#huff.decode(n, out);
-    else unpackBits(this.#bytes, this.#bits, this.#pos, n, out);
+    else {
+      unpackBits(this.#bytes, this.#bits, this.#pos, n, out);
+      for (let i = 0; i < n; i++) {
+        if (out[i] >= this.#alphabet) throw new RangeError(`Symbol ${out[i]} at ${this.#pos + i} is not below ${this.#alphabet}`);
+      }
+    }
     this.#pos += n;
   }
 

@@ -1,0 +1,180 @@
+/**
+ * The `.cvp` encoder: consumes a model stream and writes it in one pass with no seeking back, so the output may be a
+ * pipe (spec.md). Memory: one layer's metadata plus one chunk of a raw or 16-bit tensor; a clustered tensor's
+ * encoded body is built in memory (at most 2 bytes per weight).
+ *
+ * Per tensor: a clustering attached by a stage (`tensor.meta.cluster`, see {@link Clustering}) is stored with the
+ * smallest clustered encoding; other float32 tensors follow `options.weights` (`f32`, lossless, by default; `f16`
+ * halves them, except tensors binary16 cannot hold); every other dtype is stored raw.
+ *
+ * @module
+ */
+import type { WriteOptions } from "../registry.ts";
+import type { ByteSink } from "../../src/bytes/byte_sink.ts";
+import { CvpError } from "../../src/errors.ts";
+import type { Layer, ModelHeader, ModelStream } from "../../src/model/types.ts";
+import type { Tensor } from "../../src/model/tensor.ts";
+import { numel } from "../../src/model/tensor.ts";
+import { type ClusterChoice, type Clustering, checkClustering, encodeClustered } from "./clustered.ts";
+import { crc32, crc32Update } from "./crc32.ts";
+import { encodeFooter, encodeFrame, encodePreamble, KIND, u32 } from "./frame.ts";
+import { narrowChunks, overflowsHalf } from "./half.ts";
+import { encodeMeta, toJsonValue } from "./json.ts";
+
+/** A per-tensor override (`tensor.meta.cvp`), used to build test vectors: force an encoding or coding. */
+export type TensorHint = ClusterChoice | { encoding: "raw" | "f16" | "bf16" };
+
+type Body = Uint8Array | { length: number; chunks: AsyncIterable<Uint8Array> };
+
+/** Writes `model` to `sink` as `.cvp`, then closes the sink (aborts it on failure). */
+export async function writeCvp(model: ModelStream, sink: ByteSink, options: WriteOptions = {}): Promise<void> {
+  const w = new RecordWriter(sink, options);
+  try {
+    await sink.write(encodePreamble());
+    await w.record(KIND.header, headerMeta(model.header));
+    let layers = 0, tensors = 0;
+    for await (const layer of model.layers) {
+      await writeLayer(w, layer, options);
+      layers++;
+      tensors += Object.keys(layer.params).length;
+    }
+    // The header object may have been completed while the layers streamed (ONNX read from a pipe).
+    const h = model.header;
+    await w.record(KIND.trailer, {
+      layers,
+      tensors,
+      inputs: h.inputs,
+      outputs: h.outputs,
+      metadata: toJsonValue(h.metadata),
+    });
+    const index = new Uint8Array(8 * w.offsets.length);
+    const dv = new DataView(index.buffer);
+    w.offsets.forEach((o, i) => dv.setBigUint64(8 * i, BigInt(o), true));
+    const indexAt = sink.position;
+    await w.record(KIND.index, { records: w.offsets.length }, index);
+    await sink.write(encodeFooter(indexAt));
+    await sink.close();
+  } catch (e) {
+    await sink.abort();
+    throw e;
+  }
+}
+
+function headerMeta(h: ModelHeader): Record<string, unknown> {
+  const meta: Record<string, unknown> = {
+    name: h.name,
+    sourceFormat: h.sourceFormat,
+    producer: "convpress",
+    inputs: h.inputs,
+    outputs: h.outputs,
+    metadata: toJsonValue(h.metadata),
+  };
+  const origin = optionalJson(h.origin);
+  if (origin !== undefined) meta.origin = origin;
+  return meta;
+}
+
+/** Origins are best-effort: one that holds something JSON cannot (a live object) is left out. */
+function optionalJson(v: unknown): unknown {
+  if (v === undefined) return undefined;
+  try {
+    return toJsonValue(v);
+  } catch {
+    return undefined;
+  }
+}
+
+async function writeLayer(w: RecordWriter, layer: Layer, options: WriteOptions): Promise<void> {
+  const params = Object.entries(layer.params);
+  let attrs: unknown;
+  try {
+    attrs = toJsonValue(layer.attrs);
+  } catch (e) {
+    throw new CvpError("unsupported", `Cannot write layer '${layer.name}' to .cvp: ${(e as Error).message}`, {
+      layer: layer.name,
+      cause: e,
+    });
+  }
+  const meta: Record<string, unknown> = {
+    name: layer.name,
+    op: layer.op,
+    attrs,
+    inputs: layer.inputs,
+    outputs: layer.outputs,
+    params: params.map(([role, t]) => ({ role, name: t.name, dtype: t.dtype, shape: t.shape })),
+  };
+  const origin = optionalJson(layer.origin);
+  if (origin !== undefined) meta.origin = origin;
+  await w.record(KIND.layer, meta);
+  for (const [role, t] of params) await writeTensor(w, layer.name, role, t, options);
+}
+
+async function writeTensor(w: RecordWriter, layer: string, role: string, t: Tensor, options: WriteOptions) {
+  const base = { role, name: t.name, dtype: t.dtype, shape: t.shape };
+  const hint = t.meta.cvp as TensorHint | undefined;
+  const fail = (msg: string) =>
+    new CvpError("bad_format", `Cannot write tensor '${t.name}' of layer '${layer}' to .cvp: ${msg}`, {
+      layer: layer,
+    });
+  if (t.dtype === "string") throw new CvpError("unsupported", `Tensor '${t.name}' holds strings`, { layer });
+  const cluster = t.meta.cluster as Clustering | undefined;
+  if (cluster !== undefined) {
+    const n = numel(t.shape);
+    const bad = checkClustering(cluster, n);
+    if (bad) throw fail(`bad clustering: ${bad}`);
+    const e = encodeClustered(cluster, hint as ClusterChoice | undefined);
+    await w.record(KIND.tensor, { ...base, dtype: "float32", ...e.fields }, e.body);
+    return;
+  }
+  let encoding = hint?.encoding ?? (t.dtype === "float32" && options.weights === "f16" ? "f16" : "raw");
+  if (t.dtype !== "float32") encoding = "raw";
+  if (encoding === "f16" && !hint && await overflowsHalf(t.chunks())) encoding = "raw";
+  if (encoding === "f16" || encoding === "bf16") {
+    const kind = encoding;
+    await w.record(KIND.tensor, { ...base, encoding }, { length: t.byteLength / 2, chunks: narrowChunks(kind, t.chunks()) });
+    return;
+  }
+  if (encoding !== "raw") throw fail(`encoding ${encoding} needs a clustering`);
+  await w.record(KIND.tensor, { ...base, encoding: "raw" }, { length: t.byteLength, chunks: t.chunks() });
+}
+
+class RecordWriter {
+  readonly offsets: number[] = [];
+  readonly #sink: ByteSink;
+  readonly #options: WriteOptions;
+
+  constructor(sink: ByteSink, options: WriteOptions) {
+    this.#sink = sink;
+    this.#options = options;
+  }
+
+  /** Writes one record: frame, metadata, its CRC, body, its CRC. Streamed bodies are checked for their length. */
+  async record(kind: number, meta: Record<string, unknown>, body: Body = new Uint8Array(0)): Promise<void> {
+    const sink = this.#sink;
+    const m = encodeMeta(meta);
+    this.offsets.push(sink.position);
+    await sink.write(encodeFrame(kind, m.length, body.length));
+    await sink.write(m);
+    await sink.write(u32(crc32(m)));
+    if (body instanceof Uint8Array) {
+      await sink.write(body);
+      await sink.write(u32(crc32(body)));
+    } else {
+      let crc = 0, total = 0;
+      for await (const c of body.chunks) {
+        total += c.length;
+        if (total > body.length) break;
+        crc = crc32Update(crc, c);
+        await sink.write(c);
+        this.#options.progress?.(sink.position, 0, meta.name as string);
+      }
+      if (total !== body.length) {
+        throw new CvpError("bad_format", `Tensor '${meta.name}' delivered ${total} bytes, ${body.length} expected`, {
+          layer: meta.name as string,
+        });
+      }
+      await sink.write(u32(crc));
+    }
+    this.#options.progress?.(sink.position, 0, meta.name as string);
+  }
+}
