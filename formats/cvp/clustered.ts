@@ -83,7 +83,12 @@ function dense(c: Clustering, centres: Uint16Array, coding?: SymbolCoding): Enco
   const { body, at } = centreBytes(centres, idx.bytes.length);
   body.set(idx.bytes, at);
   return {
-    fields: { encoding: "cluster", k: centres.length, repr: c.repr, indices: { coding: idx.coding, bytes: idx.bytes.length } },
+    fields: {
+      encoding: "cluster",
+      k: centres.length,
+      repr: c.repr,
+      indices: { coding: idx.coding, bytes: idx.bytes.length },
+    },
     body,
   };
 }

@@ -103,7 +103,9 @@ export async function inspectCvp(path: string): Promise<CvpInspection> {
       tensors: rows,
     };
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) throw new CvpError("io", `Cannot open ${path}: ${e.message}`, { file: path });
+    if (e instanceof Deno.errors.NotFound) {
+      throw new CvpError("io", `Cannot open ${path}: ${e.message}`, { file: path });
+    }
     throw e;
   } finally {
     r.close();

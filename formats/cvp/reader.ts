@@ -16,7 +16,7 @@ import type { ByteReader } from "../../src/bytes/byte_reader.ts";
 import { CvpError } from "../../src/errors.ts";
 import { type Attrs, type Layer, layerStream, type ModelHeader, type ModelStream } from "../../src/model/types.ts";
 import type { Op } from "../../src/model/ops.ts";
-import { DTYPE_SIZE, type DType, numel, Tensor } from "../../src/model/tensor.ts";
+import { type DType, DTYPE_SIZE, numel, Tensor } from "../../src/model/tensor.ts";
 import { clusteredBodyLength, decodeClustered } from "./clustered.ts";
 import { decodeFooter, decodeFrame, FOOTER_SIZE, FRAME_SIZE, KIND } from "./frame.ts";
 import { widenChunks } from "./half.ts";
@@ -82,7 +82,12 @@ async function readTrailerEarly(r: ByteReader, file: string): Promise<Partial<Mo
     let got = 0;
     while (got < n) {
       const k = offset + got < size ? await r.input.readAt!(b.subarray(got), offset + got) : 0;
-      if (k === 0) throw new CvpError("unexpected_eof", `Unexpected end of input at byte ${offset + got}`, { file, offset: offset + got });
+      if (k === 0) {
+        throw new CvpError("unexpected_eof", `Unexpected end of input at byte ${offset + got}`, {
+          file,
+          offset: offset + got,
+        });
+      }
       got += k;
     }
     return b;
@@ -100,7 +105,9 @@ async function readTrailerEarly(r: ByteReader, file: string): Promise<Partial<Mo
     const f = decodeFrame(await readAt(offset, FRAME_SIZE));
     if ("error" in f) throw damaged(`record at byte ${offset}: ${f.error}`, offset);
     if (f.kind !== kind) throw damaged(`record at byte ${offset} is not the expected kind`, offset);
-    if (offset + FRAME_SIZE + f.metaLength + 8 + f.bodyLength > size) throw damaged(`record at byte ${offset} runs past the end`, offset);
+    if (offset + FRAME_SIZE + f.metaLength + 8 + f.bodyLength > size) {
+      throw damaged(`record at byte ${offset} runs past the end`, offset);
+    }
     const meta = decodeMeta(await readAt(offset + FRAME_SIZE, f.metaLength));
     const body = await readAt(offset + FRAME_SIZE + f.metaLength + 4, f.bodyLength);
     return { meta, body };
@@ -112,7 +119,9 @@ async function readTrailerEarly(r: ByteReader, file: string): Promise<Partial<Mo
   const out: Partial<ModelHeader> = {};
   if (Array.isArray(e.meta.inputs)) out.inputs = e.meta.inputs;
   if (Array.isArray(e.meta.outputs)) out.outputs = e.meta.outputs;
-  if (e.meta.metadata && typeof e.meta.metadata === "object") out.metadata = fromJsonValue(e.meta.metadata) as Record<string, string>;
+  if (e.meta.metadata && typeof e.meta.metadata === "object") {
+    out.metadata = fromJsonValue(e.meta.metadata) as Record<string, string>;
+  }
   return out;
 }
 
@@ -140,14 +149,20 @@ async function* readLayers(rr: RecordReader, header: ModelHeader, options: ReadO
     const descs = head.meta.params as ParamDesc[];
     for (const d of descs) {
       const t = await rr.next();
-      if (t.kind !== KIND.tensor) throw rr.error("bad_format", t, `expected tensor '${d.name}' of layer '${layer.name}'`);
+      if (t.kind !== KIND.tensor) {
+        throw rr.error("bad_format", t, `expected tensor '${d.name}' of layer '${layer.name}'`);
+      }
       const m = t.meta;
       if (m.role !== d.role || m.name !== d.name || m.dtype !== d.dtype || !sameShape(m.shape, d.shape)) {
         throw rr.error("bad_format", t, `does not match parameter '${d.name}' (${d.role}) of layer '${layer.name}'`);
       }
       const expected = expectedBodyLength(rr, t, d);
       if (expected !== t.bodyLength) {
-        throw rr.error("bad_format", t, `body holds ${t.bodyLength} bytes, the ${m.encoding} encoding needs ${expected}`);
+        throw rr.error(
+          "bad_format",
+          t,
+          `body holds ${t.bodyLength} bytes, the ${m.encoding} encoding needs ${expected}`,
+        );
       }
       const src: BodySource = seekable && t.bodyLength > EAGER_BODY
         ? await rr.skipBody(t)
@@ -215,7 +230,9 @@ function makeTensor(rr: RecordReader, t: RecordHead, d: ParamDesc, src: BodySour
   const n = numel(d.shape);
   const enc = t.meta.encoding as string;
   if (enc === "raw") {
-    if (src.kind === "memory" && src.blocks.length === 1) return Tensor.fromBytes(d.name, d.dtype, d.shape, src.blocks[0]);
+    if (src.kind === "memory" && src.blocks.length === 1) {
+      return Tensor.fromBytes(d.name, d.dtype, d.shape, src.blocks[0]);
+    }
     return Tensor.fromChunks(d.name, d.dtype, d.shape, t.bodyLength, () => bodyChunks(src, file));
   }
   if (enc === "f16" || enc === "bf16") {
@@ -238,7 +255,11 @@ async function finish(rr: RecordReader, e: RecordHead, header: ModelHeader, laye
   if (e.bodyLength !== 0) throw rr.error("bad_format", e, "the trailer has a body");
   await rr.body(e);
   if (e.meta.layers !== layers || e.meta.tensors !== tensors) {
-    throw rr.error("bad_format", e, `counts ${e.meta.layers} layers and ${e.meta.tensors} tensors, the file holds ${layers} and ${tensors}`);
+    throw rr.error(
+      "bad_format",
+      e,
+      `counts ${e.meta.layers} layers and ${e.meta.tensors} tensors, the file holds ${layers} and ${tensors}`,
+    );
   }
   header.inputs = valueInfos(rr, e, e.meta.inputs);
   header.outputs = valueInfos(rr, e, e.meta.outputs);
@@ -265,10 +286,19 @@ async function finish(rr: RecordReader, e: RecordHead, header: ModelHeader, laye
   }
   const f = decodeFooter(r.window.subarray(r.windowStart, r.windowStart + FOOTER_SIZE));
   const where = `Footer at byte ${at}`;
-  if (typeof f === "string") throw new CvpError(f.includes("CRC") ? "checksum" : "bad_format", `${where}: ${f}`, { file: rr.file, offset: at });
-  if (f !== x.offset) throw new CvpError("bad_format", `${where}: points at byte ${f}, the index is at ${x.offset}`, { file: rr.file, offset: at });
+  if (typeof f === "string") {
+    throw new CvpError(f.includes("CRC") ? "checksum" : "bad_format", `${where}: ${f}`, { file: rr.file, offset: at });
+  }
+  if (f !== x.offset) {
+    throw new CvpError("bad_format", `${where}: points at byte ${f}, the index is at ${x.offset}`, {
+      file: rr.file,
+      offset: at,
+    });
+  }
   r.advance(FOOTER_SIZE);
-  if (!(await r.atEnd())) throw new CvpError("bad_format", `${where}: data follows the footer`, { file: rr.file, offset: r.position });
+  if (!(await r.atEnd())) {
+    throw new CvpError("bad_format", `${where}: data follows the footer`, { file: rr.file, offset: r.position });
+  }
 }
 
 function concat(blocks: Uint8Array[]): Uint8Array {

@@ -64,7 +64,7 @@ Deno.test("weights f16 stores unclustered float32 tensors as f16", async () => {
 });
 
 Deno.test("truncation at every prefix length is a clear error, on files and streams", async () => {
-  const bytes = await writeToBytes(sampleModel());
+  const bytes = await writeToBytes(sampleModel(true));
   for (let cut = 0; cut < bytes.length; cut++) {
     for (const stream of [false, true]) {
       const part = bytes.slice(0, cut);
@@ -75,7 +75,32 @@ Deno.test("truncation at every prefix length is a clear error, on files and stre
         err = e;
       }
       assert(err instanceof ConvpressError, `cut ${cut} ${stream}: ${err}`);
-      assert(/end of input|truncated|past the end|bad magic|Not a \.cvp/i.test(err.message), `cut ${cut}: ${err.message}`);
+      assert(
+        /end of input|truncated|past the end|bad magic|Not a \.cvp/i.test(err.message),
+        `cut ${cut}: ${err.message}`,
+      );
+      if (cut > 12 && stream) assert(/^Record \d+|^Footer/.test(err.message), `names the record: ${err.message}`);
     }
   }
+});
+
+Deno.test("flipping any single byte is detected and names the record", async () => {
+  const bytes = await writeToBytes(sampleModel(true));
+  const seen = new Set<string>();
+  for (let i = 0; i < bytes.length; i++) {
+    for (const mask of [0xff, 0x01]) {
+      const bad = bytes.slice();
+      bad[i] ^= mask;
+      let err: unknown;
+      try {
+        await readAll(bad, [bad]);
+      } catch (e) {
+        err = e;
+      }
+      assert(err instanceof ConvpressError, `byte ${i} ^ ${mask} not detected: ${err}`);
+      if (i >= 12) assert(/^Record \d+ .*at byte \d+|^Footer at byte/.test(err.message), `byte ${i}: ${err.message}`);
+      seen.add(err.code);
+    }
+  }
+  assert(seen.has("checksum") && seen.has("bad_format"), [...seen].join());
 });

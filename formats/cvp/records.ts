@@ -43,7 +43,11 @@ export class RecordReader {
   }
 
   /** An error located at a record. */
-  error(code: ErrorCode, head: { no: number; kind?: number; offset: number; meta?: Record<string, unknown> }, msg: string) {
+  error(
+    code: ErrorCode,
+    head: { no: number; kind?: number; offset: number; meta?: Record<string, unknown> },
+    msg: string,
+  ) {
     return new CvpError(code, `${describe(head)}: ${msg}`, {
       file: this.file,
       offset: head.offset,
@@ -71,7 +75,9 @@ export class RecordReader {
     const have = await r.fill(PREAMBLE_SIZE);
     const w = r.window.subarray(r.windowStart, r.windowStart + Math.min(have, PREAMBLE_SIZE));
     for (let i = 0; i < Math.min(8, w.length); i++) {
-      if (w[i] !== MAGIC[i]) throw new CvpError("bad_format", `Not a .cvp file: bad magic at byte ${i}`, { file: this.file, offset: i });
+      if (w[i] !== MAGIC[i]) {
+        throw new CvpError("bad_format", `Not a .cvp file: bad magic at byte ${i}`, { file: this.file, offset: i });
+      }
     }
     if (have < PREAMBLE_SIZE) {
       throw new CvpError("unexpected_eof", `Unexpected end of input in the .cvp preamble at byte ${have}`, {
@@ -86,7 +92,12 @@ export class RecordReader {
         offset: 8,
       });
     }
-    if (w[10] | w[11]) throw new CvpError("bad_format", "Reserved preamble bytes are not zero at byte 10", { file: this.file, offset: 10 });
+    if (w[10] | w[11]) {
+      throw new CvpError("bad_format", "Reserved preamble bytes are not zero at byte 10", {
+        file: this.file,
+        offset: 10,
+      });
+    }
     r.advance(PREAMBLE_SIZE);
   }
 
@@ -190,10 +201,14 @@ export async function* bodyChunks(src: BodySource, file: string): AsyncGenerator
     while (got < want) {
       const n = await src.input.readAt!(buf.subarray(got, want), src.offset + pos + got);
       if (n === 0) {
-        throw new CvpError("unexpected_eof", `${src.describe}: unexpected end of input at byte ${src.offset + pos + got}`, {
-          file,
-          offset: src.offset + pos + got,
-        });
+        throw new CvpError(
+          "unexpected_eof",
+          `${src.describe}: unexpected end of input at byte ${src.offset + pos + got}`,
+          {
+            file,
+            offset: src.offset + pos + got,
+          },
+        );
       }
       got += n;
     }
@@ -201,7 +216,9 @@ export async function* bodyChunks(src: BodySource, file: string): AsyncGenerator
     pos += got;
     yield buf.subarray(0, got);
   }
-  if (crc !== src.crc) throw new CvpError("checksum", `${src.describe}: body CRC mismatch`, { file, offset: src.offset });
+  if (crc !== src.crc) {
+    throw new CvpError("checksum", `${src.describe}: body CRC mismatch`, { file, offset: src.offset });
+  }
 }
 
 /** Gathers a body into one array. */

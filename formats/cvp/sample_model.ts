@@ -8,7 +8,7 @@
 import type { Layer, ModelHeader, ModelStream } from "../../src/model/types.ts";
 import { layerStream } from "../../src/model/types.ts";
 import { Tensor } from "../../src/model/tensor.ts";
-import { float32ToBfloat16, float32ToFloat16, bfloat16ToFloat32, float16ToFloat32 } from "../../src/model/float16.ts";
+import { bfloat16ToFloat32, float16ToFloat32, float32ToBfloat16, float32ToFloat16 } from "../../src/model/float16.ts";
 import type { Clustering } from "./clustered.ts";
 import type { TensorHint } from "./writer.ts";
 
@@ -76,8 +76,8 @@ function floats(name: string, shape: number[], r: () => number, hint?: TensorHin
   return t;
 }
 
-/** The sample model's layers (fresh tensors on each call). */
-export function sampleLayers(): Layer[] {
+/** The sample model's layers (fresh tensors on each call); see {@link sampleModel} for `small`. */
+export function sampleLayers(small = false): Layer[] {
   const r = rng(42);
   return [
     {
@@ -119,8 +119,11 @@ export function sampleLayers(): Layer[] {
       inputs: ["fc1"],
       outputs: ["fc2"],
       params: {
-        weight: clustered("fc2.weight", [32, 16], 32, "bf16", r, { skew: true, hint: { encoding: "cluster", coding: "huffman" } }),
-        bias: clustered("fc2.bias", [32], 65536, "fp16", r, { hint: { encoding: "cluster" } }),
+        weight: clustered("fc2.weight", [32, 16], 32, "bf16", r, {
+          skew: true,
+          hint: { encoding: "cluster", coding: "huffman" },
+        }),
+        bias: clustered("fc2.bias", [32], small ? 300 : 65536, "fp16", r, { hint: { encoding: "cluster" } }),
       },
     },
     {
@@ -162,9 +165,9 @@ export function sampleHeader(): ModelHeader {
   };
 }
 
-/** The sample model as a stream. */
-export function sampleModel(): ModelStream {
-  const layers = sampleLayers();
+/** The sample model as a stream (`small`: k = 300 instead of 65536 for one tensor, for byte-by-byte tests). */
+export function sampleModel(small = false): ModelStream {
+  const layers = sampleLayers(small);
   return {
     header: sampleHeader(),
     layers: layerStream((async function* () {

@@ -70,7 +70,9 @@ export class SymbolReader {
     else {
       unpackBits(this.#bytes, this.#bits, this.#pos, n, out);
       for (let i = 0; i < n; i++) {
-        if (out[i] >= this.#alphabet) throw new RangeError(`Symbol ${out[i]} at ${this.#pos + i} is not below ${this.#alphabet}`);
+        if (out[i] >= this.#alphabet) {
+          throw new RangeError(`Symbol ${out[i]} at ${this.#pos + i} is not below ${this.#alphabet}`);
+        }
       }
     }
     this.#pos += n;

@@ -15,7 +15,7 @@ import { CvpError } from "../../src/errors.ts";
 import type { Layer, ModelHeader, ModelStream } from "../../src/model/types.ts";
 import type { Tensor } from "../../src/model/tensor.ts";
 import { numel } from "../../src/model/tensor.ts";
-import { type ClusterChoice, type Clustering, checkClustering, encodeClustered } from "./clustered.ts";
+import { checkClustering, type ClusterChoice, type Clustering, encodeClustered } from "./clustered.ts";
 import { crc32, crc32Update } from "./crc32.ts";
 import { encodeFooter, encodeFrame, encodePreamble, KIND, u32 } from "./frame.ts";
 import { narrowChunks, overflowsHalf } from "./half.ts";
@@ -131,7 +131,10 @@ async function writeTensor(w: RecordWriter, layer: string, role: string, t: Tens
   if (encoding === "f16" && !hint && await overflowsHalf(t.chunks())) encoding = "raw";
   if (encoding === "f16" || encoding === "bf16") {
     const kind = encoding;
-    await w.record(KIND.tensor, { ...base, encoding }, { length: t.byteLength / 2, chunks: narrowChunks(kind, t.chunks()) });
+    await w.record(KIND.tensor, { ...base, encoding }, {
+      length: t.byteLength / 2,
+      chunks: narrowChunks(kind, t.chunks()),
+    });
     return;
   }
   if (encoding !== "raw") throw fail(`encoding ${encoding} needs a clustering`);
