@@ -381,8 +381,7 @@ async function readStreamed(
       builder.addInput(i.name, i.shape);
     }
     const planned = proto.layers.flatMap((def) => dry.convert(def, null));
-    const header = newHeader(proto.name, builder);
-    header.inputs.splice(0, header.inputs.length, ...dry.inputs);
+    const header = newHeader(proto.name, dry);
     outputsOf(dry, planned, header);
     const waiting = new Map<string, Tensor[]>();
     const needed = new Set(proto.layers.map((d) => d.name));
