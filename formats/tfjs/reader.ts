@@ -1,0 +1,150 @@
+/**
+ * Reads a TF.js model (layers-model or graph-model) as a canonical model stream.
+ *
+ * Sources:
+ * - a folder holding `model.json`, or the path of a `model.json` (shards beside it);
+ * - a tar stream (stdin, or a `.tar` file) holding `model.json` and the shards in any order. A tar is read strictly
+ *   in order; its shards are spooled to a temporary folder (disk, not memory) because `model.json`, which says how
+ *   to cut them, normally comes last. The folder is removed when the layer stream ends or is cancelled.
+ *
+ * model.json is parsed whole (it holds topology and manifest only); weights stay in the shards and are read by
+ * offset when a consumer reads a layer's tensors.
+ *
+ * @module
+ */
+import { TfjsError, wrapError } from "../../src/errors.ts";
+import type { ByteReader } from "../../src/bytes/byte_reader.ts";
+import { type LayerPlan, layerStream, type ModelStream } from "../../src/model/types.ts";
+import type { ModelSource, ReadOptions } from "../registry.ts";
+import { readGraphModel } from "./graph_reader.ts";
+import { readLayersModel } from "./layers_reader.ts";
+import { isTar, readTar } from "./tar.ts";
+import type { ModelJson } from "./types.ts";
+import { indexWeights, weightTensor } from "./weights.ts";
+import type { Tensor } from "../../src/model/tensor.ts";
+
+/** Largest model.json accepted (topologies of big graph-models are a few MB). */
+const MAX_JSON = 256 << 20;
+
+/** Spools a tar stream's entries into a new temporary folder; returns it. */
+export async function spoolTar(r: ByteReader): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "convpress-tfjs-" });
+  try {
+    let sawJson = false;
+    for await (const e of readTar(r)) {
+      const base = e.name.split("/").pop()!;
+      if (!base || base.startsWith(".")) continue;
+      if (base.endsWith(".json")) {
+        if (e.size > MAX_JSON) {
+          throw new TfjsError("bad_format", `TF.js model.json in the tar is ${e.size} bytes`, { file: r.name });
+        }
+        sawJson = sawJson || base === "model.json";
+      }
+      const f = await Deno.open(`${dir}/${base}`, { write: true, create: true, truncate: true });
+      try {
+        for await (const c of e.body()) {
+          let off = 0;
+          while (off < c.length) off += await f.write(c.subarray(off));
+        }
+      } finally {
+        f.close();
+      }
+    }
+    if (!sawJson) throw new TfjsError("bad_format", "The tar stream holds no model.json", { file: r.name });
+    return dir;
+  } catch (e) {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    throw e;
+  }
+}
+
+/** Parses model.json text, checking the fields the readers rely on. */
+export function parseModelJson(text: string, file: string): ModelJson {
+  let json: ModelJson;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new TfjsError("bad_format", `Cannot parse TF.js ${file}: ${(e as Error).message}`, { file, cause: e });
+  }
+  if (!json || typeof json !== "object" || !json.modelTopology || !Array.isArray(json.weightsManifest)) {
+    throw new TfjsError("bad_format", `TF.js ${file} lacks modelTopology or weightsManifest`, { file });
+  }
+  return json;
+}
+
+/** True when the topology is a GraphDef. */
+export function isGraphModel(json: ModelJson): boolean {
+  if (json.format === "graph-model") return true;
+  if (json.format === "layers-model") return false;
+  return Array.isArray((json.modelTopology as { node?: unknown }).node);
+}
+
+// deno-lint-ignore require-await
+async function* yieldAll<T>(items: T[]): AsyncGenerator<T> {
+  for (const i of items) yield i;
+}
+
+/** Opens a TF.js model as a canonical model stream. */
+export async function readTfjs(src: ModelSource, options: ReadOptions = {}): Promise<ModelStream> {
+  let dir: string;
+  let temp: string | undefined;
+  let jsonPath: string;
+  try {
+    if (src.isDirectory) {
+      dir = src.path.replace(/\/+$/, "") || "/";
+      jsonPath = `${dir}/model.json`;
+    } else if (
+      src.reader &&
+      (src.path === "-" ||
+        (await src.reader.fill(512), isTar(src.reader.window.subarray(src.reader.windowStart, src.reader.windowEnd))))
+    ) {
+      temp = dir = await spoolTar(src.reader);
+      jsonPath = `${dir}/model.json`;
+    } else {
+      jsonPath = src.path;
+      dir = src.path.includes("/") ? src.path.slice(0, src.path.lastIndexOf("/")) || "/" : ".";
+    }
+  } catch (e) {
+    wrapError(e, TfjsError, `Cannot read TF.js model from ${src.path}`, { file: src.path });
+  }
+  const cleanup = () => {
+    if (temp) Deno.removeSync(temp, { recursive: true });
+    temp = undefined;
+  };
+  try {
+    let text: string;
+    try {
+      text = await Deno.readTextFile(jsonPath);
+    } catch (e) {
+      wrapError(e, TfjsError, `Cannot read TF.js model.json`, { file: jsonPath });
+    }
+    const json = parseModelJson(text, jsonPath);
+    const { refs, shards } = await indexWeights(dir, json.weightsManifest);
+    const weight = (name: string): Tensor | undefined => {
+      const r = refs.get(name) ?? refs.get(name.replace(/:0$/, ""));
+      return r ? weightTensor(r, shards) : undefined;
+    };
+    const name = jsonPath.split("/").at(-2) ?? "model";
+    const { header, builder } = isGraphModel(json)
+      ? await readGraphModel(json, weight, { inputShape: options.inputShape, name })
+      : readLayersModel(json, weight, { inputShape: options.inputShape, name });
+    header.metadata.tfjsFormat = isGraphModel(json) ? "graph-model" : "layers-model";
+    const plan: LayerPlan[] = builder.layers.map((l) => ({
+      name: l.name,
+      op: l.op,
+      params: Object.entries(l.params).map(([role, t]) => ({
+        role,
+        name: t.name,
+        dtype: t.dtype,
+        shape: [...t.shape],
+        byteLength: t.byteLength,
+      })),
+    }));
+    header.plan = plan;
+    const layers = builder.layers;
+    return { header, layers: layerStream(yieldAll(layers), cleanup) };
+  } catch (e) {
+    cleanup();
+    throw e;
+  }
+}
