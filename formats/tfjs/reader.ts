@@ -79,7 +79,6 @@ export function isGraphModel(json: ModelJson): boolean {
   return Array.isArray((json.modelTopology as { node?: unknown }).node);
 }
 
-// deno-lint-ignore require-await
 async function* yieldAll<T>(items: T[]): AsyncGenerator<T> {
   for (const i of items) yield i;
 }
