@@ -3,9 +3,9 @@ import { LOCAL, readBytes, REAL, summarize } from "./caffe_helpers.ts";
 import { splitAt } from "../src/bytes/inputs.ts";
 import { ConvpressError } from "../src/errors.ts";
 import { WireReader } from "../src/wire/wire_reader.ts";
-import { readUint } from "../src/wire/stream_wire.ts";
 import { ByteReader } from "../src/bytes/byte_reader.ts";
-import { memoryInput } from "../src/bytes/inputs.ts";
+import { streamInput } from "../src/bytes/inputs.ts";
+import { caffeFormat } from "../formats/caffe/mod.ts";
 import type { ReadOptions } from "../formats/registry.ts";
 
 const tinyV2 = await Deno.readFile(`${LOCAL}/tiny_v2.caffemodel`);
@@ -178,11 +178,23 @@ Deno.test("reader: train nets become deploy nets; --prototxt structure wins and 
   await Deno.remove(proto);
 });
 
-Deno.test("reader: stdin reads keep at most one layer's blobs", async () => {
-  // The streamed reader must not read ahead: after the first layer is pulled, the input position is at most
-  // one layer record past it.
+Deno.test("reader: stdin is read in order without reading ahead of the layer in hand", async () => {
   const model = await Deno.readFile(`${REAL}/lenet/lenet_iter_10000.caffemodel`);
-  const br = new ByteReader(memoryInput(model), { windowSize: 1 << 16 });
-  assert((await readUint(br)) > 0);
-  assert(br.position > 0);
+  let delivered = 0;
+  const stream = new ReadableStream<Uint8Array>({
+    pull(c) {
+      if (delivered >= model.length) return c.close();
+      const n = Math.min(4096, model.length - delivered);
+      c.enqueue(model.slice(delivered, delivered + n));
+      delivered += n;
+    },
+  }, { highWaterMark: 0 });
+  const reader = new ByteReader(streamInput(stream), { windowSize: 1 << 16 });
+  const m = await caffeFormat.read({ path: "-", reader, isDirectory: false }, {});
+  const it = m.layers.getReader();
+  const first = await it.read();
+  assertEquals(first.value?.name, "conv1");
+  // conv1's record ends near byte 2.2 KB; the 1.6 MB of ip1 weights must not have been read yet.
+  assert(delivered < 200_000, `read ${delivered} bytes before the first layer`);
+  await it.cancel();
 });

@@ -111,7 +111,7 @@ export function defaultPrototxtPath(path: string): string {
 
 /** Writes a caffemodel and its deploy prototxt to files, or both as a tar stream to stdout (`-`). */
 export async function writeCaffeModel(model: ModelStream, path: string, options: WriteOptions = {}): Promise<void> {
-  if (path === "-") return await writeTarToStdout(model, options);
+  if (path === "-") return await writeCaffeTar(model, options);
   const sink = await openFileSink(path);
   const protoPath = options.prototxtOut ?? defaultPrototxtPath(path);
   let protoSink: ByteSink | undefined;
@@ -129,7 +129,8 @@ export async function writeCaffeModel(model: ModelStream, path: string, options:
   }
 }
 
-async function writeTarToStdout(model: ModelStream, options: WriteOptions): Promise<void> {
+/** Writes `model.caffemodel` and `deploy.prototxt` as a ustar stream to `out` (stdout when omitted). */
+export async function writeCaffeTar(model: ModelStream, options: WriteOptions = {}, out = stdoutSink()): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "convpress-caffe-" });
   const spool = `${dir}/model.caffemodel`;
   try {
@@ -143,7 +144,6 @@ async function writeTarToStdout(model: ModelStream, options: WriteOptions): Prom
       await model.layers.cancel().catch(() => {});
       throw e;
     }
-    const out = stdoutSink();
     const size = (await Deno.stat(spool)).size;
     await out.write(tarHeader("model.caffemodel", size));
     const f = await Deno.open(spool);
