@@ -22,7 +22,7 @@ async function fails(p: Promise<unknown>): Promise<ConvpressError> {
 }
 
 /** Offsets where a top-level NetParameter field ends: a cut there leaves a valid, shorter model. */
-async function recordEnds(bytes: Uint8Array): Promise<Set<number>> {
+function recordEnds(bytes: Uint8Array): Set<number> {
   const ends = new Set<number>([0]);
   const w = new WireReader(bytes);
   while (!w.done) {
@@ -91,7 +91,7 @@ Deno.test("reader: same model whole, one byte at a time, in random splits (strea
 
 Deno.test("reader: a model cut at every prefix length is a clear error unless cut between records", async () => {
   for (const bytes of [tinyV2, tinyV1]) {
-    const ends = await recordEnds(bytes);
+    const ends = recordEnds(bytes);
     for (let n = 0; n < bytes.length; n++) {
       const cut = bytes.subarray(0, n);
       for (const chunks of [undefined, [cut]]) {

@@ -220,15 +220,16 @@ function pooling(layer: Layer, inShape: Shape): TextMessage {
   hw(p, "stride", strides, 1);
   hw(p, "pad", pads, 0);
   if (!a.ceil) {
-    // Caffe rounds up. Floor rounding is the same whenever both give the same size; otherwise ask for FLOOR
-    // (BVLC Caffe's round_mode; readers that predate it round up).
+    // Caffe rounds up. Floor rounding gives the same size unless the last window starts past the input; only then
+    // is BVLC's `round_mode: FLOOR` written (OpenCV's Caffe reader does not know it). When the input size is not
+    // known (an ONNX stream read from stdin states it only after its nodes) Caffe's default is kept.
     const dims = [2, 3].map((i) => (inShape && typeof inShape[i] === "number" ? inShape[i] as number : undefined));
-    const same = dims.every((d, i) =>
+    const differs = dims.some((d, i) =>
       d !== undefined &&
-      windowOut(d, kernel[i], strides[i], pads[i], pads[i], 1, false) ===
+      windowOut(d, kernel[i], strides[i], pads[i], pads[i], 1, false) !==
         windowOut(d, kernel[i], strides[i], pads[i], pads[i], 1, true)
     );
-    if (!same) p.add("round_mode", new TextEnum("FLOOR"));
+    if (differs) p.add("round_mode", new TextEnum("FLOOR"));
   }
   return p;
 }

@@ -80,13 +80,25 @@ export async function writeCaffeNet(model: ModelStream, sink: ByteSink, options:
   const w = new WireWriter();
   if (header.name) w.tag(NetField.name, WireType.LengthDelimited).string(header.name);
   await sink.write(w.finish());
-  for (const input of header.inputs) {
-    const msg = inputRecord(input.name, input.shape);
+  const declared = new Set<string>();
+  const declare = async (name: string, shape: (number | string | null)[]) => {
+    const msg = inputRecord(name, shape);
     net.add("layer", msg);
     await writeRecord(sink, msg, []);
-  }
+    declared.add(name);
+  };
+  for (const input of header.inputs) await declare(input.name, input.shape);
   const tracker = new ShapeTracker(header);
   for await (const layer of model.layers) {
+    // An input the header did not list yet (an ONNX stream from stdin states its inputs after the nodes) is
+    // declared where it is first read, with the header's shape if known by now, else [1, C, 1, 1].
+    for (const v of layer.inputs) {
+      if (declared.has(v)) continue;
+      const known = header.inputs.find((i) => i.name === v)?.shape;
+      const w = layer.params.weight;
+      const c = layer.op === "Conv" && w ? w.shape[1] * ((layer.attrs.group as number | undefined) ?? 1) : 1;
+      await declare(v, known ?? [1, c, 1, 1]);
+    }
     const { ins } = tracker.add(layer);
     const records = toCaffeRecords(layer, ins[0]);
     for (const r of records) {
@@ -97,6 +109,7 @@ export async function writeCaffeNet(model: ModelStream, sink: ByteSink, options:
       }
       net.add("layer", r.msg);
     }
+    for (const o of layer.outputs) declared.add(o);
     options.progress?.(sink.position, 0, "caffe");
   }
   return printPrototxt(net);
