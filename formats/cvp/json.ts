@@ -6,6 +6,47 @@
  * @module
  */
 
+import { type DType, Tensor } from "../../src/model/tensor.ts";
+
+/** A tensor inside origin data, read into memory so it can be stored as `{"$tensor": ...}`. */
+export class HeldTensor {
+  constructor(
+    readonly name: string,
+    readonly dtype: DType,
+    readonly shape: readonly number[],
+    readonly bytes: Uint8Array,
+  ) {}
+}
+
+/** A reference from origin data to a parameter of the same layer, stored as `{"$param": role}`. */
+export class ParamRef {
+  constructor(readonly role: string) {}
+}
+
+/**
+ * Replaces every {@link Tensor} inside `v` (origin data) with a {@link ParamRef} when it is one of the layer's
+ * `params`, else with a {@link HeldTensor} (reading its bytes, at most `budget.left` bytes in all).
+ */
+export async function holdTensors(
+  v: unknown,
+  params: Map<Tensor, string> = new Map(),
+  budget = { left: 8 << 20 },
+): Promise<unknown> {
+  if (v instanceof Tensor && params.has(v)) return new ParamRef(params.get(v)!);
+  if (v instanceof Tensor) {
+    if (v.byteLength > budget.left) throw new TypeError(`tensor '${v.name}' in origin data is too large`);
+    budget.left -= v.byteLength;
+    return new HeldTensor(v.name, v.dtype, v.shape, (await v.bytes()).slice());
+  }
+  if (Array.isArray(v)) return Promise.all(v.map((x) => holdTensors(x, params, budget)));
+  if (v && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype) {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) out[k] = await holdTensors(x, params, budget);
+    return out;
+  }
+  return v;
+}
+
 /** Converts a value to plain JSON data with the wrappers. Throws on values JSON cannot hold (functions, classes). */
 export function toJsonValue(v: unknown): unknown {
   if (v === null || typeof v === "string" || typeof v === "boolean") return v;
@@ -18,6 +59,10 @@ export function toJsonValue(v: unknown): unknown {
   }
   if (typeof v === "bigint") return { $bigint: v.toString() };
   if (v instanceof Uint8Array) return { $bytes: toBase64(v) };
+  if (v instanceof ParamRef) return { $param: v.role };
+  if (v instanceof HeldTensor) {
+    return { $tensor: { name: v.name, dtype: v.dtype, shape: v.shape, bytes: toBase64(v.bytes) } };
+  }
   if (Array.isArray(v)) return v.map(toJsonValue);
   if (typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype) {
     const out: Record<string, unknown> = {};
@@ -45,6 +90,11 @@ export function fromJsonValue(v: unknown): unknown {
     }
     if (keys[0] === "$bytes") return fromBase64(s);
     if (keys[0] === "$bigint") return BigInt(s);
+    if (keys[0] === "$param") return new ParamRef(s);
+  }
+  if (keys.length === 1 && keys[0] === "$tensor" && o.$tensor && typeof o.$tensor === "object") {
+    const t = o.$tensor as { name: string; dtype: DType; shape: number[]; bytes: string };
+    return Tensor.fromBytes(t.name, t.dtype, t.shape, fromBase64(t.bytes));
   }
   const out: Record<string, unknown> = {};
   for (const k of keys) out[k.startsWith("$$") ? k.slice(1) : k] = fromJsonValue(o[k]);
@@ -74,4 +124,16 @@ function fromBase64(s: string): Uint8Array {
   const out = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
   return out;
+}
+
+/** Replaces every {@link ParamRef} inside `v` with the layer's tensor of that role. */
+export function resolveParams(v: unknown, params: Record<string, unknown>): unknown {
+  if (v instanceof ParamRef) return params[v.role];
+  if (Array.isArray(v)) return v.map((x) => resolveParams(x, params));
+  if (v && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype) {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) out[k] = resolveParams(x, params);
+    return out;
+  }
+  return v;
 }

@@ -20,7 +20,7 @@ import { type DType, DTYPE_SIZE, numel, Tensor } from "../../src/model/tensor.ts
 import { clusteredBodyLength, decodeClustered } from "./clustered.ts";
 import { decodeFooter, decodeFrame, FOOTER_SIZE, FRAME_SIZE, KIND } from "./frame.ts";
 import { widenChunks } from "./half.ts";
-import { decodeMeta, fromJsonValue } from "./json.ts";
+import { decodeMeta, fromJsonValue, resolveParams } from "./json.ts";
 import { bodyBytes, bodyChunks, type BodySource, type RecordHead, RecordReader } from "./records.ts";
 
 const EAGER_BODY = 1 << 20;
@@ -170,6 +170,7 @@ async function* readLayers(rr: RecordReader, header: ModelHeader, options: ReadO
       layer.params[d.role] = makeTensor(rr, t, d, src);
       tensors++;
     }
+    if (layer.origin) layer.origin = resolveParams(layer.origin, layer.params) as Layer["origin"];
     layers++;
     yield layer;
   }

@@ -19,7 +19,7 @@ import { checkClustering, type ClusterChoice, type Clustering, encodeClustered }
 import { crc32, crc32Update } from "./crc32.ts";
 import { encodeFooter, encodeFrame, encodePreamble, KIND, u32 } from "./frame.ts";
 import { narrowChunks, overflowsHalf } from "./half.ts";
-import { encodeMeta, toJsonValue } from "./json.ts";
+import { encodeMeta, holdTensors, toJsonValue } from "./json.ts";
 
 /** A per-tensor override (`tensor.meta.cvp`), used to build test vectors: force an encoding or coding. */
 export type TensorHint = ClusterChoice | { encoding: "raw" | "f16" | "bf16" };
@@ -31,7 +31,7 @@ export async function writeCvp(model: ModelStream, sink: ByteSink, options: Writ
   const w = new RecordWriter(sink, options);
   try {
     await sink.write(encodePreamble());
-    await w.record(KIND.header, headerMeta(model.header));
+    await w.record(KIND.header, await headerMeta(model.header));
     let layers = 0, tensors = 0;
     for await (const layer of model.layers) {
       await writeLayer(w, layer, options);
@@ -60,7 +60,7 @@ export async function writeCvp(model: ModelStream, sink: ByteSink, options: Writ
   }
 }
 
-function headerMeta(h: ModelHeader): Record<string, unknown> {
+async function headerMeta(h: ModelHeader): Promise<Record<string, unknown>> {
   const meta: Record<string, unknown> = {
     name: h.name,
     sourceFormat: h.sourceFormat,
@@ -69,16 +69,20 @@ function headerMeta(h: ModelHeader): Record<string, unknown> {
     outputs: h.outputs,
     metadata: toJsonValue(h.metadata),
   };
-  const origin = optionalJson(h.origin);
+  const origin = await optionalJson(h.origin);
   if (origin !== undefined) meta.origin = origin;
   return meta;
 }
 
-/** Origins are best-effort: one that holds something JSON cannot (a live object) is left out. */
-function optionalJson(v: unknown): unknown {
+/**
+ * Origins are best-effort: tensors inside them (ONNX constants a node reads) are stored inline up to 8 MiB; an
+ * origin that holds anything else JSON cannot carry (a live object) is left out, and the layer is rebuilt from its
+ * canonical op.
+ */
+async function optionalJson(v: unknown, params?: Map<Tensor, string>): Promise<unknown> {
   if (v === undefined) return undefined;
   try {
-    return toJsonValue(v);
+    return toJsonValue(await holdTensors(v, params));
   } catch {
     return undefined;
   }
@@ -103,7 +107,7 @@ async function writeLayer(w: RecordWriter, layer: Layer, options: WriteOptions):
     outputs: layer.outputs,
     params: params.map(([role, t]) => ({ role, name: t.name, dtype: t.dtype, shape: t.shape })),
   };
-  const origin = optionalJson(layer.origin);
+  const origin = await optionalJson(layer.origin, new Map(params.map(([role, t]) => [t, role])));
   if (origin !== undefined) meta.origin = origin;
   await w.record(KIND.layer, meta);
   for (const [role, t] of params) await writeTensor(w, layer.name, role, t, options);
