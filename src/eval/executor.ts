@@ -1,0 +1,277 @@
+/**
+ * The layer-at-a-time executor: push canonical layers in stream order, it runs each on the live activations and
+ * frees every activation after its last consumer. It holds one layer's weights at a time (FC weights not even
+ * that: they stream through in row blocks, so VGG16's 411 MB fc6 never sits in memory whole).
+ *
+ * It is push-based on purpose: {@link runModel} drives it from a model stream, and a compression stage (pruning
+ * with least-squares reconstruction, say) can drive it itself, asking for the activations entering a layer with
+ * {@link LayerExecutor.inputsOf} before it decides on that layer's new weights and runs the changed layer.
+ *
+ * @module
+ */
+import { ConvpressError } from "../errors.ts";
+import type { Layer } from "../model/types.ts";
+import { DTYPE_SIZE, type Tensor, toFloat32 } from "../model/tensor.ts";
+import { type Act, type Params, runKernel, toNchw } from "./kernels.ts";
+import { loadTf, type Tf, type TfTensor } from "./tf.ts";
+
+/** An activation read back to JavaScript: float32 in NCHW order, with its shape. */
+export interface Activation {
+  data: Float32Array;
+  shape: number[];
+}
+
+/** Options of {@link LayerExecutor}. */
+export interface ExecutorOptions {
+  /**
+   * How many layers read each value (see ./structure.ts). Values reach zero and are freed after their last reader.
+   * Without it nothing is freed before {@link LayerExecutor.dispose}.
+   */
+  uses?: Map<string, number>;
+  /** Values never freed by use counting (the graph outputs). */
+  keep?: Iterable<string>;
+  /** FC weights stream in blocks of about this many bytes (default 16 MiB). */
+  fcBlockBytes?: number;
+  /** "cpu" forces the plain JavaScript backend. */
+  backend?: "wasm" | "cpu";
+}
+
+interface Entry {
+  act: Act;
+  /** Readers still to come, plus pins; Infinity when the value is kept. */
+  left: number;
+}
+
+/** Runs canonical layers one at a time on a batch. */
+export class LayerExecutor {
+  readonly tf: Tf;
+  /** The tfjs backend in use ("wasm", or "cpu"). */
+  readonly backend: string;
+  #values = new Map<string, Entry>();
+  #uses?: Map<string, number>;
+  #keep: Set<string>;
+  #blockBytes: number;
+  #dead: string[] = [];
+
+  constructor(tf: Tf, backend: string, options: ExecutorOptions = {}) {
+    this.tf = tf;
+    this.backend = backend;
+    this.#uses = options.uses;
+    this.#keep = new Set(options.keep ?? []);
+    this.#blockBytes = options.fcBlockBytes ?? 16 << 20;
+  }
+
+  /** Loads tfjs (lazily, once) and makes an executor. */
+  static async create(options: ExecutorOptions = {}): Promise<LayerExecutor> {
+    const h = await loadTf(options.backend);
+    return new LayerExecutor(h.tf, h.backend, options);
+  }
+
+  #initialLeft(name: string): number {
+    if (this.#keep.has(name) || !this.#uses) return Infinity;
+    return this.#uses.get(name) ?? 0;
+  }
+
+  #set(name: string, act: Act): void {
+    const old = this.#values.get(name);
+    if (old && old.act.t !== act.t) old.act.t.dispose();
+    const left = this.#initialLeft(name);
+    this.#values.set(name, { act, left });
+    if (left <= 0) this.#dead.push(name);
+  }
+
+  /** Feeds a graph input (NCHW float32). */
+  setInput(name: string, data: Float32Array, shape: readonly number[]): void {
+    this.#set(name, { t: this.tf.tensor(data, [...shape]), nhwc: false });
+  }
+
+  /** True while value `name` is live. */
+  has(name: string): boolean {
+    return this.#values.has(name);
+  }
+
+  /** Names of the live values. */
+  live(): string[] {
+    return [...this.#values.keys()];
+  }
+
+  /** The live activation (tfjs tensor and layout) of `name`; borrowed, do not dispose. */
+  act(name: string): Act {
+    const e = this.#values.get(name);
+    if (!e) throw new ConvpressError("bad_format", `Activation '${name}' is not available (never produced, or freed)`);
+    return e.act;
+  }
+
+  /** The NCHW shape of a live value. */
+  shape(name: string): number[] {
+    const a = this.act(name);
+    const s = a.t.shape as number[];
+    return a.t.rank === 4 && a.nhwc ? [s[0], s[3], s[1], s[2]] : [...s];
+  }
+
+  /** Reads a live value back as NCHW float32. */
+  async read(name: string): Promise<Activation> {
+    const a = this.act(name);
+    const t = toNchw(this.tf, a);
+    try {
+      return { data: (await t.data()) as Float32Array, shape: [...t.shape] };
+    } finally {
+      t.dispose();
+    }
+  }
+
+  /** The activations entering `layer`, read back as NCHW float32 (for calibration). */
+  async inputsOf(layer: Layer): Promise<Activation[]> {
+    const out: Activation[] = [];
+    for (const i of layer.inputs) out.push(await this.read(i));
+    return out;
+  }
+
+  /** Keeps `name` alive past its last reader until {@link unpin}. */
+  pin(name: string): void {
+    const e = this.#values.get(name);
+    if (e) e.left++;
+  }
+
+  /** Drops a pin; frees the value when nothing else needs it. */
+  unpin(name: string): void {
+    const e = this.#values.get(name);
+    if (!e) return;
+    e.left--;
+    if (e.left <= 0) this.#free(name);
+  }
+
+  #free(name: string): void {
+    const e = this.#values.get(name);
+    if (!e) return;
+    e.act.t.dispose();
+    this.#values.delete(name);
+  }
+
+  /** Runs one layer: reads its parameters, computes its outputs, frees inputs past their last reader. */
+  async run(layer: Layer): Promise<void> {
+    // Values no layer reads stay until the next layer runs, so the caller can look at the last outputs.
+    for (const d of this.#dead.splice(0)) {
+      const e = this.#values.get(d);
+      if (e && e.left <= 0) this.#free(d);
+    }
+    const ins = layer.inputs.map((n) => {
+      const e = this.#values.get(n);
+      if (!e) {
+        throw new ConvpressError(
+          "bad_format",
+          `Cannot evaluate layer '${layer.name}' (${layer.op}): its input '${n}' is not available`,
+          { layer: layer.name },
+        );
+      }
+      return e.act;
+    });
+    if (!ins.length) {
+      throw new ConvpressError("bad_format", `Cannot evaluate layer '${layer.name}' (${layer.op}): it has no input`, {
+        layer: layer.name,
+      });
+    }
+    let outs: Act[];
+    if (layer.op === "FC") outs = [await this.#fc(layer, ins[0])];
+    else {
+      const params: Params = {};
+      for (const [role, t] of Object.entries(layer.params)) params[role] = { data: await t.float32(), shape: t.shape };
+      outs = runKernel(this.tf, layer, ins, params);
+    }
+    layer.outputs.forEach((o, i) => {
+      if (outs[i]) this.#set(o, outs[i]);
+    });
+    for (const o of outs.slice(layer.outputs.length)) o.t.dispose();
+    for (const n of layer.inputs) {
+      const e = this.#values.get(n);
+      if (!e) continue;
+      e.left--;
+      if (e.left <= 0) this.#free(n);
+    }
+  }
+
+  /** FC: y = x W^T + b with W [out, in] streamed in blocks of rows. A rank > 2 input is flattened in C,H,W order. */
+  async #fc(layer: Layer, x: Act): Promise<Act> {
+    const tf = this.tf;
+    const w = layer.params.weight;
+    if (!w || w.shape.length !== 2) {
+      throw new ConvpressError("bad_format", `Cannot evaluate layer '${layer.name}' (FC): needs a weight [out, in]`, {
+        layer: layer.name,
+      });
+    }
+    const [out, inn] = w.shape;
+    const x2 = tf.tidy(() => {
+      const n = toNchw(tf, x);
+      return tf.reshape(n, [n.shape[0], n.size / n.shape[0]]);
+    });
+    const parts: TfTensor[] = [];
+    try {
+      if (x2.shape[1] !== inn) {
+        throw new ConvpressError(
+          "bad_format",
+          `Cannot evaluate layer '${layer.name}' (FC): input has ${
+            x2.shape[1]
+          } features, the weight [${out},${inn}] needs ${inn}`,
+          { layer: layer.name },
+        );
+      }
+      const bias = layer.params.bias ? await layer.params.bias.float32() : undefined;
+      for await (const block of weightRows(w, this.#blockBytes)) {
+        const wt = tf.tensor2d(block.data, [block.rows, inn]);
+        parts.push(tf.matMul(x2, wt, false, true));
+        wt.dispose();
+      }
+      const y = tf.tidy(() => {
+        let r = parts.length === 1 ? tf.clone(parts[0]) : tf.concat(parts, 1);
+        if (bias) r = tf.add(r, tf.tensor1d(bias));
+        return r;
+      });
+      return { t: y, nhwc: false };
+    } finally {
+      x2.dispose();
+      for (const p of parts) p.dispose();
+    }
+  }
+
+  /** Frees every live value. */
+  dispose(): void {
+    for (const e of this.#values.values()) e.act.t.dispose();
+    this.#values.clear();
+    this.#dead = [];
+  }
+}
+
+/**
+ * Yields a [rows, in] weight as float32 blocks of whole rows, at most `blockBytes` each (at least one row). Each
+ * block is a fresh array, because tfjs backends may keep a reference to the array a tensor was made from.
+ */
+async function* weightRows(w: Tensor, blockBytes: number): AsyncGenerator<{ data: Float32Array; rows: number }> {
+  const [out, inn] = w.shape;
+  const es = DTYPE_SIZE[w.dtype];
+  const rowBytes = inn * es;
+  const rowsPer = Math.max(1, Math.min(out, Math.floor(blockBytes / Math.max(1, inn * 4))));
+  let rows = Math.min(rowsPer, out);
+  let buf = new Uint8Array(rows * rowBytes);
+  let fill = 0, done = 0;
+  for await (const c of w.chunks()) {
+    let off = 0;
+    while (off < c.length) {
+      if (rows === 0) throw new ConvpressError("bad_format", `FC weight '${w.name}' holds more than ${out} rows`);
+      const n = Math.min(buf.length - fill, c.length - off);
+      buf.set(c.subarray(off, off + n), fill);
+      fill += n;
+      off += n;
+      if (fill === buf.length) {
+        const data = toFloat32(w.dtype, buf, w.name);
+        yield { data, rows };
+        done += rows;
+        rows = Math.min(rowsPer, out - done);
+        buf = new Uint8Array(rows * rowBytes);
+        fill = 0;
+      }
+    }
+  }
+  if (done !== out) {
+    throw new ConvpressError("unexpected_eof", `FC weight '${w.name}' ended after ${done} of ${out} rows`);
+  }
+}
