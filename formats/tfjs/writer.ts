@@ -18,7 +18,7 @@
 import { ConvpressError, TfjsError } from "../../src/errors.ts";
 import { openFileSink, stdoutSink } from "../../src/bytes/byte_sink.ts";
 import type { ByteSink } from "../../src/bytes/byte_sink.ts";
-import type { Dim, Layer, ModelStream } from "../../src/model/types.ts";
+import type { Dim, Layer, ModelStream, ValueInfo } from "../../src/model/types.ts";
 import { ShapeTracker, windowOut } from "../../src/model/shapes.ts";
 import type { Tensor } from "../../src/model/tensor.ts";
 import type { WriteOptions } from "../registry.ts";
@@ -112,7 +112,9 @@ class TfjsBuilder {
   readonly #shards: ShardWriter;
   readonly #kind: "layers-model" | "graph-model" | "auto";
   readonly #quantize?: QuantizeMode;
-  readonly #tracker: ShapeTracker;
+  #tracker: ShapeTracker;
+  #tracked = 0;
+  readonly #declared: { value: string; node: string }[] = [];
   readonly #names = new Set<string>();
   // Keras side: value -> producing Keras layer name; graph side: value -> node name.
   readonly #kOut = new Map<string, string>();
@@ -122,7 +124,8 @@ class TfjsBuilder {
   readonly #nodes: NodeDefJson[] = [];
   readonly #deferred: { name: string; shape: number[]; values: number[]; dtype: "int32" | "float32" }[] = [];
   #kBlock?: Blocker;
-  #gBlock?: Blocker;
+  /** Set when the graph side could not be built for want of shapes; an error if a graph-model is chosen. */
+  #graphUnknown?: Blocker;
 
   constructor(model: ModelStream, shards: ShardWriter, options: WriteOptions) {
     this.#model = model;
@@ -233,6 +236,11 @@ class TfjsBuilder {
     return this.#tracker.get(v);
   }
 
+  #tryDims(v: string): number[] | undefined {
+    const s = this.#shape(v);
+    return s && s.slice(1).every((d) => typeof d === "number") ? s as number[] : undefined;
+  }
+
   #dims(v: string, layer: string): number[] {
     const s = this.#shape(v);
     if (!s || s.slice(1).some((d) => typeof d !== "number")) {
@@ -251,46 +259,68 @@ class TfjsBuilder {
 
   #g(v: string): string {
     const n = this.#gOut.get(v);
+    if (n === undefined && this.#graphUnknown) return "?"; // the graph side is abandoned (see #flatten)
     if (n === undefined) throw new TfjsError("bad_format", `TF.js writer: value '${v}' has no producer`);
     return n;
   }
 
-  async run(): Promise<void> {
-    for (const i of this.#model.header.inputs) {
-      const name = this.#unique(i.name);
-      const s = i.shape;
-      const tf = s.length === 4 ? [s[0], s[2], s[3], s[1]] : s;
-      if (this.#graphLive) {
-        this.#nodes.push({
-          name,
-          op: "Placeholder",
-          attr: {
-            dtype: { type: "DT_FLOAT" },
-            shape: { shape: { dim: tf.map((d) => ({ size: String(typeof d === "number" ? d : -1) })) } },
-          },
-        });
-      }
-      this.#klayers.push({
+  /** Declares a model input on both sides (NCHW -> NHWC). */
+  #declareInput(i: ValueInfo): void {
+    const name = this.#unique(i.name);
+    const s = i.shape;
+    const tf = s.length === 4 ? [s[0], s[2], s[3], s[1]] : s;
+    if (this.#graphLive) {
+      this.#nodes.push({
         name,
-        class_name: "InputLayer",
-        config: {
-          batch_input_shape: tf.map((d, k) => (k === 0 || typeof d !== "number" ? null : d)),
-          dtype: "float32",
-          sparse: false,
-          name,
+        op: "Placeholder",
+        attr: {
+          dtype: { type: "DT_FLOAT" },
+          shape: { shape: { dim: tf.map((d) => ({ size: String(typeof d === "number" ? d : -1) })) } },
         },
-        inbound: [],
       });
-      this.#out(i.name, name, name);
     }
+    this.#klayers.push({
+      name,
+      class_name: "InputLayer",
+      config: {
+        batch_input_shape: tf.map((d, k) => (k === 0 || typeof d !== "number" ? null : d)),
+        dtype: "float32",
+        sparse: false,
+        name,
+      },
+      inbound: [],
+    });
+    this.#out(i.name, name, name);
+    this.#declared.push({ value: i.name, node: name });
+  }
+
+  /**
+   * Inputs a reader declares only late (ONNX on stdin states graph inputs after the nodes): declared when first
+   * used, with the header's shape if it is known by then; finish() fills in shapes learned later still.
+   */
+  #lateInputs(l: Layer): void {
+    for (const v of l.inputs) {
+      if (this.#kOut.has(v) || this.#gOut.has(v)) continue;
+      const spatial = ["Conv", "MaxPool", "AvgPool", "GlobalAvgPool", "GlobalMaxPool", "Pad", "LRN"].includes(l.op);
+      const info = this.#model.header.inputs.find((i) => i.name === v) ??
+        { name: v, dtype: "float32", shape: spatial ? [null, null, null, null] : [null, null] };
+      this.#declareInput(info);
+      if (this.#tracked === 0) this.#tracker = new ShapeTracker({ ...this.#model.header, inputs: [info] });
+    }
+  }
+
+  async run(): Promise<void> {
+    for (const i of this.#model.header.inputs) this.#declareInput(i);
     for await (const layer of this.#model.layers) {
       try {
+        this.#lateInputs(layer);
         await this.#layer(layer);
       } catch (e) {
         if (e instanceof ConvpressError && !e.layer) e.layer = layer.name;
         throw e;
       }
       this.#tracker.add(layer);
+      this.#tracked++;
       if (!this.#kerasLive && this.#deferred.length) await this.#flushDeferred();
       const f = this.#flat.get(layer.inputs[0]);
       if (f && ["Relu", "LeakyRelu", "Clip", "Sigmoid", "Tanh", "Dropout", "Identity"].includes(layer.op)) {
@@ -374,7 +404,7 @@ class TfjsBuilder {
         return await this.#pool(l, name);
       case "GlobalAvgPool":
       case "GlobalMaxPool": {
-        const [, c] = this.#dims(x, l.name);
+        const c = this.#tryDims(x)?.[1] ?? -1;
         const avg = l.op === "GlobalAvgPool";
         const pool = `${name}_pool`;
         this.#names.add(pool);
@@ -483,7 +513,10 @@ class TfjsBuilder {
     return this.#node("PadV2", name, [input, pads, cv], { Tpaddings: { type: "DT_INT32" } });
   }
 
-  /** TF padding for a window: "same"/"valid", or explicit pads to apply with a Pad first. */
+  /**
+   * TF padding for a window: "same"/"valid", or explicit pads to apply with a Pad first. Without a known input
+   * size, only what holds for every size is used: no pads, stride-1 'same', or explicit pads.
+   */
   #padMode(
     x: string,
     layer: string,
@@ -491,9 +524,26 @@ class TfjsBuilder {
     s: number[],
     d: number[],
     pads: number[],
-    outHW: number[],
+    ceil = false,
   ): "same" | "valid" | number[] {
-    const [, , h, w] = this.#dims(x, layer);
+    const dims = this.#tryDims(x);
+    if (!dims) {
+      if (ceil) this.#dims(x, layer); // throws: ceil rounding needs the size
+      if (pads.every((p) => p === 0)) return "valid";
+      const t = (i: number) => (k[i] - 1) * d[i];
+      const same1 = [
+        Math.floor(t(0) / 2),
+        Math.floor(t(1) / 2),
+        t(0) - Math.floor(t(0) / 2),
+        t(1) - Math.floor(t(1) / 2),
+      ];
+      return s[0] === 1 && s[1] === 1 && same1.join() === pads.join() ? "same" : [...pads];
+    }
+    const [, , h, w] = dims;
+    const outHW = [
+      windowOut(h, k[0], s[0], pads[0], pads[2], d[0], ceil),
+      windowOut(w, k[1], s[1], pads[1], pads[3], d[1], ceil),
+    ];
     const validOut = (size: number, i: number, p0: number, p1: number) =>
       Math.floor((size + p0 + p1 - ((k[i] - 1) * d[i] + 1)) / s[i]) + 1;
     if (pads.every((p) => p === 0) && validOut(h, 0, 0, 0) === outHW[0] && validOut(w, 1, 0, 0) === outHW[1]) {
@@ -517,13 +567,11 @@ class TfjsBuilder {
     const x = l.inputs[0], a = l.attrs, W = l.params.weight;
     const [o, ig, kh, kw] = W.shape;
     const group = Number(a.group ?? 1);
-    const [, c] = this.#dims(x, l.name);
+    const c = ig * group; // input channels, known from the weight even when shapes are not
     const s = (a.strides as number[] | undefined) ?? [1, 1];
     const d = (a.dilations as number[] | undefined) ?? [1, 1];
     const pads = (a.pads as number[] | undefined) ?? [0, 0, 0, 0];
-    const [, , h, w] = this.#dims(x, l.name);
-    const outHW = [windowOut(h, kh, s[0], pads[0], pads[2], d[0]), windowOut(w, kw, s[1], pads[1], pads[3], d[1])];
-    let mode = this.#padMode(x, l.name, [kh, kw], s, d, pads, outHW);
+    let mode = this.#padMode(x, l.name, [kh, kw], s, d, pads);
     let kIn = x, gIn = this.#g(x);
     if (Array.isArray(mode)) {
       const pn = `${name}_pad`;
@@ -580,6 +628,17 @@ class TfjsBuilder {
   }
 
   async #flatten(x: string, out: string, name: string, layer: string): Promise<void> {
+    if (!this.#tryDims(x)) {
+      // Unknown C, H, W: put the activation in (c, h, w) order first, so the next FC needs no permutation.
+      this.#graphUnknown ??= { layer, what: `the shape of '${x}' is unknown (pass the input shape)` };
+      if (this.#kind === "graph-model") this.#blockGraph(layer, this.#graphUnknown.what);
+      const t = `${name}_chw`;
+      this.#names.add(t);
+      this.#k("Permute", t, { dims: [3, 1, 2] }, [x]);
+      if (this.#kerasLive) this.#kOut.set(`${x}#${t}`, t);
+      this.#k("Flatten", name, {}, [`${x}#${t}`]);
+      return this.#out(out, name, undefined);
+    }
     const [, c, h, w] = this.#dims(x, layer);
     this.#k("Flatten", name, {}, [x]);
     const shape = await this.#smallConst(`${name}/shape`, [2], [-1, c * h * w]);
@@ -629,12 +688,7 @@ class TfjsBuilder {
     const ceil = Boolean(a.ceil);
     const max = l.op === "MaxPool";
     const include = Boolean(a.countIncludePad);
-    const [, , h, w] = this.#dims(x, l.name);
-    const outHW = [
-      windowOut(h, k[0], s[0], pads[0], pads[2], 1, ceil),
-      windowOut(w, k[1], s[1], pads[1], pads[3], 1, ceil),
-    ];
-    let mode = this.#padMode(x, l.name, k, s, [1, 1], pads, outHW);
+    let mode = this.#padMode(x, l.name, k, s, [1, 1], pads, ceil);
     let kIn = x, gIn = this.#g(x);
     if (mode === "same" && !max && include && pads.some((p) => p > 0)) mode = [...pads];
     if (Array.isArray(mode)) {
@@ -707,9 +761,21 @@ class TfjsBuilder {
   /** Chooses the kind and builds model.json (paths are filled in by the caller). */
   async finish(): Promise<ModelJson> {
     const h = this.#model.header;
+    for (const d of this.#declared) {
+      const s = h.inputs.find((i) => i.name === d.value)?.shape;
+      if (!s) continue;
+      const tf = s.length === 4 ? [s[0], s[2], s[3], s[1]] : s;
+      const k = this.#klayers.find((l) => l.name === d.node);
+      if (k) k.config.batch_input_shape = tf.map((x, i) => (i === 0 || typeof x !== "number" ? null : x));
+      const n = this.#nodes.find((x) => x.name === d.node);
+      if (n) n.attr!.shape = { shape: { dim: tf.map((x) => ({ size: String(typeof x === "number" ? x : -1) })) } };
+    }
     const chain = this.#isChain();
     let kind = this.#kind;
     if (kind === "auto") kind = !this.#kBlock && chain && h.inputs.length === 1 ? "layers-model" : "graph-model";
+    if (kind === "graph-model" && this.#graphUnknown) {
+      this.#blockGraph(this.#graphUnknown.layer, this.#graphUnknown.what);
+    }
     if (kind === "graph-model") await this.#flushDeferred();
     const manifest = [{ paths: [] as string[], weights: this.#shards.entries }];
     const base = {
