@@ -22,6 +22,7 @@ Usage: convpress <command> [options]
 
 Commands:
   convert IN -o OUT    convert between formats (IN or OUT may be - for stdin/stdout)
+  compress IN -o OUT   compress by a recipe (GAP, pruning, truncated SVD, clustering) into .cvp
   decode IN.cvp -o OUT restore a float model from .cvp (same as convert --from cvp)
   inspect IN           per-layer table: op, shapes, parameters, bytes, MACs
 
@@ -49,6 +50,27 @@ Options:
 Examples:
   convpress convert vgg16.onnx -o vgg16.caffemodel --prototxt-out vgg16.prototxt
   cat model.onnx | convpress convert --from onnx --to onnx - -o - > copy.onnx`,
+  compress: `Usage: convpress compress IN -o OUT.cvp [--recipe FILE] [--gap] [--prune ...] [--svd ...] [--bits ...]
+
+Compresses a model by the thesis method, stage by stage as the layers stream, and prints a per-layer report.
+Flags build a recipe in the thesis order (GAP -> prune -> TSVD -> cluster); --recipe reads one from JSON
+(see recipes/). The output is .cvp unless --to or the extension says otherwise.
+
+Options:
+  -o, --output PATH        output path, or - for stdout (required)
+      --recipe FILE        a recipe JSON (recipes/vgg16-thesis.json, recipes/cluster8.json, ...)
+      --gap                global average pooling before the first FC, with its weights folded
+      --prune SPEC         flops=F | params=F (global target, order-deciding scheme) | keep=F (every layer)
+      --svd SPEC           rank=K | energy=E | bytes=B: truncated SVD of FC layers
+      --bits SPEC          N | conv=N,fc=M: k-means clustering with 2^N centres stored as fp16
+      --report-json FILE   write the report as JSON
+      --report-html FILE   write the report as an HTML page with a per-layer bar chart
+      --from FORMAT        input format; --prototxt PATH for Caffe inputs; --input-shape N,C,H,W
+      --to FORMAT          output format (default cvp)
+  -h, --help               this help
+
+Example:
+  convpress compress VGG_ILSVRC_16_layers.caffemodel --prototxt deploy.prototxt --recipe recipes/vgg16-thesis.json -o vgg16.cvp`,
   decode: `Usage: convpress decode IN.cvp -o OUT [--to FORMAT]
 
 Restores a float model from a .cvp file in any format (see 'convert --help' for output options).`,
@@ -76,6 +98,13 @@ const OPTIONS = {
   quantize: { type: "string" },
   weights: { type: "string" },
   json: { type: "boolean" },
+  recipe: { type: "string" },
+  gap: { type: "boolean" },
+  prune: { type: "string" },
+  svd: { type: "string" },
+  bits: { type: "string" },
+  "report-json": { type: "string" },
+  "report-html": { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
 } as const;
@@ -144,8 +173,32 @@ async function run(args: string[]): Promise<number> {
     return 0;
   }
 
-  // convert / decode
   const output = v.output;
+  if (command === "compress") {
+    if (!output) throw usage(`compress needs -o OUT (- for stdout)`);
+    const flags = v.gap || v.prune || v.svd || v.bits;
+    if (v.recipe && flags) throw usage("Give either --recipe or stage flags (--gap, --prune, --svd, --bits), not both");
+    if (!v.recipe && !flags) throw usage("compress needs --recipe FILE or stage flags (see convpress compress --help)");
+    const { loadRecipe, recipeFromFlags } = await import("./src/compress/recipe.ts");
+    const { compress } = await import("./src/compress/compress.ts");
+    const { formatReport, reportHtml } = await import("./src/compress/report.ts");
+    const recipe = v.recipe ? await loadRecipe(v.recipe) : recipeFromFlags(v);
+    const progress = terminalProgress("compress");
+    let report;
+    try {
+      report = await compress(input, output, recipe, { ...readOptions, to: formatArg(v.to, "--to"), progress });
+    } finally {
+      progress.end();
+    }
+    const text = formatReport(report);
+    if (output === "-") console.error(text);
+    else console.log(text);
+    if (v["report-json"]) await Deno.writeTextFile(v["report-json"], JSON.stringify(report, null, 2) + "\n");
+    if (v["report-html"]) await Deno.writeTextFile(v["report-html"], reportHtml(report));
+    return 0;
+  }
+
+  // convert / decode
   if (!output) throw usage(`${command} needs -o OUT (- for stdout)`);
   const to = formatArg(v.to, "--to") ?? formatFromExtension(output);
   const shard = v["shard-size"] === undefined ? undefined : Number(v["shard-size"]);

@@ -115,5 +115,9 @@ export async function convert(
     await model.layers.cancel();
     throw new ConvpressError("usage", `Cannot tell the output format of '${output}': use --to`, { file: output });
   }
-  await writeModel(model, output, to, options);
+  try {
+    await writeModel(model, output, to, options);
+  } finally {
+    model.close?.();
+  }
 }

@@ -46,6 +46,7 @@ export async function inspectModel(model: ModelStream): Promise<Inspection> {
   }
   shapes ??= new ShapeTracker(model.header);
   for (const l of pendingLayers) layers.push(row(l, shapes));
+  model.close?.();
   const totals = { layers: layers.length, params: 0, bytes: 0, macs: 0 };
   for (const r of layers) {
     totals.params += r.params;

@@ -122,11 +122,12 @@ export function exportLayer(layer: Layer, opset: number, inShape: Shape): Export
       // y = x * scale[c] (+ bias[c]) over axis 1: reshape the vectors to [C, 1, 1] and broadcast.
       const rank = inShape?.length ?? 4;
       const bshape = [p.scale.size, ...Array(Math.max(0, rank - 2)).fill(1)];
-      const s = p.scale.with({ shape: bshape });
+      // Reshaped copies under their own names: the [C] params may be written too (a shared tensor, a report).
+      const s = p.scale.with({ name: `${p.scale.name}_c11`, shape: bshape });
       const nodes = [node("Mul", `${name}/mul`, [x, s.name], [p.bias ? `${name}_mul` : y])];
       const constants = [s];
       if (p.bias) {
-        const b = p.bias.with({ shape: bshape });
+        const b = p.bias.with({ name: `${p.bias.name}_c11`, shape: bshape });
         nodes.push(node("Add", name, [`${name}_mul`, b.name], [y]));
         constants.push(b);
       }

@@ -260,10 +260,10 @@ export async function readOnnx(r: ByteReader, dir?: string): Promise<ModelStream
         break;
     }
   };
-  const cleanup = () => {
+  const cleanup = once(() => {
     for (const i of external.values()) i.close();
     r.close();
-  };
+  });
   const wrap = (e: unknown): never => wrapError(e, OnnxError, `Cannot read ONNX model '${r.name}'`, { file: r.name });
 
   if (r.seekable) {
@@ -277,7 +277,7 @@ export async function readOnnx(r: ByteReader, dir?: string): Promise<ModelStream
     const all = async function* (): AsyncGenerator<Layer> {
       yield* builder.drain(true);
     };
-    return { header, layers: layerStream(all(), cleanup) };
+    return { header, layers: layerStream(all(), cleanup), close: once(cleanup) };
   }
 
   header.pending = true;
@@ -293,7 +293,17 @@ export async function readOnnx(r: ByteReader, dir?: string): Promise<ModelStream
     completeHeader(header, origin, builder);
     yield* builder.drain(true);
   }
-  return { header, layers: layerStream(inOrder(), cleanup) };
+  return { header, layers: layerStream(inOrder(), cleanup), close: once(cleanup) };
+}
+
+function once(f: () => void): () => void {
+  let done = false;
+  return () => {
+    if (!done) {
+      done = true;
+      f();
+    }
+  };
 }
 
 /** Fills the header from the graph's fields once they are known. */

@@ -155,8 +155,10 @@ async function writeLayers(
         allOrigin = false;
         const opset = targetOpset(model.header);
         const exported = exportLayer(layer, opset, ins[0]);
-        for (const t of [...Object.values(layer.params), ...exported.constants]) {
-          await writeInitializer(graph, t, written, ext);
+        // Only what the nodes reference: a Scale's [C] params travel as their [C,1,1] constants.
+        const used = new Set(exported.nodes.flatMap((n) => onnx.NodeProto.decode(n).input ?? []));
+        for (const t of [...exported.constants, ...Object.values(layer.params)]) {
+          if (used.has(t.name)) await writeInitializer(graph, t, written, ext);
         }
         for (const n of exported.nodes) await graph.write(field(Graph.node, n));
       }

@@ -62,6 +62,8 @@ export interface Layer {
   /** Parameters by role, in the order the op lists them. */
   params: Record<string, Tensor>;
   origin?: LayerOrigin;
+  /** The source layer this one was derived from, when a stage split, replaced or inserted it (for reports). */
+  from?: string;
 }
 
 /** What a reader knows of a layer before its data, when the format gives a plan up front. */
@@ -95,9 +97,17 @@ export interface ModelHeader {
 export interface ModelStream {
   header: ModelHeader;
   layers: ReadableStream<Layer>;
+  /**
+   * Releases the input (file handles). Call it when every tensor has been consumed: file-backed tensors read
+   * from the input after the layer stream has ended, so the stream's end cannot close it. Idempotent.
+   */
+  close?(): void;
 }
 
-/** Builds a pull-based layer stream from an async generator; `cleanup` runs when it ends or is cancelled. */
+/**
+ * Builds a pull-based layer stream from an async generator. `cleanup` runs if the stream errors or is cancelled;
+ * on a normal end the reader's owner calls {@link ModelStream.close} once the last tensors are consumed.
+ */
 export function layerStream(gen: AsyncGenerator<Layer>, cleanup?: () => void): ReadableStream<Layer> {
   let closed = false;
   const finish = () => {
@@ -110,10 +120,8 @@ export function layerStream(gen: AsyncGenerator<Layer>, cleanup?: () => void): R
     async pull(controller) {
       try {
         const r = await gen.next();
-        if (r.done) {
-          finish();
-          controller.close();
-        } else controller.enqueue(r.value);
+        if (r.done) controller.close();
+        else controller.enqueue(r.value);
       } catch (e) {
         finish();
         controller.error(e);

@@ -1,0 +1,89 @@
+/**
+ * The cluster stage: binary representation centre clustering (thesis step 4). Each Conv and FC weight tensor is
+ * clustered by 1-D k-means into k = 2^bits centres stored as 16-bit values; the tensor that leaves the stage holds
+ * the quantized values (produced on demand from the indices) and carries the clustering in
+ * `tensor.meta.cluster` for the `.cvp` writer, which stores the indices bit-packed at exactly `bits` bits.
+ *
+ * Chunking contract: one layer at a time; a weight is read three times as chunks (range, histogram, assignment) and
+ * only its indices (1 or 2 bytes per weight) are held.
+ *
+ * @module
+ */
+import { Tensor, toFloat32 } from "../model/tensor.ts";
+import type { Layer } from "../model/types.ts";
+import { type CenterRepr, type Clustering, kmeans1dStream } from "./kmeans1d.ts";
+
+/** Options of the cluster stage. */
+export interface ClusterOptions {
+  /** Bits per weight (k = 2^bits): one number, or per layer kind, with per-layer overrides. */
+  bits: number | { conv?: number; fc?: number; default?: number; layers?: Record<string, number> };
+  /** 16-bit representation of the centres (default fp16). */
+  repr?: CenterRepr;
+  /** Tensors with fewer elements stay as they are (default 0: cluster everything). */
+  minSize?: number;
+}
+
+/** Bits for a layer under `options`, or undefined to leave it alone. */
+export function bitsFor(layer: Layer, options: ClusterOptions): number | undefined {
+  const b = options.bits;
+  if (typeof b === "number") return b;
+  const name = layer.from ?? layer.name;
+  if (b.layers?.[layer.name] !== undefined) return b.layers[layer.name];
+  if (b.layers?.[name] !== undefined) return b.layers[name];
+  if (layer.op === "Conv" && b.conv !== undefined) return b.conv;
+  if (layer.op === "FC" && b.fc !== undefined) return b.fc;
+  return b.default;
+}
+
+/** The float32 chunks of a tensor, converted when stored in another dtype. */
+function floatChunks(t: Tensor): () => AsyncIterable<Float32Array> {
+  return async function* () {
+    let carry = new Uint8Array(0);
+    for await (const c of t.chunks()) {
+      const size = t.dtype === "float32" ? 4 : t.dtype === "float16" || t.dtype === "bfloat16" ? 2 : 8;
+      let all = c;
+      if (carry.length) {
+        all = new Uint8Array(carry.length + c.length);
+        all.set(carry);
+        all.set(c, carry.length);
+      }
+      const whole = all.length - (all.length % size);
+      yield toFloat32(t.dtype, all.slice(0, whole), t.name);
+      carry = all.slice(whole);
+    }
+  };
+}
+
+/** Clusters one tensor; the result holds the quantized values and `meta.cluster`. */
+export async function clusterTensor(t: Tensor, bits: number, repr: CenterRepr = "fp16"): Promise<Tensor> {
+  const c: Clustering = await kmeans1dStream(floatChunks(t), t.size, 2 ** bits, { repr });
+  const out = Tensor.fromChunks(t.name, "float32", t.shape, t.size * 4, async function* () {
+    const chunk = new Float32Array(Math.min(t.size, 1 << 18));
+    for (let off = 0; off < t.size; off += chunk.length) {
+      const n = Math.min(chunk.length, t.size - off);
+      for (let i = 0; i < n; i++) chunk[i] = c.centers[c.indices[off + i]];
+      yield new Uint8Array(chunk.buffer, 0, n * 4);
+    }
+  });
+  out.meta = { ...t.meta, cluster: { ...c, bits } };
+  return out;
+}
+
+/** Creates the cluster stage. */
+export function clusterStage(options: ClusterOptions): TransformStream<Layer, Layer> {
+  return new TransformStream<Layer, Layer>({
+    async transform(layer, controller) {
+      const w = layer.params.weight;
+      const bits = (layer.op === "Conv" || layer.op === "FC") && w ? bitsFor(layer, options) : undefined;
+      if (bits === undefined || bits >= 16 || w.size < (options.minSize ?? 0)) return controller.enqueue(layer);
+      if (!Number.isInteger(bits) || bits < 1) throw new RangeError(`Invalid bits ${bits} for layer '${layer.name}'`);
+      const weight = await clusterTensor(w, bits, options.repr);
+      controller.enqueue({
+        ...layer,
+        params: { ...layer.params, weight },
+        origin: undefined,
+        from: layer.from ?? layer.name,
+      });
+    },
+  });
+}

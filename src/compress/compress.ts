@@ -1,0 +1,110 @@
+/**
+ * `compress`: runs a recipe's stages over a model stream and writes the result (a `.cvp` normally), with a report.
+ *
+ * ```
+ * file -> reader -> [tap: before] -> gap -> prune -> tsvd -> cluster -> [tap: after] -> writer -> file
+ * ```
+ * Pruning plans from a first pass over the same stages that precede it (see ./prune.ts), so the input is read
+ * twice; stdin is spooled to a temporary file first in that case.
+ *
+ * @module
+ */
+import { formatFromExtension, openModel, type OpenOptions, writeModel } from "../convert.ts";
+import type { Layer, ModelStream } from "../model/types.ts";
+import type { FormatName } from "../model/types.ts";
+import type { ProgressFn } from "../progress.ts";
+import { clusterStage } from "./cluster.ts";
+import { gapStage } from "./gap.ts";
+import { analyzePruning, planPruning, type PruneOptions, type PrunePlan, pruneStage } from "./prune.ts";
+import type { Recipe, StageSpec } from "./recipe.ts";
+import { buildReport, type CompressReport, ReportTap } from "./report.ts";
+import { tsvdStage } from "./tsvd.ts";
+
+/** Options of {@link compress}. */
+export interface CompressOptions extends OpenOptions {
+  /** Output format (default: from the extension, else `.cvp`). */
+  to?: FormatName;
+  progress?: ProgressFn;
+}
+
+function stagesOf(model: ModelStream, specs: StageSpec[], plan?: PrunePlan): TransformStream<Layer, Layer>[] {
+  return specs.map((s) => {
+    if ("gap" in s) return gapStage(model.header);
+    if ("prune" in s) return pruneStage(model, plan!);
+    if ("tsvd" in s) return tsvdStage(s.tsvd);
+    return clusterStage(s.cluster);
+  });
+}
+
+function chain(model: ModelStream, stages: TransformStream<Layer, Layer>[]): ModelStream {
+  let layers = model.layers;
+  for (const s of stages) layers = layers.pipeThrough(s);
+  return { header: model.header, layers };
+}
+
+async function spoolStdin(): Promise<string> {
+  const path = await Deno.makeTempFile({ prefix: "convpress-stdin-" });
+  const f = await Deno.open(path, { write: true });
+  await Deno.stdin.readable.pipeTo(f.writable);
+  return path;
+}
+
+/** Compresses `input` into `output` by `recipe`; returns the report. */
+export async function compress(
+  input: string,
+  output: string,
+  recipe: Recipe,
+  options: CompressOptions = {},
+): Promise<CompressReport> {
+  const t0 = performance.now();
+  const to = options.to ?? formatFromExtension(output) ?? "cvp";
+  const pruneAt = recipe.stages.findIndex((s) => "prune" in s);
+  let spooled: string | undefined;
+  try {
+    if (pruneAt >= 0 && input === "-") input = spooled = await spoolStdin();
+    let plan: PrunePlan | undefined;
+    if (pruneAt >= 0) {
+      const first = await openModel(input, options);
+      const before = recipe.stages.slice(0, pruneAt);
+      const { prune } = recipe.stages[pruneAt] as { prune: PruneOptions };
+      try {
+        plan = planPruning(await analyzePruning(chain(first, stagesOf(first, before)), prune), prune);
+      } finally {
+        first.close?.();
+      }
+    }
+    const model = await openModel(input, options);
+    const beforeTap = new ReportTap(model.header), afterTap = new ReportTap(model.header);
+    let count = 0;
+    const progress = new TransformStream<Layer, Layer>({
+      transform(l, c) {
+        options.progress?.(++count, model.header.plan?.length ?? 0, l.name);
+        c.enqueue(l);
+      },
+    });
+    const stages = [beforeTap.stream(), ...stagesOf(model, recipe.stages, plan), afterTap.stream(), progress];
+    try {
+      await writeModel(chain(model, stages), output, to, { weights: recipe.weights ?? "f16" });
+    } finally {
+      model.close?.();
+    }
+    const fileBytes = output === "-" ? 0 : (await Deno.stat(output)).size;
+    let tensorBytes: Map<string, number> | undefined;
+    if (to === "cvp" && output !== "-") {
+      const { inspectCvp } = await import("../../formats/cvp/mod.ts");
+      tensorBytes = new Map((await inspectCvp(output)).tensors.map((t) => [t.tensor, t.bytes]));
+    }
+    return buildReport(beforeTap, afterTap, {
+      input: spooled ? "-" : input,
+      output,
+      recipe: recipe.name ?? "recipe",
+      fileBytes,
+      seconds: (performance.now() - t0) / 1000,
+      pruneOrder: plan?.order,
+      pruneSkipped: plan?.skipped,
+      tensorBytes,
+    });
+  } finally {
+    if (spooled) await Deno.remove(spooled).catch(() => {});
+  }
+}

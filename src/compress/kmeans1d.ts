@@ -1,0 +1,165 @@
+/**
+ * One-dimensional k-means for weight clustering, fast on 100 M+ values: one pass for the range, one pass for a
+ * fine histogram (bin counts and bin sums, so bin means are exact), Lloyd's iterations on the histogram with linear
+ * initialisation (as in Deep Compression and the thesis), then the centres rounded to their 16-bit representation and
+ * every weight assigned to the nearest rounded centre by binary search over the midpoints.
+ *
+ * @module
+ */
+import { bfloat16ToFloat32, float16ToFloat32, float32ToBfloat16, float32ToFloat16 } from "../model/float16.ts";
+
+/** How centres are stored: IEEE half (default: 10-bit mantissa, fine for weights of magnitude 6e-5..65504) or
+ * bfloat16 (8-bit mantissa, float32's range). */
+export type CenterRepr = "fp16" | "bf16";
+
+/** Rounds `v` to the nearest value representable in `repr`. */
+export function roundTo(v: number, repr: CenterRepr): number {
+  return repr === "fp16" ? float16ToFloat32(float32ToFloat16(v)) : bfloat16ToFloat32(float32ToBfloat16(v));
+}
+
+/** A clustering of one tensor. */
+export interface Clustering {
+  /** Sorted distinct centres, each exactly representable in `repr`. */
+  centers: Float32Array;
+  /** Per-weight centre index. */
+  indices: Uint8Array | Uint16Array;
+  repr: CenterRepr;
+}
+
+/** Options of {@link kmeans1d}. */
+export interface KMeansOptions {
+  /** Histogram bins (default 65536). */
+  bins?: number;
+  /** Lloyd iterations at most (default 50). */
+  iterations?: number;
+  repr?: CenterRepr;
+}
+
+/** Clusters `values` into at most `k` centres. */
+export function kmeans1d(values: Float32Array, k: number, options: KMeansOptions = {}): Clustering {
+  const h = new Histogram(options.bins ?? 65536);
+  h.range(values);
+  h.add(values);
+  const centers = h.centers(k, options);
+  return { centers, indices: assign(values, centers), repr: options.repr ?? "fp16" };
+}
+
+/**
+ * Clusters a stream of values read twice for the histogram (range, then counts) and once more for the
+ * assignment; only the indices are held.
+ */
+export async function kmeans1dStream(
+  source: () => AsyncIterable<Float32Array>,
+  count: number,
+  k: number,
+  options: KMeansOptions = {},
+): Promise<Clustering> {
+  const h = new Histogram(options.bins ?? 65536);
+  for await (const v of source()) h.range(v);
+  for await (const v of source()) h.add(v);
+  const centers = h.centers(k, options);
+  const indices = k <= 256 ? new Uint8Array(count) : new Uint16Array(count);
+  let off = 0;
+  for await (const v of source()) {
+    indices.set(assign(v, centers), off);
+    off += v.length;
+  }
+  return { centers, indices, repr: options.repr ?? "fp16" };
+}
+
+/** A fine histogram of values with per-bin sums, and Lloyd's k-means over it. */
+class Histogram {
+  lo = Infinity;
+  hi = -Infinity;
+  readonly bins: number;
+  count: Float64Array;
+  sum: Float64Array;
+
+  constructor(bins: number) {
+    this.bins = bins;
+    this.count = new Float64Array(bins);
+    this.sum = new Float64Array(bins);
+  }
+
+  range(values: Float32Array): void {
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      if (v < this.lo) this.lo = v;
+      if (v > this.hi) this.hi = v;
+    }
+  }
+
+  add(values: Float32Array): void {
+    const { lo, hi } = this;
+    const scale = hi > lo ? (this.bins - 1) / (hi - lo) : 0;
+    for (let i = 0; i < values.length; i++) {
+      const b = Math.round((values[i] - lo) * scale);
+      this.count[b]++;
+      this.sum[b] += values[i];
+    }
+  }
+
+  /** Lloyd's iterations from linear initialisation; centres rounded to `repr`, sorted and distinct. */
+  centers(k: number, options: KMeansOptions): Float32Array {
+    const repr = options.repr ?? "fp16";
+    const { lo, hi } = this;
+    const px: number[] = [], pw: number[] = [];
+    for (let b = 0; b < this.bins; b++) {
+      if (this.count[b] > 0) {
+        px.push(this.sum[b] / this.count[b]);
+        pw.push(this.count[b]);
+      }
+    }
+    let centers: number[];
+    if (px.length <= k) centers = px.slice();
+    else {
+      centers = Array.from({ length: k }, (_, i) => lo + (hi - lo) * (k === 1 ? 0.5 : i / (k - 1)));
+      for (let it = 0; it < (options.iterations ?? 50); it++) {
+        const cs = new Float64Array(k), cw = new Float64Array(k);
+        let c = 0;
+        for (let p = 0; p < px.length; p++) {
+          // points and centres are both sorted: the nearest centre only moves right
+          while (c + 1 < k && Math.abs(centers[c + 1] - px[p]) <= Math.abs(centers[c] - px[p])) c++;
+          cs[c] += px[p] * pw[p];
+          cw[c] += pw[p];
+        }
+        let moved = false;
+        const next = centers.map((old, i) => {
+          const v = cw[i] > 0 ? cs[i] / cw[i] : old;
+          if (Math.abs(v - old) > 1e-9 * (Math.abs(old) + 1e-12)) moved = true;
+          return v;
+        });
+        centers = next.sort((a, b) => a - b);
+        if (!moved) break;
+      }
+    }
+    if (centers.length === 0) centers = [0];
+    return Float32Array.from(new Set(centers.map((c) => roundTo(c, repr)))).sort();
+  }
+}
+
+/** Assigns each value to its nearest centre (sorted), by binary search over the midpoints. */
+export function assign(values: Float32Array, centers: Float32Array): Uint8Array | Uint16Array {
+  const k = centers.length;
+  const mids = new Float64Array(Math.max(0, k - 1));
+  for (let i = 0; i + 1 < k; i++) mids[i] = (centers[i] + centers[i + 1]) / 2;
+  const out = k <= 256 ? new Uint8Array(values.length) : new Uint16Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    let a = 0, b = mids.length; // first midpoint >= v
+    while (a < b) {
+      const m = (a + b) >> 1;
+      if (mids[m] < v) a = m + 1;
+      else b = m;
+    }
+    out[i] = a;
+  }
+  return out;
+}
+
+/** The values a clustering stands for. */
+export function dequantize(c: Clustering): Float32Array {
+  const out = new Float32Array(c.indices.length);
+  for (let i = 0; i < out.length; i++) out[i] = c.centers[c.indices[i]];
+  return out;
+}

@@ -1,0 +1,103 @@
+/**
+ * The truncated-SVD stage (thesis step 3): an FC with weight W [m, n] becomes two FCs, n -> k and then k -> m, with
+ * W ~ (U_k S_k^1/2)(S_k^1/2 V_k^T) and the bias on the second. The rank comes from a fixed k, a kept energy fraction
+ * (of the squared Frobenius norm), or a byte budget; a layer is left alone when the factors would not be smaller.
+ *
+ * Chunking contract: one layer at a time; the FC's weight is materialized (the SVD needs all of it).
+ *
+ * @module
+ */
+import { Tensor } from "../model/tensor.ts";
+import type { Layer } from "../model/types.ts";
+import { randomizedSvd, type TruncatedSvd } from "../linalg/randomized_svd.ts";
+
+/** Options of the TSVD stage. Give one of `rank`, `energy` or `bytes`. */
+export interface TsvdOptions {
+  /** Fixed rank k. */
+  rank?: number;
+  /** Smallest k keeping at least this fraction of the squared Frobenius norm (0..1]. */
+  energy?: number;
+  /** Largest k whose two factors fit this many bytes at `bytesPerWeight`. */
+  bytes?: number;
+  /** Bytes per weight for the byte budget (default 4; 0.5 for 4-bit clustering). */
+  bytesPerWeight?: number;
+  /** Only these layers (by name); default every FC. */
+  layers?: string[];
+  /** Power iterations of the randomized SVD (default 2). */
+  powerIterations?: number;
+}
+
+/** Chooses the rank for an m x n weight; returns the SVD computed on the way, if any. */
+async function chooseRank(
+  w: Float32Array,
+  m: number,
+  n: number,
+  o: TsvdOptions,
+): Promise<{ k: number; svd?: TruncatedSvd }> {
+  const full = Math.min(m, n);
+  const it = o.powerIterations;
+  if (o.rank !== undefined) return { k: Math.max(1, Math.min(o.rank, full)) };
+  if (o.bytes !== undefined) {
+    return { k: Math.max(1, Math.min(full, Math.floor(o.bytes / ((o.bytesPerWeight ?? 4) * (m + n))))) };
+  }
+  const energy = o.energy ?? 0.9;
+  let total = 0;
+  for (let i = 0; i < w.length; i++) total += w[i] * w[i];
+  for (let k = Math.min(full, 128);; k = Math.min(full, k * 2)) {
+    await Promise.resolve(); // let progress and other streams breathe between heavy steps
+    const svd = randomizedSvd(w, m, n, k, { powerIterations: it });
+    let acc = 0;
+    for (let t = 0; t < svd.k; t++) {
+      acc += svd.s[t] * svd.s[t];
+      if (acc >= energy * total) return { k: t + 1, svd };
+    }
+    if (k === full) return { k: full, svd };
+  }
+}
+
+/** Factorizes one FC layer; returns it unchanged when that would not save parameters. */
+export async function factorize(layer: Layer, options: TsvdOptions): Promise<Layer[]> {
+  const wt = layer.params.weight;
+  const [m, n] = wt.shape;
+  const w = await wt.float32();
+  const { k, svd: pre } = await chooseRank(w, m, n, options);
+  if (k * (m + n) >= m * n) return [layer];
+  const svd = pre && pre.k >= k ? pre : randomizedSvd(w, m, n, k, { powerIterations: options.powerIterations });
+  const a = new Float32Array(k * n), b = new Float32Array(m * k);
+  for (let t = 0; t < k; t++) {
+    const r = Math.sqrt(svd.s[t]);
+    for (let j = 0; j < n; j++) a[t * n + j] = r * svd.vt[t * n + j];
+    for (let i = 0; i < m; i++) b[i * k + t] = r * svd.u[i * svd.k + t];
+  }
+  const mid = `${layer.name}_svd`;
+  const from = layer.from ?? layer.name;
+  const first: Layer = {
+    name: mid,
+    op: "FC",
+    attrs: {},
+    inputs: layer.inputs,
+    outputs: [mid],
+    params: { weight: Tensor.fromFloat32(`${wt.name}_svd_v`, [k, n], a) },
+    from,
+  };
+  const second: Layer = {
+    ...layer,
+    inputs: [mid],
+    params: { ...layer.params, weight: Tensor.fromFloat32(`${wt.name}_svd_u`, [m, k], b) },
+    origin: undefined,
+    from,
+  };
+  return [first, second];
+}
+
+/** Creates the TSVD stage. */
+export function tsvdStage(options: TsvdOptions): TransformStream<Layer, Layer> {
+  return new TransformStream<Layer, Layer>({
+    async transform(layer, controller) {
+      const name = layer.from ?? layer.name;
+      const chosen = !options.layers || options.layers.includes(name) || options.layers.includes(layer.name);
+      if (layer.op !== "FC" || !chosen || !layer.params.weight) return controller.enqueue(layer);
+      for (const l of await factorize(layer, options)) controller.enqueue(l);
+    },
+  });
+}
