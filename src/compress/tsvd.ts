@@ -23,6 +23,8 @@ export interface TsvdOptions {
   bytesPerWeight?: number;
   /** Only these layers (by name); default every FC. */
   layers?: string[];
+  /** Factorize even when the factors are not smaller (for tests and analysis). */
+  always?: boolean;
   /** Power iterations of the randomized SVD (default 2). */
   powerIterations?: number;
 }
@@ -61,7 +63,7 @@ export async function factorize(layer: Layer, options: TsvdOptions): Promise<Lay
   const [m, n] = wt.shape;
   const w = await wt.float32();
   const { k, svd: pre } = await chooseRank(w, m, n, options);
-  if (k * (m + n) >= m * n) return [layer];
+  if (k * (m + n) >= m * n && !options.always) return [layer];
   const svd = pre && pre.k >= k ? pre : randomizedSvd(w, m, n, k, { powerIterations: options.powerIterations });
   const a = new Float32Array(k * n), b = new Float32Array(m * k);
   for (let t = 0; t < k; t++) {
