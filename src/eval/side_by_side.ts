@@ -20,6 +20,9 @@ export interface LayerError {
   relativeError?: number;
   /** Largest absolute difference. */
   maxAbsError?: number;
+  /** Sum of squared differences and of squared reference values (to combine batches exactly). */
+  squaredError?: number;
+  squaredReference?: number;
   /** Set when the shapes differ (a pruned layer, say). */
   note?: string;
 }
@@ -153,7 +156,13 @@ async function compareActs(a: LayerExecutor, b: LayerExecutor, name: string): Pr
   y.dispose();
   const [num, den, max] = (await stats.data()) as Float32Array;
   stats.dispose();
-  return { name, relativeError: den > 0 ? Math.sqrt(num / den) : num > 0 ? Infinity : 0, maxAbsError: max };
+  return {
+    name,
+    relativeError: den > 0 ? Math.sqrt(num / den) : num > 0 ? Infinity : 0,
+    maxAbsError: max,
+    squaredError: num,
+    squaredReference: den,
+  };
 }
 
 function outputError(name: string, ref: Activation, cand: Activation): LayerError {
@@ -167,5 +176,11 @@ function outputError(name: string, ref: Activation, cand: Activation): LayerErro
     den += ref.data[i] * ref.data[i];
     max = Math.max(max, Math.abs(d));
   }
-  return { name, relativeError: den > 0 ? Math.sqrt(num / den) : num > 0 ? Infinity : 0, maxAbsError: max };
+  return {
+    name,
+    relativeError: den > 0 ? Math.sqrt(num / den) : num > 0 ? Infinity : 0,
+    maxAbsError: max,
+    squaredError: num,
+    squaredReference: den,
+  };
 }

@@ -1,0 +1,177 @@
+/**
+ * Turns samples into model inputs: channel count and order, resize and centre crop, then
+ * `(x - mean) / std * scale` per channel.
+ *
+ * Presets (image data, pixels 0..255):
+ * | preset | order | mean | std | scale |
+ * |---|---|---|---|---|
+ * | caffe | BGR | 103.939, 116.779, 123.68 (BGR) | 1 | 1 |
+ * | torch | RGB | 0.485, 0.456, 0.406 x 255 | 0.229, 0.224, 0.225 x 255 | 1 |
+ * | tf | RGB | 127.5 | 127.5 | 1 (gives [-1, 1]) |
+ * | tf01 | RGB | 0 | 255 | 1 (gives [0, 1]) |
+ * | none | as decoded | 0 | 1 | 1 |
+ * `--mean`, `--std`, `--scale` and the channel order override a preset's values. A mean may be an image (a Caffe
+ * `mean.binaryproto` or a `.npy`), subtracted element by element after resizing.
+ *
+ * @module
+ */
+import { ConvpressError } from "../errors.ts";
+import type { Sample } from "./types.ts";
+
+/** Preset names. */
+export const PRESETS = ["caffe", "torch", "tf", "tf01", "none"] as const;
+/** A preset name. */
+export type Preset = typeof PRESETS[number];
+
+/** What to do to each sample. */
+export interface PreprocessOptions {
+  preset?: Preset;
+  /** Per-channel means (one value for all), or a mean image [C, H, W]. */
+  mean?: number[] | { data: Float32Array; shape: number[] };
+  std?: number[];
+  scale?: number;
+  /** Resize to [H, W] (then centre-crop to the model's size); default: resize to the model's size when it differs. */
+  resize?: [number, number];
+  /** Channel order the model wants; default from the preset (BGR for caffe, RGB otherwise). */
+  order?: "rgb" | "bgr";
+}
+
+const PRESET_VALUES: Record<Preset, { order?: "rgb" | "bgr"; mean: number[]; std: number[] }> = {
+  caffe: { order: "bgr", mean: [103.939, 116.779, 123.68], std: [1] },
+  torch: { order: "rgb", mean: [0.485 * 255, 0.456 * 255, 0.406 * 255], std: [0.229 * 255, 0.224 * 255, 0.225 * 255] },
+  tf: { order: "rgb", mean: [127.5], std: [127.5] },
+  tf01: { order: "rgb", mean: [0], std: [255] },
+  none: { mean: [0], std: [1] },
+};
+
+/** Bilinear resize of planar [C, H, W] data (half-pixel centres, as OpenCV's INTER_LINEAR). */
+export function resizeBilinear(
+  src: Float32Array,
+  c: number,
+  h: number,
+  w: number,
+  oh: number,
+  ow: number,
+): Float32Array {
+  if (h === oh && w === ow) return src;
+  const out = new Float32Array(c * oh * ow);
+  const sy = h / oh, sx = w / ow;
+  for (let y = 0; y < oh; y++) {
+    const fy = Math.max(0, (y + 0.5) * sy - 0.5);
+    const y0 = Math.min(h - 1, Math.floor(fy)), y1 = Math.min(h - 1, y0 + 1), dy = fy - y0;
+    for (let x = 0; x < ow; x++) {
+      const fx = Math.max(0, (x + 0.5) * sx - 0.5);
+      const x0 = Math.min(w - 1, Math.floor(fx)), x1 = Math.min(w - 1, x0 + 1), dx = fx - x0;
+      for (let k = 0; k < c; k++) {
+        const p = k * h * w;
+        const top = src[p + y0 * w + x0] * (1 - dx) + src[p + y0 * w + x1] * dx;
+        const bot = src[p + y1 * w + x0] * (1 - dx) + src[p + y1 * w + x1] * dx;
+        out[k * oh * ow + y * ow + x] = top * (1 - dy) + bot * dy;
+      }
+    }
+  }
+  return out;
+}
+
+function centerCrop(src: Float32Array, c: number, h: number, w: number, oh: number, ow: number): Float32Array {
+  if (h === oh && w === ow) return src;
+  const top = Math.floor((h - oh) / 2), left = Math.floor((w - ow) / 2);
+  const out = new Float32Array(c * oh * ow);
+  for (let k = 0; k < c; k++) {
+    for (let y = 0; y < oh; y++) {
+      const s = k * h * w + (y + top) * w + left;
+      out.set(src.subarray(s, s + ow), k * oh * ow + y * ow);
+    }
+  }
+  return out;
+}
+
+function perChannel(v: number[], c: number, what: string): number[] {
+  if (v.length === 1) return Array(c).fill(v[0]);
+  if (v.length === c) return v;
+  if (c === 1) return [v.reduce((a, b) => a + b, 0) / v.length];
+  throw new ConvpressError("usage", `${what} has ${v.length} values for ${c} channels`);
+}
+
+/** Makes the function that turns a sample into a model input of `input` = [C, H, W] (or any shape for tensors). */
+export function makePreprocessor(
+  opts: PreprocessOptions,
+  input: number[],
+  pixels: boolean,
+): (s: Sample) => Float32Array {
+  const preset = PRESET_VALUES[opts.preset ?? "none"];
+  const order = opts.order ?? preset.order;
+  const scale = opts.scale ?? 1;
+  return (s: Sample) => {
+    let data = s.data;
+    const want = input.reduce((p, d) => p * d, 1);
+    if (!pixels || input.length !== 3 || s.shape.length !== 3) {
+      if (data.length !== want) {
+        throw new ConvpressError(
+          "usage",
+          `Sample '${s.id}' of shape [${s.shape.join(",")}] does not fit the model input [${input.join(",")}]`,
+        );
+      }
+      const c = input.length >= 1 ? input[0] : 1;
+      return normalize(data.slice(), c, want / Math.max(1, c), order === "bgr", opts, preset, scale);
+    }
+    let [c, h, w] = s.shape;
+    const [mc, mh, mw] = input;
+    if (c === 3 && mc === 1) {
+      const g = new Float32Array(h * w);
+      for (let i = 0; i < h * w; i++) g[i] = 0.299 * data[i] + 0.587 * data[h * w + i] + 0.114 * data[2 * h * w + i];
+      data = g;
+      c = 1;
+    } else if (c === 1 && mc === 3) {
+      const rgb = new Float32Array(3 * h * w);
+      for (let k = 0; k < 3; k++) rgb.set(data, k * h * w);
+      data = rgb;
+      c = 3;
+    } else if (c !== mc) {
+      throw new ConvpressError("usage", `Image '${s.id}' has ${c} channels, the model wants ${mc}`);
+    }
+    const [rh, rw] = opts.resize ?? [mh, mw];
+    data = resizeBilinear(data, c, h, w, rh, rw);
+    if (rh < mh || rw < mw) {
+      throw new ConvpressError("usage", `--resize ${rh},${rw} is smaller than the input ${mh}x${mw}`);
+    }
+    data = centerCrop(data, c, rh, rw, mh, mw);
+    if (data === s.data) data = data.slice();
+    return normalize(data, c, mh * mw, order === "bgr" && c === 3, opts, preset, scale);
+  };
+}
+
+function normalize(
+  data: Float32Array,
+  c: number,
+  plane: number,
+  swap: boolean,
+  opts: PreprocessOptions,
+  preset: { mean: number[]; std: number[] },
+  scale: number,
+): Float32Array {
+  if (swap) {
+    const r = data.slice(0, plane);
+    data.copyWithin(0, 2 * plane, 3 * plane);
+    data.set(r, 2 * plane);
+  }
+  const std = perChannel(opts.std ?? preset.std, c, "--std");
+  const mean = opts.mean ?? preset.mean;
+  if (Array.isArray(mean)) {
+    const m = perChannel(mean, c, "--mean");
+    for (let k = 0; k < c; k++) {
+      for (let i = k * plane; i < (k + 1) * plane; i++) data[i] = ((data[i] - m[k]) / std[k]) * scale;
+    }
+  } else {
+    if (mean.data.length !== data.length) {
+      throw new ConvpressError(
+        "usage",
+        `The mean image [${mean.shape.join(",")}] does not match the input (${data.length} values)`,
+      );
+    }
+    for (let k = 0; k < c; k++) {
+      for (let i = k * plane; i < (k + 1) * plane; i++) data[i] = ((data[i] - mean.data[i]) / std[k]) * scale;
+    }
+  }
+  return data;
+}
