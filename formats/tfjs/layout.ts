@@ -23,22 +23,30 @@ export const BLOCK_BYTES = 32 << 20;
  */
 export async function* floatChunks(t: Tensor): AsyncGenerator<Float32Array> {
   const size = DTYPE_SIZE[t.dtype];
-  let carry = new Uint8Array(0);
+  const f32 = t.dtype === "float32";
+  const carry = new Uint8Array(size);
+  let carryLen = 0;
+  let buf = new Uint8Array(0); // reused for misaligned chunks, so passes over a big tensor make no garbage
   for await (const c of t.chunks()) {
-    let all = c;
-    if (carry.length) {
-      all = new Uint8Array(carry.length + c.length);
-      all.set(carry);
-      all.set(c, carry.length);
+    if (carryLen === 0 && f32 && c.byteOffset % 4 === 0 && c.length % 4 === 0) {
+      yield new Float32Array(c.buffer, c.byteOffset, c.length / 4);
+      continue;
     }
-    const whole = all.length - (all.length % size);
-    if (whole) {
-      const part = all.subarray(0, whole);
-      if (t.dtype === "float32" && part.byteOffset % 4 === 0) {
-        yield new Float32Array(part.buffer, part.byteOffset, whole / 4);
-      } else yield toFloat32(t.dtype, part.slice(), t.name);
+    const total = carryLen + c.length;
+    if (total < size) {
+      carry.set(c, carryLen);
+      carryLen = total;
+      continue;
     }
-    carry = all.slice(whole);
+    const whole = total - (total % size);
+    if (buf.length < whole) buf = new Uint8Array(Math.max(whole, buf.length * 2));
+    buf.set(carry.subarray(0, carryLen));
+    buf.set(c.subarray(0, whole - carryLen), carryLen);
+    const rest = c.subarray(whole - carryLen);
+    carry.set(rest);
+    carryLen = rest.length;
+    const part = buf.subarray(0, whole);
+    yield f32 ? new Float32Array(part.buffer, 0, whole / 4) : toFloat32(t.dtype, part, t.name);
   }
 }
 
