@@ -5,29 +5,34 @@
  */
 import type { ByteInput } from "./byte_reader.ts";
 
-/** Opens `path` as a seekable input. */
+/**
+ * Opens `path` as a seekable input. Reads at an offset are a seek and a read on one file handle, so they are
+ * serialized: a reader indexing ahead and a stage pulling a tensor's chunks may call `readAt` concurrently.
+ */
 export async function openFileInput(path: string): Promise<ByteInput> {
   const file = await Deno.open(path, { read: true });
   const size = (await file.stat()).size;
   let filePos = 0;
+  let queue: Promise<unknown> = Promise.resolve();
+  const serial = <T>(f: () => Promise<T>): Promise<T> => {
+    const run = queue.then(f, f);
+    queue = run.catch(() => {});
+    return run;
+  };
+  const readAt = async (buf: Uint8Array, position: number) => {
+    if (position !== filePos) {
+      await file.seek(position, Deno.SeekMode.Start);
+      filePos = position;
+    }
+    const n = await file.read(buf);
+    if (n === null) return 0;
+    filePos += n;
+    return n;
+  };
   return {
     size,
-    async read(buf) {
-      const n = await file.read(buf);
-      if (n === null) return 0;
-      filePos += n;
-      return n;
-    },
-    async readAt(buf, position) {
-      if (position !== filePos) {
-        await file.seek(position, Deno.SeekMode.Start);
-        filePos = position;
-      }
-      const n = await file.read(buf);
-      if (n === null) return 0;
-      filePos += n;
-      return n;
-    },
+    read: (buf) => serial(() => readAt(buf, filePos)),
+    readAt: (buf, position) => serial(() => readAt(buf, position)),
     close() {
       try {
         file.close();
