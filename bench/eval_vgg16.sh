@@ -18,8 +18,8 @@ if [ ! -s "$OUT/vgg16_copy.cvp" ]; then
   deno run -A main.ts convert "$FX/vgg16.onnx" -o "$OUT/vgg16_copy.cvp"
 fi
 echo "# eval of the original against itself read from ONNX, batch 4 (wasm)"
-$PEAK deno run -A src/cli/_eval_main.ts "$FX/vgg16.onnx" --reference "$FX/vgg16.onnx" --data "$OUT/batch4.npy" \
+$PEAK deno run -A fixtures/eval/eval_main.ts "$FX/vgg16.onnx" --reference "$FX/vgg16.onnx" --data "$OUT/batch4.npy" \
   --batch 4 --json
 echo "# eval of the .cvp copy against the original ONNX, batch 4 (wasm)"
-$PEAK deno run -A src/cli/_eval_main.ts "$OUT/vgg16_copy.cvp" --reference "$FX/vgg16.onnx" --data "$OUT/batch4.npy" \
+$PEAK deno run -A fixtures/eval/eval_main.ts "$OUT/vgg16_copy.cvp" --reference "$FX/vgg16.onnx" --data "$OUT/batch4.npy" \
   --batch 4
