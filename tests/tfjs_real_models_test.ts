@@ -40,8 +40,6 @@ const cases: Case[] = [
     name: "human liveness (float32)",
     json: async () => `${await human()}/models/liveness.json`,
     shape: [1, 32, 32, 3],
-    // The ONNX writer keeps Scale's [C] initializers unreshaped (its Mul nodes expect [C, 1, 1]); reported.
-    onnxIgnore: "ONNX writer Scale initializer shapes",
   },
   {
     name: "nsfwjs MobileNetV2 layers-model (uint8)",

@@ -5,7 +5,7 @@
  * - a folder holding `model.json`, or the path of a `model.json` (shards beside it);
  * - a tar stream (stdin, or a `.tar` file) holding `model.json` and the shards in any order. A tar is read strictly
  *   in order; its shards are spooled to a temporary folder (disk, not memory) because `model.json`, which says how
- *   to cut them, normally comes last. The folder is removed when the process exits.
+ *   to cut them, normally comes last. The folder is removed by `ModelStream.close()`, or when the process exits.
  *
  * model.json is parsed whole (it holds topology and manifest only); weights stay in the shards and are read by
  * offset when a consumer reads a layer's tensors.
@@ -107,7 +107,7 @@ export async function readTfjs(src: ModelSource, options: ReadOptions = {}): Pro
     wrapError(e, TfjsError, `Cannot read TF.js model from ${src.path}`, { file: src.path });
   }
   // A spooled tar's shards back the lazy tensors, which consumers may read after the layer stream has ended (a
-  // writer that emits its graph before the weights): the folder is removed when the process exits.
+  // writer that emits its graph before the weights): the folder is removed by ModelStream.close, or at exit.
   const cleanup = () => {};
   if (temp) removeAtExit(temp);
   try {
@@ -141,7 +141,13 @@ export async function readTfjs(src: ModelSource, options: ReadOptions = {}): Pro
     }));
     header.plan = plan;
     const layers = builder.layers;
-    return { header, layers: layerStream(yieldAll(layers), cleanup) };
+    const close = () => {
+      if (!temp) return;
+      Deno.removeSync(temp, { recursive: true });
+      spooled.delete(temp);
+      temp = undefined;
+    };
+    return { header, layers: layerStream(yieldAll(layers), cleanup), close };
   } catch (e) {
     if (temp) await Deno.remove(temp, { recursive: true }).catch(() => {});
     throw e;
