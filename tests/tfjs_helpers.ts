@@ -78,7 +78,11 @@ export async function convertModel(
   const reader = isDirectory ? undefined : new ByteReader(await openFileInput(input), { name: input });
   try {
     const model = await (await getFormat(from)).read({ path: input, reader, isDirectory }, read);
-    await (await getFormat(to)).write(model, output, write);
+    try {
+      await (await getFormat(to)).write(model, output, write);
+    } finally {
+      model.close?.();
+    }
   } finally {
     reader?.close();
   }

@@ -27,4 +27,5 @@ const reader = isDir ? undefined : new ByteReader(inPath === "-" ? stdinInput() 
 });
 const model = await (await getFormat(from as FormatName)).read({ path: inPath, reader, isDirectory: isDir }, readOpts);
 await (await getFormat(to as FormatName)).write(model, outPath, opts);
+model.close?.();
 reader?.close();
