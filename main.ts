@@ -7,7 +7,7 @@
 import { parseArgs } from "node:util";
 import { ConvpressError } from "./src/errors.ts";
 import { removeTemporaryFiles } from "./src/bytes/byte_sink.ts";
-import { convert, formatFromExtension, openModel } from "./src/convert.ts";
+import { convert, detectFormat, formatFromExtension, openModel, openSource } from "./src/convert.ts";
 import { formatInspection, inspectModel } from "./src/inspect.ts";
 import { terminalProgress } from "./src/progress.ts";
 import { FORMAT_NAMES } from "./formats/registry.ts";
@@ -25,6 +25,7 @@ Commands:
   compress IN -o OUT   compress by a recipe (GAP, pruning, truncated SVD, clustering) into .cvp
   decode IN.cvp -o OUT restore a float model from .cvp (same as convert --from cvp)
   inspect IN           per-layer table: op, shapes, parameters, bytes, MACs
+  eval MODEL --data D  accuracy, or agreement with a reference model, by streaming inference
 
 Run 'convpress <command> --help' for a command's options.
 Exit codes: 0 ok, 1 bad input, 2 usage, 3 unsupported model feature, 70 internal error.`,
@@ -136,6 +137,18 @@ function intList(v: string | undefined, flag: string): number[] | undefined {
   return out;
 }
 
+/** The detected format of a file, or undefined. */
+async function sniff(path: string): Promise<FormatName | undefined> {
+  const src = await openSource(path);
+  try {
+    return (await detectFormat(src)).name;
+  } catch {
+    return undefined;
+  } finally {
+    src.reader?.close();
+  }
+}
+
 async function run(args: string[]): Promise<number> {
   const [command, ...rest] = args;
   if (!command || command === "--help" || command === "-h" || command === "help") {
@@ -145,6 +158,10 @@ async function run(args: string[]): Promise<number> {
   if (command === "--version" || command === "-V") {
     console.log(`convpress ${VERSION}`);
     return 0;
+  }
+  if (command === "eval") {
+    const { evalCommand } = await import("./src/cli/eval_command.ts");
+    return await evalCommand(rest);
   }
   if (!HELP[command] || command === "main") throw usage(`Unknown command '${command}' (see convpress --help)`);
   let parsed;
@@ -167,6 +184,13 @@ async function run(args: string[]): Promise<number> {
   };
 
   if (command === "inspect") {
+    if (input !== "-" && (readOptions.format ?? await sniff(input)) === "cvp") {
+      // A .cvp shows how each tensor is stored: encoding, bits per weight, bytes, ratio.
+      const cvp = await import("./formats/cvp/mod.ts");
+      const x = await cvp.inspectCvp(input);
+      console.log(v.json ? JSON.stringify(x, null, 2) : cvp.formatInspection(x));
+      return 0;
+    }
     const model = await openModel(input, readOptions);
     const x = await inspectModel(model);
     console.log(v.json ? JSON.stringify(x, null, 2) : formatInspection(x));

@@ -3,7 +3,7 @@
  * (fixtures/eval/make_onnx_ops.py): every graph output, intermediate ones included, must match within 1e-4
  * relative error.
  */
-import * as ort from "npm:onnxruntime-node@1.30.0";
+import * as ort from "onnxruntime-node";
 import { openModel } from "../src/convert.ts";
 import { runModelDetailed } from "../src/eval/run_model.ts";
 import { scanStructure } from "../src/eval/structure.ts";

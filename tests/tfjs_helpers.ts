@@ -17,8 +17,7 @@ let tfModule: Promise<Tf> | undefined;
 /** tfjs on its CPU backend (deterministic). */
 export function tfjs(): Promise<Tf> {
   tfModule ??= (async () => {
-    // deno-lint-ignore no-import-prefix -- until deno.json maps "@tensorflow/tfjs" (requested)
-    const tf = await import("npm:@tensorflow/tfjs@4.22.0");
+    const tf = await import("@tensorflow/tfjs");
     await tf.setBackend("cpu");
     return tf;
   })();

@@ -19,6 +19,7 @@ import { analyzePruning, planPruning, type PruneOptions, type PrunePlan, pruneSt
 import type { Recipe, StageSpec } from "./recipe.ts";
 import { buildReport, type CompressReport, ReportTap } from "./report.ts";
 import { tsvdStage } from "./tsvd.ts";
+import { releaseMemory } from "../memory.ts";
 
 /** Options of {@link compress}. */
 export interface CompressOptions extends OpenOptions {
@@ -79,6 +80,7 @@ export async function compress(
     const progress = new TransformStream<Layer, Layer>({
       transform(l, c) {
         options.progress?.(++count, model.header.plan?.length ?? 0, l.name);
+        releaseMemory();
         c.enqueue(l);
       },
     });

@@ -47,7 +47,7 @@ async function chooseRank(
   for (let i = 0; i < w.length; i++) total += w[i] * w[i];
   for (let k = Math.min(full, 128);; k = Math.min(full, k * 2)) {
     await Promise.resolve(); // let progress and other streams breathe between heavy steps
-    const svd = randomizedSvd(w, m, n, k, { powerIterations: it });
+    const svd = await randomizedSvd(w, m, n, k, { powerIterations: it });
     let acc = 0;
     for (let t = 0; t < svd.k; t++) {
       acc += svd.s[t] * svd.s[t];
@@ -64,7 +64,7 @@ export async function factorize(layer: Layer, options: TsvdOptions): Promise<Lay
   const w = await wt.float32();
   const { k, svd: pre } = await chooseRank(w, m, n, options);
   if (k * (m + n) >= m * n && !options.always) return [layer];
-  const svd = pre && pre.k >= k ? pre : randomizedSvd(w, m, n, k, { powerIterations: options.powerIterations });
+  const svd = pre && pre.k >= k ? pre : await randomizedSvd(w, m, n, k, { powerIterations: options.powerIterations });
   const a = new Float32Array(k * n), b = new Float32Array(m * k);
   for (let t = 0; t < k; t++) {
     const r = Math.sqrt(svd.s[t]);

@@ -17,7 +17,7 @@ export async function decodeImage(bytes: Uint8Array, file: string): Promise<{ da
   let rgba: Uint8Array, w: number, h: number, gray = false;
   try {
     if (bytes[0] === 0x89 && bytes[1] === 0x50) {
-      const { PNG } = await import("npm:pngjs@7.0.0");
+      const { PNG } = await import("pngjs");
       const png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
       rgba = png.data;
       w = png.width;
@@ -26,7 +26,7 @@ export async function decodeImage(bytes: Uint8Array, file: string): Promise<{ da
       gray = (png as unknown as { colorType?: number }).colorType === 0 ||
         (png as unknown as { colorType?: number }).colorType === 4;
     } else if (bytes[0] === 0xff && bytes[1] === 0xd8) {
-      const jpeg = (await import("npm:jpeg-js@0.4.4")).default;
+      const jpeg = (await import("jpeg-js")).default;
       const img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxMemoryUsageInMB: 1024 });
       rgba = img.data;
       w = img.width;

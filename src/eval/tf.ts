@@ -9,9 +9,9 @@
  */
 
 /** The tfjs namespace (type only: importing this type loads nothing). */
-export type Tf = typeof import("npm:@tensorflow/tfjs@4.22.0");
+export type Tf = typeof import("@tensorflow/tfjs");
 /** A tfjs tensor. */
-export type TfTensor = import("npm:@tensorflow/tfjs@4.22.0").Tensor;
+export type TfTensor = import("@tensorflow/tfjs").Tensor;
 
 /** A loaded tfjs with the backend in use. */
 export interface TfHandle {
@@ -34,7 +34,7 @@ export function loadTf(preferred: "wasm" | "cpu" = "wasm"): Promise<TfHandle> {
 }
 
 async function init(preferred: "wasm" | "cpu"): Promise<TfHandle> {
-  const tf = await import("npm:@tensorflow/tfjs@4.22.0");
+  const tf = await import("@tensorflow/tfjs");
   let want = preferred;
   try {
     if (Deno.env.get("CONVPRESS_TF_BACKEND") === "cpu") want = "cpu";
@@ -44,9 +44,9 @@ async function init(preferred: "wasm" | "cpu"): Promise<TfHandle> {
   let reason: string | undefined;
   if (want === "wasm") {
     try {
-      const wasm = await import("npm:@tensorflow/tfjs-backend-wasm@4.22.0");
+      const wasm = await import("@tensorflow/tfjs-backend-wasm");
       // The package entry is dist/tf-backend-wasm.node.js; the .wasm files sit beside it.
-      const entry = import.meta.resolve("npm:@tensorflow/tfjs-backend-wasm@4.22.0");
+      const entry = import.meta.resolve("@tensorflow/tfjs-backend-wasm");
       wasm.setWasmPaths(new URL("./", entry).href);
       if (await tf.setBackend("wasm")) {
         await tf.ready();
