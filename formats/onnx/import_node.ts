@@ -173,6 +173,26 @@ export function importNode(node: NodeMsg, resolve: Resolve): Mapped | undefined 
       if (!perm) return undefined;
       return { op: "Transpose", attrs: { perm }, inputs: [x], params: {} };
     }
+    case "Pad": {
+      if (attrString(node, "mode", "constant") !== "constant" || ins[3]) return undefined;
+      let pads = attrInts(node, "pads", undefined);
+      let value = attrFloat(node, "value", 0);
+      if (ins[1]) {
+        const p = t(1);
+        if (!p || !p.materialized) return undefined;
+        pads = readInts(p);
+      }
+      if (ins[2]) {
+        const v = t(2);
+        if (!v || v.size !== 1 || !v.materialized) return undefined;
+        value = readScalar(v);
+      }
+      // [n0, c0, h0, w0, n1, c1, h1, w1]: only spatial padding of a 4-D tensor is canonical.
+      if (!pads || pads.length !== 8 || pads[0] || pads[1] || pads[4] || pads[5] || pads.some((v) => v < 0)) {
+        return undefined;
+      }
+      return { op: "Pad", attrs: { pads: [pads[2], pads[3], pads[6], pads[7]], value }, inputs: [x], params: {} };
+    }
     case "Dropout":
       if ((node.output?.length ?? 1) > 1 && node.output![1]) return undefined;
       return {
