@@ -14,6 +14,7 @@ import type { Layer } from "../model/types.ts";
 import { DTYPE_SIZE, type Tensor, toFloat32 } from "../model/tensor.ts";
 import { type Act, type Params, runKernel, toNchw } from "./kernels.ts";
 import { loadTf, type Tf, type TfTensor } from "./tf.ts";
+import { releaseMemory } from "../memory.ts";
 
 /** An activation read back to JavaScript: float32 in NCHW order, with its shape. */
 export interface Activation {
@@ -178,6 +179,9 @@ export class LayerExecutor {
       for (const [role, t] of Object.entries(layer.params)) params[role] = { data: await t.float32(), shape: t.shape };
       outs = runKernel(this.tf, layer, ins, params);
     }
+    // The layer's weights were read into JavaScript arrays and copied into the backend: collect them now rather than
+    // letting layer after layer of them pile up outside V8's heap (a no-op without --expose-gc).
+    if (Object.keys(layer.params).length) releaseMemory();
     layer.outputs.forEach((o, i) => {
       if (outs[i]) this.#set(o, outs[i]);
     });
@@ -216,10 +220,17 @@ export class LayerExecutor {
         );
       }
       const bias = layer.params.bias ? await layer.params.bias.float32() : undefined;
+      let sinceGc = 0;
       for await (const block of weightRows(w, this.#blockBytes)) {
         const wt = tf.tensor2d(block.data, [block.rows, inn]);
         parts.push(tf.matMul(x2, wt, false, true));
         wt.dispose();
+        // Each block leaves its file chunks and float32 copy as garbage: collect every few blocks.
+        sinceGc += block.data.byteLength;
+        if (sinceGc >= 4 * this.#blockBytes) {
+          releaseMemory();
+          sinceGc = 0;
+        }
       }
       const y = tf.tidy(() => {
         let r = parts.length === 1 ? tf.clone(parts[0]) : tf.concat(parts, 1);

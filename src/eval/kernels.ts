@@ -177,32 +177,66 @@ function conv(tf: Tf, layer: Layer, x: Act, params: Params): Act {
     number,
     number,
   ]];
-  const t = tf.tidy(() => {
-    const xin = toNhwc(tf, x, layer);
-    let y: TfTensor;
+  // Intermediates are disposed as soon as they are used: a tidy scope would keep each of them (a full activation
+  // each) alive until the end, and the wasm heap keeps its high-water mark for the rest of the process.
+  const xin = toNhwc(tf, x, layer);
+  const bias = params.bias ? tf.tensor1d(params.bias.data) : undefined;
+  let y: TfTensor;
+  try {
     if (g === 1) {
-      y = tf.conv2d(xin as never, hwio(tf, w) as never, strides, padding, "NHWC", [dh, dw]);
-    } else if (ig === 1 && g === c) {
-      // Depthwise: output channel k = ch * mult + m reads input channel ch. Filter [kh, kw, C, mult].
-      const mult = o / g;
-      const f = tf.transpose(tf.reshape(tf.tensor1d(w.data), [c, mult, kh, kw]), [2, 3, 0, 1]);
-      y = tf.depthwiseConv2d(xin as never, f as never, strides, padding, "NHWC", [dh, dw]);
+      // Bias fused into the convolution: no second activation-sized tensor for the sum.
+      const f = hwio(tf, w);
+      try {
+        y = tf.fused.conv2d({
+          x: xin as never,
+          filter: f as never,
+          strides,
+          pad: padding,
+          dataFormat: "NHWC",
+          dilations: [dh, dw],
+          bias: bias as never,
+        });
+      } finally {
+        f.dispose();
+      }
     } else {
-      const xsplit = tf.split(xin, g, 3);
-      const wall = hwio(tf, w);
-      const wsplit = tf.split(wall, g, 3);
-      const outs = xsplit.map((xi, i) =>
-        tf.conv2d(xi as never, wsplit[i] as never, strides, padding, "NHWC", [dh, dw]) as TfTensor
-      );
-      y = tf.concat(outs, 3);
+      let z: TfTensor;
+      if (ig === 1 && g === c) {
+        // Depthwise: output channel k = ch * mult + m reads input channel ch. Filter [kh, kw, C, mult].
+        const mult = o / g;
+        const f = tf.tidy(() => tf.transpose(tf.reshape(tf.tensor1d(w.data), [c, mult, kh, kw]), [2, 3, 0, 1]));
+        try {
+          z = tf.depthwiseConv2d(xin as never, f as never, strides, padding, "NHWC", [dh, dw]);
+        } finally {
+          f.dispose();
+        }
+      } else {
+        z = tf.tidy(() => {
+          const xsplit = tf.split(xin, g, 3);
+          const wsplit = tf.split(hwio(tf, w), g, 3);
+          const outs = xsplit.map((xi, i) =>
+            tf.conv2d(xi as never, wsplit[i] as never, strides, padding, "NHWC", [dh, dw]) as TfTensor
+          );
+          return tf.concat(outs, 3);
+        });
+      }
+      if (bias) {
+        y = tf.add(z, bias);
+        z.dispose();
+      } else y = z;
     }
-    if (dilated && (sh > 1 || sw > 1)) {
-      const [n, h, ww, oc] = y.shape;
-      y = tf.stridedSlice(y, [0, 0, 0, 0], [n, h, ww, oc], [1, sh, sw, 1]);
-    }
-    if (params.bias) y = tf.add(y, tf.tensor1d(params.bias.data));
-    return y;
-  });
+  } finally {
+    xin.dispose();
+    bias?.dispose();
+  }
+  if (dilated && (sh > 1 || sw > 1)) {
+    // Bias already added: adding a constant per channel commutes with taking every s-th row and column.
+    const [n, h, ww, oc] = y.shape;
+    const s = tf.stridedSlice(y, [0, 0, 0, 0], [n, h, ww, oc], [1, sh, sw, 1]);
+    y.dispose();
+    y = s;
+  }
+  const t = y;
   return nhwc(t);
 }
 
@@ -222,7 +256,10 @@ function pool(tf: Tf, layer: Layer, x: Act): Act {
     const eb = Math.max(0, (oh - 1) * sh + kh - (h + pt + pb));
     const er = Math.max(0, (ow - 1) * sw + kw - (w + pl + pr));
     const max = layer.op === "MaxPool";
-    const padded = tf.pad(xin, [[0, 0], [pt, pb + eb], [pl, pr + er], [0, 0]], max ? -Infinity : 0);
+    // No padding (VGG's 2x2 pools): pool the input itself rather than an activation-sized copy of it.
+    const padded = pt || pb + eb || pl || pr + er
+      ? tf.pad(xin, [[0, 0], [pt, pb + eb], [pl, pr + er], [0, 0]], max ? -Infinity : 0)
+      : xin;
     let y = max
       ? tf.maxPool(padded as never, [kh, kw], [sh, sw], "valid")
       : tf.avgPool(padded as never, [kh, kw], [sh, sw], "valid") as TfTensor;

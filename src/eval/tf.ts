@@ -61,3 +61,25 @@ async function init(preferred: "wasm" | "cpu"): Promise<TfHandle> {
   await tf.ready();
   return { tf, backend: "cpu", fallbackReason: reason };
 }
+
+/**
+ * The float32 values of `t` without copying them when the backend allows: a view into the wasm heap (valid only
+ * until the next tfjs call, which may grow and move the heap), or the cpu backend's own array. Read it, do not keep
+ * it, never write it. Other cases (another dtype or backend) get a copy from `dataSync`.
+ *
+ * This is what a comparison of two activations needs: tfjs's own reads (`data`, `dataSync`, even the wasm `slice`
+ * kernel) copy the whole tensor to JavaScript each time.
+ */
+export function floatView(tf: Tf, t: TfTensor): Float32Array {
+  if (t.dtype === "float32") {
+    // Backend internals, typed here for the two backends convpress loads (tfjs-backend-wasm and -cpu 4.22.0).
+    const be = tf.backend() as unknown as {
+      typedArrayFromHeap?: (t: TfTensor) => Float32Array;
+      data?: { get(id: object): { values?: unknown } | undefined };
+    };
+    if (typeof be.typedArrayFromHeap === "function") return be.typedArrayFromHeap(t);
+    const v = be.data?.get(t.dataId)?.values;
+    if (v instanceof Float32Array && v.length === t.size) return v;
+  }
+  return t.dataSync() as Float32Array;
+}
