@@ -1,8 +1,9 @@
 /**
  * Truncated SVD of a dense row-major matrix by the randomized range finder (Halko, Martinsson and Tropp 2011):
  * sketch the range with a Gaussian test matrix, refine it with power iterations, and solve the small problem in the
- * sketched subspace. The big products are tight typed-array loops in float64; the small core (an l x l symmetric
- * eigenproblem, l = rank + oversampling) goes to ml-matrix.
+ * sketched subspace. The big products (W times thin matrices) run in tfjs-wasm by blocks of rows, or in typed-array
+ * loops when wasm is unavailable (./gemm.ts); the small core (an l x l symmetric eigenproblem, l = rank +
+ * oversampling) goes to ml-matrix.
  *
  * @module
  */
@@ -31,36 +32,6 @@ export interface SvdOptions {
   powerIterations?: number;
   /** Seed of the Gaussian test matrix. */
   seed?: number;
-}
-
-/** Y (m x l) = W (m x n) X (n x l). */
-export function matmul(w: ArrayLike<number>, m: number, n: number, x: Float64Array, l: number): Float64Array {
-  const y = new Float64Array(m * l);
-  for (let i = 0; i < m; i++) {
-    const yi = i * l, wi = i * n;
-    for (let j = 0; j < n; j++) {
-      const a = w[wi + j];
-      if (a === 0) continue;
-      const xj = j * l;
-      for (let c = 0; c < l; c++) y[yi + c] += a * x[xj + c];
-    }
-  }
-  return y;
-}
-
-/** Z (n x l) = W^T (n x m) Y (m x l), for W m x n. */
-export function matmulT(w: ArrayLike<number>, m: number, n: number, y: Float64Array, l: number): Float64Array {
-  const z = new Float64Array(n * l);
-  for (let i = 0; i < m; i++) {
-    const yi = i * l, wi = i * n;
-    for (let j = 0; j < n; j++) {
-      const a = w[wi + j];
-      if (a === 0) continue;
-      const zj = j * l;
-      for (let c = 0; c < l; c++) z[zj + c] += a * y[yi + c];
-    }
-  }
-  return z;
 }
 
 /** Orthonormalizes the columns of a (rows x cols, row-major) in place: modified Gram-Schmidt, twice. */
