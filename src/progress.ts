@@ -5,7 +5,7 @@
  * @module
  */
 
-/** Called with work done and total (bytes, or layers), and a short label. `total` 0 means unknown. */
+/** Called with layers done and the total when known (0 when not), and a short label (the layer's name). */
 export type ProgressFn = (done: number, total: number, label?: string) => void;
 
 /** A progress bar on stderr, or a no-op when stderr is not a terminal. Call `.end()` when done. */
@@ -21,8 +21,8 @@ export function terminalProgress(title: string): ProgressFn & { end(): void } {
     const width = 30;
     const frac = total > 0 ? Math.min(1, done / total) : 0;
     const bar = total > 0 ? "#".repeat(Math.round(frac * width)).padEnd(width, ".") : "";
-    const pct = total > 0 ? `${(frac * 100).toFixed(0).padStart(3)}%` : `${(done / 1e6).toFixed(0)} MB`;
-    const line = `\r${title} [${bar}] ${pct} ${label}`.slice(0, 110);
+    const pct = total > 0 ? `[${bar}] ${(frac * 100).toFixed(0).padStart(3)}%` : `${done} layers`;
+    const line = `\r${title} ${pct} ${label}`.slice(0, 110);
     Deno.stderr.writeSync(enc.encode(line.padEnd(110)));
   }) as ProgressFn & { end(): void };
   fn.end = () => {
