@@ -123,3 +123,12 @@ Deno.test("ONNX: external data is read, and written with --external-data", async
   assert((await Deno.stat(`${outDir}/ext.onnx.data`)).size > 0, "side file written");
   assertEquals(relativeError(await ortRun(`${outDir}/ext.onnx`, x, [1, 3, 8, 8]), ref), 0);
 });
+
+Deno.test("ONNX: an If node's subgraphs pass through ONNX -> ONNX unchanged", async () => {
+  const dir = await smallOnnx();
+  const x = await readF32(`${dir}/small_in.f32`);
+  const ref = await ortRun(`${dir}/small_if.onnx`, x, [1, 3, 8, 8]);
+  const out = await convertInMemory(await Deno.readFile(`${dir}/small_if.onnx`), dir);
+  assertEquals(relativeError(await ortRun(out, x, [1, 3, 8, 8]), ref), 0);
+  await python(["-c", "import onnx,sys; onnx.checker.check_model(onnx.load(sys.argv[1]))", out]);
+});
