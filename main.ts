@@ -61,9 +61,16 @@ Options:
   -o, --output PATH        output path, or - for stdout (required)
       --recipe FILE        a recipe JSON (recipes/vgg16-thesis.json, recipes/cluster8.json, ...)
       --gap                global average pooling before the first FC, with its weights folded
-      --prune SPEC         flops=F | params=F (global target, order-deciding scheme) | keep=F (every layer)
+      --prune SPEC         flops=F | params=F (global target, order-deciding scheme) | keep=F (every layer),
+                           plus criterion=l1|l2|mean_activation|apoz (the last two need --calibration)
       --svd SPEC           rank=K | energy=E | bytes=B: truncated SVD of FC layers
       --bits SPEC          N | conv=N,fc=M: k-means clustering with 2^N centres stored as fp16
+      --calibration PATH   calibration data (as eval --data: mnist, IDX, CIFAR, .npy, image folder): activation
+                           criteria, prune order by measured sensitivity, least-squares reconstruction of the
+                           layers after pruned ones and refit of the GAP-folded FC
+      --limit N            calibration samples, run as one batch (default 128; LeNet 64-512, VGG16 2-8)
+      --preprocess P       calibration preprocessing: caffe|torch|tf|tf01|none; also --scale S, --mean M,
+                           --std S, --resize H,W, --channel-order rgb|bgr, --labels PATH (as eval)
       --report-json FILE   write the report as JSON
       --report-html FILE   write the report as an HTML page with a per-layer bar chart
       --from FORMAT        input format; --prototxt PATH for Caffe inputs; --input-shape N,C,H,W
@@ -106,6 +113,15 @@ const OPTIONS = {
   bits: { type: "string" },
   "report-json": { type: "string" },
   "report-html": { type: "string" },
+  calibration: { type: "string" },
+  limit: { type: "string" },
+  preprocess: { type: "string" },
+  scale: { type: "string" },
+  mean: { type: "string" },
+  std: { type: "string" },
+  resize: { type: "string" },
+  "channel-order": { type: "string" },
+  labels: { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
 } as const;
@@ -207,14 +223,22 @@ async function run(args: string[]): Promise<number> {
     const { compress } = await import("./src/compress/compress.ts");
     const { formatReport, reportHtml } = await import("./src/compress/report.ts");
     const recipe = v.recipe ? await loadRecipe(v.recipe) : recipeFromFlags(v);
+    const { calibrationFromFlags, formatCalibration } = await import("./src/compress/calibrate_flags.ts");
+    const calibration = calibrationFromFlags(v);
     const progress = terminalProgress("compress");
     let report;
     try {
-      report = await compress(input, output, recipe, { ...readOptions, to: formatArg(v.to, "--to"), progress });
+      report = await compress(input, output, recipe, {
+        ...readOptions,
+        to: formatArg(v.to, "--to"),
+        progress,
+        calibration,
+      });
     } finally {
       progress.end();
     }
-    const text = formatReport(report);
+    let text = formatReport(report);
+    if (report.calibration) text += "\n" + formatCalibration(report.calibration);
     if (output === "-") console.error(text);
     else console.log(text);
     if (v["report-json"]) await Deno.writeTextFile(v["report-json"], JSON.stringify(report, null, 2) + "\n");

@@ -19,13 +19,17 @@ import { analyzePruning, planPruning, type PruneOptions, type PrunePlan, pruneSt
 import type { Recipe, StageSpec } from "./recipe.ts";
 import { buildReport, type CompressReport, ReportTap } from "./report.ts";
 import { tsvdStage } from "./tsvd.ts";
+import { ConvpressError } from "../errors.ts";
 import { releaseMemory } from "../memory.ts";
+import type { CalibratedRun, CalibrationOptions } from "./calibrate_pipeline.ts";
 
 /** Options of {@link compress}. */
 export interface CompressOptions extends OpenOptions {
   /** Output format (default: from the extension, else `.cvp`). */
   to?: FormatName;
   progress?: ProgressFn;
+  /** Calibration data and tuning: data-aware pruning and least-squares fits (see ./calibrate.ts). */
+  calibration?: CalibrationOptions;
 }
 
 function stagesOf(model: ModelStream, specs: StageSpec[], plan?: PrunePlan): TransformStream<Layer, Layer>[] {
@@ -62,9 +66,18 @@ export async function compress(
   const pruneAt = recipe.stages.findIndex((s) => "prune" in s);
   let spooled: string | undefined;
   try {
-    if (pruneAt >= 0 && input === "-") input = spooled = await spoolStdin();
+    if ((pruneAt >= 0 || options.calibration) && input === "-") input = spooled = await spoolStdin();
     let plan: PrunePlan | undefined;
-    if (pruneAt >= 0) {
+    let cal: CalibratedRun | undefined;
+    const criterion = pruneAt >= 0 ? (recipe.stages[pruneAt] as { prune: PruneOptions }).prune.criterion : undefined;
+    if (!options.calibration && (criterion === "mean_activation" || criterion === "apoz")) {
+      throw new ConvpressError("usage", `Pruning criterion '${criterion}' needs calibration data (--calibration PATH)`);
+    }
+    if (options.calibration) {
+      const { prepareCalibration } = await import("./calibrate_pipeline.ts");
+      cal = await prepareCalibration(input, recipe, options, options.calibration);
+      plan = cal.plan;
+    } else if (pruneAt >= 0) {
       const first = await openModel(input, options);
       const before = recipe.stages.slice(0, pruneAt);
       const { prune } = recipe.stages[pruneAt] as { prune: PruneOptions };
@@ -84,7 +97,8 @@ export async function compress(
         c.enqueue(l);
       },
     });
-    const stages = [beforeTap.stream(), ...stagesOf(model, recipe.stages, plan), afterTap.stream(), progress];
+    const middle = cal ? await cal.stages(model) : stagesOf(model, recipe.stages, plan);
+    const stages = [beforeTap.stream(), ...middle, afterTap.stream(), progress];
     try {
       await writeModel(chain(model, stages), output, to, { weights: recipe.weights ?? "f16" });
     } finally {
@@ -96,7 +110,7 @@ export async function compress(
       const { inspectCvp } = await import("../../formats/cvp/mod.ts");
       tensorBytes = new Map((await inspectCvp(output)).tensors.map((t) => [t.tensor, t.bytes]));
     }
-    return buildReport(beforeTap, afterTap, {
+    const report = buildReport(beforeTap, afterTap, {
       input: spooled ? "-" : input,
       output,
       recipe: recipe.name ?? "recipe",
@@ -106,6 +120,8 @@ export async function compress(
       pruneSkipped: plan?.skipped,
       tensorBytes,
     });
+    if (cal) report.calibration = cal.summary();
+    return report;
   } finally {
     if (spooled) await Deno.remove(spooled).catch(() => {});
   }

@@ -31,8 +31,11 @@ export interface PruneOptions {
   flops?: number;
   /** Global target: reduce the model's parameters by this fraction. */
   params?: number;
-  /** Filter score: L1 (default) or L2 norm of its weights. */
-  criterion?: "l1" | "l2";
+  /**
+   * Filter score: L1 (default) or L2 norm of its weights, or from calibration activations (mean activation, APoZ;
+   * see ./calibrate.ts).
+   */
+  criterion?: "l1" | "l2" | "mean_activation" | "apoz";
   /** Fraction of a layer's channels removed per step of the iterative scheme (default 0.05). */
   step?: number;
   /** No layer keeps less than this fraction in global mode (default 0.25). */
@@ -42,7 +45,7 @@ export interface PruneOptions {
 }
 
 /** Channel-wise ops: output channel c depends only on input channel c. */
-const CHANNELWISE: ReadonlySet<Op> = new Set<Op>([
+export const CHANNELWISE: ReadonlySet<Op> = new Set<Op>([
   "Relu",
   "LeakyRelu",
   "Clip",
@@ -70,6 +73,11 @@ export interface ProducerInfo {
   paramsPerChannel: number;
   consumer?: { name: string; outChannels: number; macsPerInput: number; paramsPerInput: number };
   blocked?: string;
+  /**
+   * Measured cost of removing the r lowest-scored channels, r = 0..channels (from calibration, see ./calibrate.ts);
+   * when set, the order-deciding scheme uses it in place of the weight-only cost.
+   */
+  removalCost?: Float64Array;
 }
 
 /** Result of pass 1. */
@@ -167,7 +175,7 @@ export async function analyzePruning(model: ModelStream, options: PruneOptions =
         name: layer.name,
         op: layer.op,
         channels,
-        scores: await rowScores(w, options.criterion ?? "l1"),
+        scores: await rowScores(w, options.criterion === "l2" ? "l2" : "l1"),
         macsPerChannel: macs / channels,
         paramsPerChannel: params / channels,
         blocked: exclude.has(layer.name) ? "excluded by the recipe" : undefined,
@@ -220,6 +228,8 @@ export function planPruning(a: PruneAnalysis, options: PruneOptions): PrunePlan 
   const order: PruneStep[] = [];
   const costOf = (p: ProducerInfo, n: number) => {
     const k = kept.get(p.name)!;
+    const rc = p.removalCost;
+    if (rc) return (rc[p.channels - k + n] - rc[p.channels - k]) / Math.max(1, savings(p, n).macs);
     const idx = sorted.get(p.name)!;
     let removed = 0;
     for (let i = p.channels - k; i < p.channels - k + n; i++) removed += p.scores[idx[i]] / mean.get(p.name)!;

@@ -34,6 +34,8 @@ export interface Recipe {
 }
 
 const KINDS = ["gap", "prune", "tsvd", "cluster"] as const;
+/** Pruning criteria (the activation ones need `compress --calibration`). */
+const CRITERIA: readonly string[] = ["l1", "l2", "mean_activation", "apoz"];
 
 /** The kind of a stage spec. */
 export function stageKind(s: StageSpec): (typeof KINDS)[number] {
@@ -68,6 +70,9 @@ export function validateRecipe(r: unknown, where: string): Recipe {
       }
       for (const v of [p.flops, p.params, typeof p.keep === "number" ? p.keep : undefined]) {
         if (v !== undefined && !(v > 0 && v < 1)) fail(`stage ${i + 1} (prune): fractions must be between 0 and 1`);
+      }
+      if (p.criterion !== undefined && !CRITERIA.includes(p.criterion)) {
+        fail(`stage ${i + 1} (prune): criterion must be one of ${CRITERIA.join(", ")}`);
       }
     }
     if (keys[0] === "tsvd") {
@@ -133,7 +138,7 @@ export function recipeFromFlags(f: { gap?: boolean; prune?: string; svd?: string
     if (kv.keep) p.keep = fraction("--prune keep", kv.keep);
     if (kv.flops) p.flops = fraction("--prune flops", kv.flops);
     if (kv.params) p.params = fraction("--prune params", kv.params);
-    if (kv.criterion) p.criterion = kv.criterion === "l2" ? "l2" : "l1";
+    if (kv.criterion) p.criterion = kv.criterion as PruneOptions["criterion"];
     stages.push({ prune: p });
   }
   if (f.svd) {

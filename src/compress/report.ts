@@ -51,6 +51,8 @@ export interface CompressReport {
   pruneOrder: PruneStep[];
   pruneSkipped: { layer: string; reason: string }[];
   seconds: number;
+  /** What calibration did (`compress --calibration`). */
+  calibration?: import("./calibrate_pipeline.ts").CalibrationSummary;
 }
 
 interface Seen {

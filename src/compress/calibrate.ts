@@ -1,0 +1,475 @@
+/**
+ * Data-aware compression: a calibration batch flows through the model as its layers stream (one
+ * {@link LayerExecutor}, so memory is one layer plus the batch's live activations), and each layer is looked at
+ * with the activations that enter it.
+ *
+ * A {@link Calibrator} is a pass-through stage placed after the GAP stage and before the prune stage:
+ * ```
+ * layers -> [preGapTap] -> gap -> [calibrator] -> prune -> tsvd -> cluster
+ * ```
+ * - The pre-GAP tap remembers the first FC layer as it was (its tensors stay in the file), so that when the GAP
+ *   stage's GlobalAvgPool arrives, the calibrator can run the original FC on the pre-GAP activation: its outputs are
+ *   the target of the least-squares refit of the folded FC.
+ * - In analysis mode (pruning pass 1) it measures, at the consumer of each Conv/FC output, per channel: the mean
+ *   absolute activation and the fraction of exact zeros (APoZ, after ReLU), and the consumer's output error when
+ *   the lowest-scored channels are removed, slice by slice: the sensitivity curve the order-deciding scheme uses in
+ *   place of the weight-only cost (see `ProducerInfo.removalCost` in ./prune.ts).
+ * - In apply mode (pass 2, with a prune plan) it rewrites each consumer of a pruned producer by ridge least squares
+ *   (He et al. 2017; ThiNet): min ||[X_kept 1] [W'; b']^T - Y||^2 + lambda ||W' - W||^2, where Y is the consumer's
+ *   original output (the original weights on the full input, or the original FC's output before the GAP fold) and
+ *   X_kept its input restricted to the kept channels (im2col patches sampled from the activations for a conv). The
+ *   rewritten weight keeps its full width with zero columns at the removed channels, so the prune stage after it
+ *   drops exactly those columns. The executor runs the rewritten layer, so later layers are fitted on the inputs
+ *   the compressed network will really see.
+ *
+ * @module
+ */
+import { ConvpressError } from "../errors.ts";
+import { type Activation, LayerExecutor } from "../eval/executor.ts";
+import type { TfTensor } from "../eval/tf.ts";
+import { Tensor } from "../model/tensor.ts";
+import type { Layer } from "../model/types.ts";
+import { convGeometry, convOutputSize, im2colRows, samplePositions } from "./im2col.ts";
+import { ridgeSolve } from "./lstsq.ts";
+import { CHANNELWISE, type PruneAnalysis, type PrunePlan } from "./prune.ts";
+import { mapRows } from "./rows.ts";
+
+/** Pruning criteria, weight-only (`l1`, `l2`) or from calibration activations. */
+export type Criterion = "l1" | "l2" | "mean_activation" | "apoz";
+
+/** Tuning of the calibration. */
+export interface CalibrateSettings {
+  /** Ridge, relative to the mean diagonal of the Gram matrix (default 1e-3). */
+  ridge?: number;
+  /** Most sampled patch rows per conv (default 8192). */
+  maxRows?: number;
+  /** Most float32 cells of a sampled patch matrix (default 8Mi = 32 MB). */
+  maxCells?: number;
+  /** Largest least-squares system solved; larger ones keep the plain pruned weights (default 3072). */
+  maxDim?: number;
+  /** Least-squares reconstruction of pruned consumers (default true). */
+  reconstruct?: boolean;
+  /** Least-squares refit of the GAP-folded FC (default true). */
+  refitGap?: boolean;
+  /** Sensitivity-based prune order (default true). */
+  sensitivity?: boolean;
+  /** tfjs backend (default wasm). */
+  backend?: "wasm" | "cpu";
+}
+
+/** What the calibrator did to a layer. */
+export interface CalibrationEvent {
+  layer: string;
+  kind: "reconstruct" | "refit" | "skip";
+  /** Relative output error on the calibration data before and after the least-squares fit. */
+  errorBefore?: number;
+  errorAfter?: number;
+  note?: string;
+}
+
+/** Per-channel statistics of a producer, measured where its consumer reads it. */
+export interface ChannelStats {
+  /** Mean absolute activation. */
+  mean: Float64Array;
+  /** Fraction of exact zeros (APoZ). */
+  zeros: Float64Array;
+  /** The scores used for the removal order (higher = more important). */
+  scores: Float64Array;
+  /** Relative consumer output error when the r lowest-scored channels are removed, r = 0..channels. */
+  removalCost?: Float64Array;
+}
+
+/** Mode of a {@link Calibrator}. */
+export type CalibratorMode =
+  | { analyze: { criterion: Criterion; step: number } }
+  | { plan: PrunePlan };
+
+interface Carried {
+  producer: string;
+  hw: number;
+}
+
+const REF_LAYER = "__calibration_reference";
+const REF_VALUE = "__calibration_reference_out";
+
+/** Runs the calibration batch along the stream and rewrites layers (see the module doc). */
+export class Calibrator {
+  readonly events: CalibrationEvent[] = [];
+  readonly stats = new Map<string, ChannelStats>();
+  #ex: LayerExecutor;
+  #mode: CalibratorMode;
+  #s: Required<Omit<CalibrateSettings, "backend">>;
+  #origFc?: Layer;
+  #gapRef?: { fc: string; y: Float32Array; out: number };
+  #carrier = new Map<string, Carried>();
+  #weightScores = new Map<string, Float64Array>();
+  #batch: { x: Float32Array; shape: number[]; input: string };
+  #started = false;
+  #seed = 1;
+
+  private constructor(
+    ex: LayerExecutor,
+    batch: { x: Float32Array; shape: number[]; input: string },
+    mode: CalibratorMode,
+    s: CalibrateSettings,
+  ) {
+    this.#ex = ex;
+    this.#batch = batch;
+    this.#mode = mode;
+    this.#s = {
+      ridge: s.ridge ?? 1e-3,
+      maxRows: s.maxRows ?? 8192,
+      maxCells: s.maxCells ?? 8 << 20,
+      maxDim: s.maxDim ?? 3072,
+      reconstruct: s.reconstruct ?? true,
+      refitGap: s.refitGap ?? true,
+      sensitivity: s.sensitivity ?? true,
+    };
+  }
+
+  /**
+   * Makes a calibrator feeding `x` (NCHW, `shape`) to graph input `input`; `uses` and `keep` are the wiring of the
+   * stream it will see (see ../eval/structure.ts), so activations are freed after their last reader.
+   */
+  static async create(
+    batch: { x: Float32Array; shape: number[]; input: string },
+    wiring: { uses?: Map<string, number>; keep?: string[] },
+    mode: CalibratorMode,
+    settings: CalibrateSettings = {},
+  ): Promise<Calibrator> {
+    const ex = await LayerExecutor.create({ uses: wiring.uses, keep: wiring.keep, backend: settings.backend });
+    return new Calibrator(ex, batch, mode, settings);
+  }
+
+  /** A pass-through stage to put before the GAP stage: remembers the first FC as it was. */
+  preGapTap(): TransformStream<Layer, Layer> {
+    return new TransformStream<Layer, Layer>({
+      transform: (layer, c) => {
+        if (!this.#origFc && layer.op === "FC" && layer.params.weight) this.#origFc = layer;
+        c.enqueue(layer);
+      },
+    });
+  }
+
+  /** The calibrating stage. */
+  stage(): TransformStream<Layer, Layer> {
+    return new TransformStream<Layer, Layer>({
+      transform: async (layer, c) => c.enqueue(await this.#layer(layer)),
+      flush: () => this.dispose(),
+    });
+  }
+
+  /** Frees the executor's activations. */
+  dispose(): void {
+    this.#ex.dispose();
+  }
+
+  async #layer(layer: Layer): Promise<Layer> {
+    const ex = this.#ex;
+    if (!this.#started) {
+      ex.setInput(this.#batch.input, this.#batch.x, this.#batch.shape);
+      this.#started = true;
+    }
+    const origFc = this.#origFc;
+    if (
+      this.#s.refitGap && origFc && layer.op === "GlobalAvgPool" && layer.name === `${origFc.name}_gap` &&
+      ex.has(layer.inputs[0])
+    ) {
+      // The original FC on the pre-GAP activation: the refit's target.
+      ex.pin(layer.inputs[0]);
+      await ex.run({
+        name: REF_LAYER,
+        op: "FC",
+        attrs: {},
+        inputs: [layer.inputs[0]],
+        outputs: [REF_VALUE],
+        params: origFc.params,
+      });
+      const y = await ex.read(REF_VALUE);
+      this.#gapRef = { fc: origFc.name, y: y.data, out: y.shape[1] };
+      this.#origFc = undefined;
+    }
+    const input = layer.inputs[0];
+    const carried = input === undefined ? undefined : this.#carrier.get(input);
+    if (carried && CHANNELWISE.has(layer.op)) this.#carrier.set(layer.outputs[0], carried);
+    if (carried && layer.op === "Flatten" && ((layer.attrs.axis as number | undefined) ?? 1) === 1) {
+      const s = ex.shape(input);
+      this.#carrier.set(layer.outputs[0], {
+        producer: carried.producer,
+        hw: carried.hw * (s.length === 4 ? s[2] * s[3] : 1),
+      });
+    }
+    const w = layer.params.weight;
+    const isConv = layer.op === "Conv" && ((layer.attrs.group as number | undefined) ?? 1) === 1;
+    let out = layer;
+    if ((isConv || layer.op === "FC") && w && ex.has(input)) {
+      const keep = carried && "plan" in this.#mode ? this.#mode.plan.keep.get(carried.producer) : undefined;
+      const gapRef = this.#gapRef?.fc === layer.name ? this.#gapRef : undefined;
+      if ((keep && this.#s.reconstruct) || gapRef) {
+        out = await this.#fit(layer, carried, keep, gapRef);
+        if (gapRef) this.#gapRef = undefined;
+      }
+      if ("analyze" in this.#mode && carried && this.#weightScores.has(carried.producer)) {
+        await this.#measure(out, carried);
+      }
+      // A possible producer: its output channels are tracked to their consumer.
+      this.#carrier.set(layer.outputs[0], { producer: layer.name, hw: 1 });
+      if ("analyze" in this.#mode) {
+        const crit = this.#mode.analyze.criterion;
+        this.#weightScores.set(layer.name, await rowNorms(out.params.weight, crit === "l2" ? "l2" : "l1"));
+      }
+    }
+    await ex.run(out);
+    return out;
+  }
+
+  /** Column layout of `layer`'s input as channels: channel count, columns per channel, and the input. */
+  async #columns(
+    layer: Layer,
+    carried: Carried | undefined,
+  ): Promise<{ x: Activation; channels: number; block: number }> {
+    const x = await this.#ex.read(layer.inputs[0]);
+    const w = layer.params.weight;
+    if (layer.op === "FC") {
+      const n = x.shape[0], f = x.data.length / n;
+      const hw = x.shape.length === 4 ? x.shape[2] * x.shape[3] : carried?.hw ?? 1;
+      return { x, channels: f / hw, block: hw };
+    }
+    return { x, channels: x.shape[1], block: w.shape[2] * w.shape[3] };
+  }
+
+  /** The matrix A whose rows are the layer's input vectors (samples for FC, sampled patches for Conv). */
+  #rows(layer: Layer, x: Activation, channels: number[], block: number): { a: Float32Array; rows: number } {
+    if (layer.op === "FC") {
+      const n = x.shape[0], f = x.data.length / n;
+      if (channels.length * block === f) return { a: x.data, rows: n };
+      const a = new Float32Array(n * channels.length * block);
+      for (let i = 0; i < n; i++) {
+        channels.forEach((ch, j) => {
+          a.set(x.data.subarray(i * f + ch * block, i * f + (ch + 1) * block), (i * channels.length + j) * block);
+        });
+      }
+      return { a, rows: n };
+    }
+    const g = convGeometry(layer.attrs, layer.params.weight.shape);
+    const [oh, ow] = convOutputSize(g, x.shape[2], x.shape[3]);
+    const total = x.shape[0] * oh * ow;
+    const cols = channels.length * block;
+    const rows = Math.max(1, Math.min(total, this.#s.maxRows, Math.floor(this.#s.maxCells / Math.max(1, cols))));
+    const pos = samplePositions(total, rows, this.#seed++);
+    return { a: im2colRows(x.data, x.shape, g, pos, channels), rows };
+  }
+
+  /** Analysis: channel statistics and the sensitivity curve of the producer feeding `layer`. */
+  async #measure(layer: Layer, carried: Carried): Promise<void> {
+    const { tf } = this.#ex;
+    const { x, channels, block } = await this.#columns(layer, carried);
+    const wScores = this.#weightScores.get(carried.producer)!;
+    if (wScores.length !== channels) return;
+    // Per-channel mean |x| and zero fraction over samples and positions.
+    const n = x.shape[0], per = x.data.length / n / channels;
+    const mean = new Float64Array(channels), zeros = new Float64Array(channels);
+    for (let i = 0; i < n; i++) {
+      for (let ch = 0; ch < channels; ch++) {
+        const base = (i * channels + ch) * per;
+        let s = 0, z = 0;
+        for (let j = 0; j < per; j++) {
+          const v = x.data[base + j];
+          s += Math.abs(v);
+          if (v === 0) z++;
+        }
+        mean[ch] += s;
+        zeros[ch] += z;
+      }
+    }
+    for (let ch = 0; ch < channels; ch++) {
+      mean[ch] /= n * per;
+      zeros[ch] /= n * per;
+    }
+    const { criterion, step } = (this.#mode as { analyze: { criterion: Criterion; step: number } }).analyze;
+    let scores: Float64Array;
+    if (criterion === "mean_activation") scores = mean;
+    else if (criterion === "apoz") {
+      const top = Math.max(...mean) || 1;
+      scores = zeros.map((z, ch) => 1 - z + 1e-6 * mean[ch] / top);
+    } else scores = wScores;
+    const stats: ChannelStats = { mean, zeros, scores };
+    this.stats.set(carried.producer, stats);
+    if (!this.#s.sensitivity) return;
+    // Sensitivity: ||A_R W_R^T||^2 / ||A W^T||^2 for R = the r lowest-scored channels, r by slices.
+    const all = Array.from({ length: channels }, (_, i) => i);
+    const { a, rows } = this.#rows(layer, x, all, block);
+    const d = channels * block;
+    const wData = await layer.params.weight.float32();
+    const out = layer.params.weight.shape[0];
+    const order = Array.from(scores.keys()).sort((p, q) => scores[p] - scores[q]);
+    const slice = Math.max(1, Math.round(step * channels));
+    const at = new Map<number, number>([[0, 0]]);
+    const ta = tf.tensor2d(a, [rows, d]), tw = tf.tensor2d(wData, [out, d]);
+    try {
+      const norm = tf.tidy(() => tf.sum(tf.square(tf.matMul(ta, tw, false, true))).dataSync()[0]) || 1;
+      let delta: TfTensor = tf.zeros([rows, out]);
+      for (let r = 0; r < channels;) {
+        const next = Math.min(channels, r + slice);
+        const cols: number[] = [];
+        for (let i = r; i < next; i++) for (let j = 0; j < block; j++) cols.push(order[i] * block + j);
+        const updated = tf.tidy(() => {
+          const idx = tf.tensor1d(cols, "int32");
+          return tf.add(delta, tf.matMul(tf.gather(ta, idx, 1), tf.gather(tw, idx, 1), false, true));
+        });
+        delta.dispose();
+        delta = updated;
+        at.set(next, tf.tidy(() => tf.sum(tf.square(delta)).dataSync()[0]) / norm);
+        r = next;
+      }
+      delta.dispose();
+    } finally {
+      ta.dispose();
+      tw.dispose();
+    }
+    // Linear between the measured points, made non-decreasing.
+    const cost = new Float64Array(channels + 1);
+    const pts = [...at.keys()].sort((p, q) => p - q);
+    for (let k = 1; k < pts.length; k++) {
+      const [r0, r1] = [pts[k - 1], pts[k]];
+      for (let r = r0; r <= r1; r++) cost[r] = at.get(r0)! + (at.get(r1)! - at.get(r0)!) * (r - r0) / (r1 - r0);
+    }
+    for (let r = 1; r <= channels; r++) cost[r] = Math.max(cost[r], cost[r - 1]);
+    stats.removalCost = cost;
+  }
+
+  /** Least-squares rewrite of `layer` on its kept input channels (all channels for a GAP refit). */
+  async #fit(
+    layer: Layer,
+    carried: Carried | undefined,
+    keep: number[] | undefined,
+    gapRef: { y: Float32Array; out: number } | undefined,
+  ): Promise<Layer> {
+    const { tf } = this.#ex;
+    const w = layer.params.weight;
+    const { x, channels, block } = await this.#columns(layer, carried);
+    const kept = keep ?? Array.from({ length: channels }, (_, i) => i);
+    const kind = gapRef ? "refit" : "reconstruct";
+    const hasBias = !!layer.params.bias;
+    const dk = kept.length * block + (hasBias ? 1 : 0);
+    if (kept.some((k) => k >= channels) || channels * block !== w.size / w.shape[0]) {
+      this.events.push({ layer: layer.name, kind: "skip", note: "input channels do not match the plan" });
+      return layer;
+    }
+    if (dk > this.#s.maxDim) {
+      this.events.push({ layer: layer.name, kind: "skip", note: `${dk} unknowns per output (max ${this.#s.maxDim})` });
+      return layer;
+    }
+    const out = w.shape[0], d = channels * block;
+    const wData = await w.float32();
+    const bias = hasBias ? await layer.params.bias.float32() : undefined;
+    // Rows: samples (FC) or sampled patches (Conv) over all channels; A_k = the kept columns (+ a ones column).
+    const all = Array.from({ length: channels }, (_, i) => i);
+    const { a, rows } = this.#rows(layer, x, all, block);
+    const keptCols: number[] = [];
+    for (const ch of kept) for (let j = 0; j < block; j++) keptCols.push(ch * block + j);
+    // Prior theta0 [dk, out]: the current weights on the kept columns, and the bias.
+    const prior = new Float64Array(dk * out);
+    for (let o = 0; o < out; o++) {
+      keptCols.forEach((col, i) => (prior[i * out + o] = wData[o * d + col]));
+      if (bias) prior[(dk - 1) * out + o] = bias[o];
+    }
+    const ta = tf.tensor2d(a, [rows, d]);
+    let gram: Float64Array, rhs: Float64Array, errBefore: number, yNorm: number;
+    let ak: TfTensor | undefined, ty: TfTensor | undefined;
+    try {
+      ty = gapRef ? tf.tensor2d(gapRef.y, [rows, gapRef.out]) : tf.tidy(() => {
+        const y = tf.matMul(ta, tf.tensor2d(wData, [out, d]), false, true);
+        return bias ? tf.add(y, tf.tensor1d(bias)) : y;
+      });
+      if (ty.shape[0] !== rows || ty.shape[1] !== out) {
+        this.events.push({ layer: layer.name, kind: "skip", note: "the reference output does not match" });
+        return layer;
+      }
+      ak = tf.tidy(() => {
+        const g = tf.gather(ta, tf.tensor1d(keptCols, "int32"), 1);
+        return hasBias ? tf.concat([g, tf.ones([rows, 1])], 1) : g;
+      });
+      const [g, r] = tf.tidy(() => [tf.matMul(ak!, ak!, true, false), tf.matMul(ak!, ty!, true, false)]);
+      gram = Float64Array.from(await g.data());
+      rhs = Float64Array.from(await r.data());
+      g.dispose();
+      r.dispose();
+      yNorm = tf.tidy(() => tf.sum(tf.square(ty!)).dataSync()[0]) || 1;
+      errBefore = residual(tf, ak, ty, prior, dk, out) / yNorm;
+    } finally {
+      ta.dispose();
+    }
+    const { x: theta } = ridgeSolve(gram, rhs, dk, out, { ridge: this.#s.ridge, prior });
+    const errAfter = residual(tf, ak, ty, theta, dk, out) / yNorm;
+    ak.dispose();
+    ty.dispose();
+    // Full-width weight, zero at the removed channels; the prune stage drops those columns.
+    const nw = new Float32Array(out * d);
+    for (let o = 0; o < out; o++) keptCols.forEach((col, i) => (nw[o * d + col] = theta[i * out + o]));
+    const params: Record<string, Tensor> = { ...layer.params, weight: Tensor.fromFloat32(w.name, w.shape, nw) };
+    if (bias) {
+      const nb = new Float32Array(out);
+      for (let o = 0; o < out; o++) nb[o] = theta[(dk - 1) * out + o];
+      params.bias = Tensor.fromFloat32(layer.params.bias.name, layer.params.bias.shape, nb);
+    }
+    this.events.push({
+      layer: layer.name,
+      kind,
+      errorBefore: Math.sqrt(errBefore),
+      errorAfter: Math.sqrt(errAfter),
+      note: `${rows} rows, ${dk} unknowns per output`,
+    });
+    return { ...layer, params, origin: undefined, from: layer.from ?? layer.name };
+  }
+
+  /** Applies the collected statistics to a pruning analysis: scores, and the sensitivity curves. */
+  applyTo(a: PruneAnalysis): PruneAnalysis {
+    const live = a.producers.filter((p) => !p.blocked);
+    const withCurve = live.filter((p) => this.stats.get(p.name)?.removalCost?.length === p.channels + 1);
+    const curves = withCurve.length === live.length;
+    for (const p of live) {
+      const s = this.stats.get(p.name);
+      if (!s || s.scores.length !== p.channels) continue;
+      p.scores = s.scores;
+      if (curves) p.removalCost = s.removalCost;
+    }
+    return a;
+  }
+}
+
+function residual(
+  tf: LayerExecutor["tf"],
+  a: TfTensor,
+  y: TfTensor,
+  theta: Float64Array,
+  dk: number,
+  out: number,
+): number {
+  return tf.tidy(() => {
+    const p = tf.matMul(a, tf.tensor2d(Float32Array.from(theta), [dk, out]));
+    return tf.sum(tf.square(tf.sub(p, y))).dataSync()[0];
+  });
+}
+
+/** Per-row L1 or L2 norms of a weight whose first axis is the output channel (streamed by rows). */
+async function rowNorms(t: Tensor, kind: "l1" | "l2"): Promise<Float64Array> {
+  const rows = t.shape[0], len = t.size / rows;
+  const out = new Float64Array(rows);
+  const m = mapRows(t, len, [0, 1], (row, _o, r) => {
+    let s = 0;
+    if (kind === "l1") { for (let i = 0; i < len; i++) s += Math.abs(row[i]); }
+    else for (let i = 0; i < len; i++) s += row[i] * row[i];
+    out[r] = kind === "l1" ? s : Math.sqrt(s);
+    return false;
+  });
+  for await (const _ of m.chunks()) { /* drain */ }
+  return out;
+}
+
+/** Fails when an activation criterion is asked for without calibration data. */
+export function checkCriterion(criterion: string | undefined, calibrated: boolean): void {
+  if ((criterion === "mean_activation" || criterion === "apoz") && !calibrated) {
+    throw new ConvpressError("usage", `Pruning criterion '${criterion}' needs calibration data (--calibration PATH)`);
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * The `compress` flags of calibration (`--calibration PATH` with the `eval` data options) as
+ * {@link CalibrationOptions}.
+ *
+ * @module
+ */
+import { ConvpressError } from "../errors.ts";
+import type { CalibrationOptions } from "./calibrate_pipeline.ts";
+export { formatCalibration } from "./calibrate_pipeline.ts";
+
+/** The flags, as parsed by `node:util` parseArgs. */
+export interface CalibrationFlags {
+  calibration?: string;
+  limit?: string;
+  preprocess?: string;
+  scale?: string;
+  mean?: string;
+  std?: string;
+  resize?: string;
+  "channel-order"?: string;
+  labels?: string;
+}
+
+function usage(msg: string): ConvpressError {
+  return new ConvpressError("usage", `${msg} (see convpress compress --help)`);
+}
+
+function numbers(v: string, flag: string): number[] {
+  const xs = v.split(",").map((s) => Number(s.trim()));
+  if (!xs.length || xs.some((x) => !Number.isFinite(x))) throw usage(`${flag} wants numbers separated by commas`);
+  return xs;
+}
+
+/** Calibration options from the flags; undefined without `--calibration`. Data flags without it are an error. */
+export function calibrationFromFlags(f: CalibrationFlags): CalibrationOptions | undefined {
+  const data = [f.limit, f.preprocess, f.scale, f.mean, f.std, f.resize, f["channel-order"], f.labels];
+  if (!f.calibration) {
+    if (data.some((x) => x !== undefined)) throw usage("Data options (--limit, --scale, ...) need --calibration PATH");
+    return undefined;
+  }
+  let limit: number | undefined;
+  if (f.limit !== undefined) {
+    limit = Number(f.limit);
+    if (!Number.isSafeInteger(limit) || limit < 1) throw usage(`--limit wants a positive integer, got '${f.limit}'`);
+  }
+  const order = f["channel-order"];
+  if (order !== undefined && order !== "rgb" && order !== "bgr") throw usage("--channel-order must be rgb or bgr");
+  let resize: [number, number] | undefined;
+  if (f.resize !== undefined) {
+    const r = numbers(f.resize, "--resize");
+    resize = [r[0], r[1] ?? r[0]];
+  }
+  return {
+    path: f.calibration,
+    labels: f.labels,
+    limit,
+    preprocess: f.preprocess,
+    scale: f.scale === undefined ? undefined : numbers(f.scale, "--scale")[0],
+    mean: f.mean,
+    std: f.std === undefined ? undefined : numbers(f.std, "--std"),
+    resize,
+    order,
+  };
+}

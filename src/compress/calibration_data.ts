@@ -1,0 +1,102 @@
+/**
+ * The calibration batch of `compress --calibration PATH`: the first `limit` samples of a data set (any source
+ * `convpress eval --data` reads, see ../data/open_dataset.ts), preprocessed the same way, as one NCHW float32 batch.
+ * The whole calibration set is one batch because every layer's reconstruction needs all of its activations at once;
+ * keep it small (64-512 samples for LeNet, 2-8 for a VGG16-sized net).
+ *
+ * @module
+ */
+import { ConvpressError } from "../errors.ts";
+import { decodeBlobProto } from "../data/blobproto.ts";
+import { decodeNpy } from "../data/npy.ts";
+import { openDataset } from "../data/open_dataset.ts";
+import { makePreprocessor, type PreprocessOptions, type Preset, PRESETS } from "../data/preprocess.ts";
+import type { ModelHeader } from "../model/types.ts";
+
+/** Where the calibration data comes from and how it is preprocessed (the `eval` data options). */
+export interface CalibrationDataOptions {
+  /** `--calibration PATH`: anything `eval --data` takes ("mnist", IDX, CIFAR, `.npy`, image folders). */
+  path: string;
+  labels?: string;
+  /** Samples in the batch (default 128). */
+  limit?: number;
+  preprocess?: string;
+  scale?: number;
+  /** "a,b,c", or a mean image file (.binaryproto, .npy). */
+  mean?: string;
+  std?: number[];
+  resize?: [number, number];
+  order?: "rgb" | "bgr";
+}
+
+/** One NCHW float32 batch. */
+export interface CalibrationBatch {
+  x: Float32Array;
+  shape: number[];
+  /** Labels of the samples, where the data set has them. */
+  labels: (number | undefined)[];
+}
+
+async function readMean(v: string): Promise<PreprocessOptions["mean"]> {
+  if (!/\.(binaryproto|npy)$/i.test(v)) {
+    const xs = v.split(",").map((s) => Number(s.trim()));
+    if (xs.some((x) => !Number.isFinite(x))) throw new ConvpressError("usage", `Invalid --mean '${v}'`);
+    return xs;
+  }
+  let b: Uint8Array;
+  try {
+    b = await Deno.readFile(v);
+  } catch (e) {
+    throw new ConvpressError("io", `Cannot read mean file '${v}': ${(e as Error).message}`, { file: v, cause: e });
+  }
+  const m = /\.npy$/i.test(v) ? decodeNpy(b, v) : decodeBlobProto(b, v);
+  const shape = [...m.shape];
+  while (shape.length > 3 && shape[0] === 1) shape.shift();
+  return { data: m.data, shape };
+}
+
+/** The per-sample input dimensions [C, H, W] of a model (or of `inputShape` = [N, C, H, W]). */
+export function sampleDims(header: ModelHeader, inputShape?: number[]): number[] {
+  if (inputShape) return inputShape.slice(1);
+  const s = header.inputs[0]?.shape;
+  const dims = s?.slice(1);
+  if (!dims || !dims.length || dims.some((d) => typeof d !== "number" || d <= 0)) {
+    throw new ConvpressError(
+      "usage",
+      `The model's input shape [${s?.join(",") ?? ""}] is not fixed: give --input-shape N,C,H,W for calibration`,
+    );
+  }
+  return dims as number[];
+}
+
+/** Loads the calibration batch for a model taking samples of `dims` = [C, H, W]. */
+export async function loadCalibration(o: CalibrationDataOptions, dims: number[]): Promise<CalibrationBatch> {
+  if (o.preprocess !== undefined && !(PRESETS as readonly string[]).includes(o.preprocess)) {
+    throw new ConvpressError("usage", `--preprocess must be one of ${PRESETS.join(", ")}`);
+  }
+  const limit = o.limit ?? 128;
+  const data = await openDataset(o.path, o.labels);
+  const prep = makePreprocessor(
+    {
+      preset: o.preprocess as Preset | undefined,
+      scale: o.scale,
+      mean: o.mean === undefined ? undefined : await readMean(o.mean),
+      std: o.std,
+      resize: o.resize,
+      order: o.order,
+    },
+    dims,
+    data.pixels,
+  );
+  const per = dims.reduce((p, d) => p * d, 1);
+  const rows: Float32Array[] = [], labels: (number | undefined)[] = [];
+  for await (const s of data.samples()) {
+    if (rows.length >= limit) break;
+    rows.push(prep(s));
+    labels.push(s.label);
+  }
+  if (!rows.length) throw new ConvpressError("bad_format", `Calibration data '${o.path}' holds no samples`);
+  const x = new Float32Array(rows.length * per);
+  rows.forEach((r, i) => x.set(r, i * per));
+  return { x, shape: [rows.length, ...dims], labels };
+}
