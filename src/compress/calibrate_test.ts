@@ -1,0 +1,115 @@
+/**
+ * Unit tests of the calibration pieces: the ridge solver against ml-matrix, sampled im2col against the eval
+ * engine's convolution (itself checked against ONNX Runtime in tests/eval_onnx_test.ts), and the flag checks.
+ */
+import { Matrix, solve } from "ml-matrix";
+import { LayerExecutor } from "../eval/executor.ts";
+import { Tensor } from "../model/tensor.ts";
+import type { Layer } from "../model/types.ts";
+import { assert, rng } from "../../tests/helpers.ts";
+import { convGeometry, convOutputSize, im2colRows, samplePositions } from "./im2col.ts";
+import { ridgeSolve } from "./lstsq.ts";
+import { calibrationFromFlags } from "./calibrate_flags.ts";
+import { validateRecipe } from "./recipe.ts";
+
+Deno.test("ridgeSolve: matches ml-matrix on the same regularized normal equations", () => {
+  const r = rng(7);
+  const n = 40, d = 12, m = 3;
+  const a = Matrix.from1DArray(n, d, Array.from({ length: n * d }, () => r() - 0.5));
+  const y = Matrix.from1DArray(n, m, Array.from({ length: n * m }, () => r() - 0.5));
+  const prior = Matrix.from1DArray(d, m, Array.from({ length: d * m }, () => r() - 0.5));
+  const g = a.transpose().mmul(a), rhs = a.transpose().mmul(y);
+  const lambda = 0.05 * g.trace() / d;
+  const want = solve(g.clone().add(Matrix.eye(d).mul(lambda)), rhs.clone().add(prior.clone().mul(lambda)));
+  const got = ridgeSolve(Float64Array.from(g.to1DArray()), Float64Array.from(rhs.to1DArray()), d, m, {
+    ridge: 0.05,
+    prior: Float64Array.from(prior.to1DArray()),
+  });
+  assert(Math.abs(got.lambda - lambda) < 1e-12, `lambda ${got.lambda} vs ${lambda}`);
+  const w = want.to1DArray();
+  for (let i = 0; i < w.length; i++) assert(Math.abs(got.x[i] - w[i]) < 1e-9, `x[${i}] ${got.x[i]} vs ${w[i]}`);
+});
+
+Deno.test("ridgeSolve: a tiny ridge recovers an exact linear map", () => {
+  const r = rng(3);
+  const n = 60, d = 8, m = 2;
+  const a = Array.from({ length: n * d }, () => r() - 0.5), t = Array.from({ length: d * m }, () => r() - 0.5);
+  const A = Matrix.from1DArray(n, d, a), T = Matrix.from1DArray(d, m, t);
+  const Y = A.mmul(T);
+  const { x } = ridgeSolve(
+    Float64Array.from(A.transpose().mmul(A).to1DArray()),
+    Float64Array.from(A.transpose().mmul(Y).to1DArray()),
+    d,
+    m,
+    { ridge: 1e-12 },
+  );
+  t.forEach((v, i) => assert(Math.abs(x[i] - v) < 1e-7, `x[${i}] ${x[i]} vs ${v}`));
+});
+
+Deno.test("im2colRows: patches times the weight equal the executor's convolution (pads, strides, dilation)", async () => {
+  const r = rng(11);
+  const [n, c, h, w, o] = [2, 3, 9, 8, 4];
+  const x = Float32Array.from({ length: n * c * h * w }, () => r() - 0.5);
+  const wt = Float32Array.from({ length: o * c * 3 * 3 }, () => r() - 0.5);
+  const attrs = { kernel: [3, 3], strides: [2, 1], pads: [1, 2, 0, 1], dilations: [1, 2], group: 1 };
+  const layer: Layer = {
+    name: "conv",
+    op: "Conv",
+    attrs,
+    inputs: ["x"],
+    outputs: ["y"],
+    params: { weight: Tensor.fromFloat32("w", [o, c, 3, 3], wt) },
+  };
+  const ex = await LayerExecutor.create({ backend: "cpu" });
+  try {
+    ex.setInput("x", x, [n, c, h, w]);
+    await ex.run(layer);
+    const y = await ex.read("y");
+    const g = convGeometry(attrs, [o, c, 3, 3]);
+    const [oh, ow] = convOutputSize(g, h, w);
+    assert(y.shape[2] === oh && y.shape[3] === ow, `shape ${y.shape} vs ${oh}x${ow}`);
+    const pos = samplePositions(n * oh * ow, 17, 5);
+    const rows = im2colRows(x, [n, c, h, w], g, pos, [0, 1, 2]);
+    const k = c * 9;
+    pos.forEach((p, i) => {
+      const b = Math.floor(p / (oh * ow)), yy = Math.floor(p / ow) % oh, xx = p % ow;
+      for (let oc = 0; oc < o; oc++) {
+        let s = 0;
+        for (let j = 0; j < k; j++) s += rows[i * k + j] * wt[oc * k + j];
+        const want = y.data[((b * o + oc) * oh + yy) * ow + xx];
+        assert(Math.abs(s - want) < 1e-5, `position ${p} channel ${oc}: ${s} vs ${want}`);
+      }
+    });
+    // A channel subset gathers the same values.
+    const sub = im2colRows(x, [n, c, h, w], g, pos, [2]);
+    for (let i = 0; i < pos.length; i++) {
+      for (let j = 0; j < 9; j++) assert(sub[i * 9 + j] === rows[i * k + 18 + j]);
+    }
+  } finally {
+    ex.dispose();
+  }
+});
+
+Deno.test("samplePositions: deterministic, in range, all positions when enough rows", () => {
+  const a = samplePositions(1000, 50, 3), b = samplePositions(1000, 50, 3);
+  assert(a.every((v, i) => v === b[i] && v >= 0 && v < 1000));
+  assert(samplePositions(10, 20).join() === "0,1,2,3,4,5,6,7,8,9");
+});
+
+Deno.test("calibration flags and recipe criteria: bad values are usage errors", () => {
+  assert(calibrationFromFlags({}) === undefined);
+  const o = calibrationFromFlags({ calibration: "mnist", limit: "64", scale: "0.00390625", resize: "32" })!;
+  assert(o.path === "mnist" && o.limit === 64 && o.scale === 0.00390625 && o.resize![1] === 32);
+  const throws = (f: () => unknown) => {
+    try {
+      f();
+    } catch (e) {
+      return (e as { code?: string }).code === "usage";
+    }
+    return false;
+  };
+  assert(throws(() => calibrationFromFlags({ limit: "5" })), "--limit without --calibration");
+  assert(throws(() => calibrationFromFlags({ calibration: "x", limit: "0" })), "--limit 0");
+  assert(throws(() => validateRecipe({ stages: [{ prune: { keep: 0.5, criterion: "taylor" } }] }, "t")));
+  validateRecipe({ stages: [{ prune: { keep: 0.5, criterion: "apoz" } }] }, "t");
+});
