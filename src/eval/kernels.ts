@@ -433,8 +433,19 @@ function pad(tf: Tf, layer: Layer, x: Act): Act {
 function lrn(tf: Tf, layer: Layer, x: Act): Act {
   const size = num(layer.attrs.size, 5);
   const alpha = num(layer.attrs.alpha, 1e-4), beta = num(layer.attrs.beta, 0.75), bias = num(layer.attrs.bias, 1);
+  // Caffe ACROSS_CHANNELS and ONNX: x / (bias + alpha / size * sum of squares over channels
+  // [c - floor((size-1)/2), c + ceil((size-1)/2)])^beta. An odd size makes the window symmetric: tfjs's own LRN
+  // (channels last, depth radius (size-1)/2, unscaled alpha) computes exactly that in one op.
+  if (x.t.rank === 4 && size % 2 === 1) {
+    const xin = toNhwc(tf, x, layer);
+    try {
+      return nhwc(tf.localResponseNormalization(xin as never, (size - 1) / 2, bias, alpha / size, beta));
+    } finally {
+      xin.dispose();
+    }
+  }
+  // Otherwise by slices of the padded squares (each wasm slice copies its whole input to JavaScript: slow path).
   const axis = axisOf(x, 1, layer);
-  // Caffe ACROSS_CHANNELS and ONNX: sum of squares over channels [c - floor((size-1)/2), c + ceil((size-1)/2)].
   const lo = Math.floor((size - 1) / 2), hi = size - 1 - lo;
   const t = tf.tidy(() => {
     const c = x.t.shape[axis];
