@@ -211,14 +211,29 @@ function conv(tf: Tf, layer: Layer, x: Act, params: Params): Act {
           f.dispose();
         }
       } else {
-        z = tf.tidy(() => {
-          const xsplit = tf.split(xin, g, 3);
-          const wsplit = tf.split(hwio(tf, w), g, 3);
-          const outs = xsplit.map((xi, i) =>
-            tf.conv2d(xi as never, wsplit[i] as never, strides, padding, "NHWC", [dh, dw]) as TfTensor
-          );
-          return tf.concat(outs, 3);
-        });
+        // One group at a time, its channels picked with gather (tfjs's split and slice copy the whole input to
+        // JavaScript per piece on wasm); each group's input and filter are freed once convolved.
+        const wall = hwio(tf, w);
+        const outs: TfTensor[] = [];
+        try {
+          for (let i = 0; i < g; i++) {
+            const ci = tf.range(i * ig, (i + 1) * ig, 1, "int32");
+            const co = tf.range(i * (o / g), (i + 1) * (o / g), 1, "int32");
+            const xi = tf.gather(xin, ci, 3), wi = tf.gather(wall, co, 3);
+            ci.dispose();
+            co.dispose();
+            try {
+              outs.push(tf.conv2d(xi as never, wi as never, strides, padding, "NHWC", [dh, dw]) as TfTensor);
+            } finally {
+              xi.dispose();
+              wi.dispose();
+            }
+          }
+          z = tf.concat(outs, 3);
+        } finally {
+          wall.dispose();
+          for (const t of outs) t.dispose();
+        }
       }
       if (bias) {
         y = tf.add(z, bias);
