@@ -27,6 +27,7 @@
 import { ConvpressError } from "../errors.ts";
 import { type Activation, LayerExecutor } from "../eval/executor.ts";
 import type { TfTensor } from "../eval/tf.ts";
+import { releaseMemory } from "../memory.ts";
 import { Tensor } from "../model/tensor.ts";
 import type { Layer } from "../model/types.ts";
 import { convGeometry, convOutputSize, im2colRows, samplePositions } from "./im2col.ts";
@@ -43,7 +44,7 @@ export interface CalibrateSettings {
   ridge?: number;
   /** Most sampled patch rows per conv (default 8192). */
   maxRows?: number;
-  /** Most float32 cells of a sampled patch matrix (default 8Mi = 32 MB). */
+  /** Most float32 cells of a sampled patch matrix (default 4Mi = 16 MB). */
   maxCells?: number;
   /** Largest least-squares system solved; larger ones keep the plain pruned weights (default 3072). */
   maxDim?: number;
@@ -119,7 +120,7 @@ export class Calibrator {
     this.#s = {
       ridge: s.ridge ?? 1e-3,
       maxRows: s.maxRows ?? 8192,
-      maxCells: s.maxCells ?? 8 << 20,
+      maxCells: s.maxCells ?? 4 << 20,
       maxDim: s.maxDim ?? 3072,
       reconstruct: s.reconstruct ?? true,
       refitGap: s.refitGap ?? true,
@@ -220,6 +221,7 @@ export class Calibrator {
       }
     }
     await ex.run(out);
+    if (out !== layer || "analyze" in this.#mode) releaseMemory();
     return out;
   }
 
