@@ -11,6 +11,7 @@ import { convert, detectFormat, formatFromExtension, openModel, openSource } fro
 import { formatInspection, inspectModel } from "./src/inspect.ts";
 import { terminalProgress } from "./src/progress.ts";
 import { FORMAT_NAMES } from "./formats/registry.ts";
+import { DATA_OPTIONS } from "./src/cli/data_options.ts";
 import type { FormatName } from "./src/model/types.ts";
 
 const VERSION = "0.1.0";
@@ -114,14 +115,7 @@ const OPTIONS = {
   "report-json": { type: "string" },
   "report-html": { type: "string" },
   calibration: { type: "string" },
-  limit: { type: "string" },
-  preprocess: { type: "string" },
-  scale: { type: "string" },
-  mean: { type: "string" },
-  std: { type: "string" },
-  resize: { type: "string" },
-  "channel-order": { type: "string" },
-  labels: { type: "string" },
+  ...DATA_OPTIONS,
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
 } as const;

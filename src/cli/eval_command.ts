@@ -13,6 +13,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { DATA_OPTIONS } from "./data_options.ts";
 import { openModel } from "../convert.ts";
 import { ConvpressError } from "../errors.ts";
 import type { ModelHeader } from "../model/types.ts";
@@ -115,16 +116,9 @@ async function run(args: string[]): Promise<number> {
         reference: { type: "string" },
         "reference-prototxt": { type: "string" },
         data: { type: "string" },
-        labels: { type: "string" },
-        limit: { type: "string" },
+        ...DATA_OPTIONS,
         batch: { type: "string" },
         json: { type: "boolean" },
-        preprocess: { type: "string" },
-        scale: { type: "string" },
-        mean: { type: "string" },
-        std: { type: "string" },
-        resize: { type: "string" },
-        "channel-order": { type: "string" },
         "input-shape": { type: "string" },
         backend: { type: "string" },
         help: { type: "boolean", short: "h" },
