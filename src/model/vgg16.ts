@@ -11,19 +11,26 @@ import { layerStream } from "./types.ts";
 
 const BLOCKS = [[64, 64], [128, 128], [256, 256, 256], [512, 512, 512], [512, 512, 512]];
 
-/** Seeded float32 values, uniform in [-scale, scale], as chunks of at most 1 MiB. */
-function seeded(seed: number, count: number, scale: number): () => AsyncIterable<Uint8Array> {
+/**
+ * Seeded float32 values, roughly normal with standard deviation `std` (a sum of four uniforms, like trained and
+ * freshly initialized weights rather than flat noise), as chunks of at most 1 MiB.
+ */
+function seeded(seed: number, count: number, std: number): () => AsyncIterable<Uint8Array> {
   return async function* () {
     let s = (seed * 2654435761) >>> 0 || 1;
     const chunk = new Float32Array(1 << 18);
     for (let done = 0; done < count;) {
       const n = Math.min(chunk.length, count - done);
       for (let i = 0; i < n; i++) {
-        // xorshift32
-        s ^= s << 13;
-        s ^= s >>> 17;
-        s ^= s << 5;
-        chunk[i] = ((s >>> 0) / 4294967296 * 2 - 1) * scale;
+        let sum = 0;
+        for (let j = 0; j < 4; j++) {
+          // xorshift32
+          s ^= s << 13;
+          s ^= s >>> 17;
+          s ^= s << 5;
+          sum += (s >>> 0) / 4294967296;
+        }
+        chunk[i] = (sum - 2) * std * Math.sqrt(3); // four uniforms: variance 1/3
       }
       done += n;
       yield new Uint8Array(chunk.buffer, 0, n * 4);
@@ -48,14 +55,14 @@ export function vgg16Stream(seed = 1): ModelStream {
   BLOCKS.forEach((block, b) => {
     block.forEach((o, i) => {
       const name = `conv${b + 1}_${i + 1}`;
-      const std = Math.sqrt(6 / (c * 9)); // He-uniform keeps activations in range through 13 convs
+      const std = Math.sqrt(2 / (c * 9)); // He initialisation keeps activations in range through 13 convs
       add({
         name,
         op: "Conv",
         attrs: { kernel: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1], group: 1 },
         params: {
           weight: param(`${name}.weight`, [o, c, 3, 3], ++k, std),
-          bias: param(`${name}.bias`, [o], ++k, 0.05),
+          bias: param(`${name}.bias`, [o], ++k, 0.03),
         },
       });
       add({ name: `relu${b + 1}_${i + 1}`, op: "Relu", attrs: {}, params: {} });
@@ -76,8 +83,8 @@ export function vgg16Stream(seed = 1): ModelStream {
       op: "FC",
       attrs: {},
       params: {
-        weight: param(`${name}.weight`, [o, n], ++k, Math.sqrt(6 / n)),
-        bias: param(`${name}.bias`, [o], ++k, 0.05),
+        weight: param(`${name}.weight`, [o, n], ++k, 0.01),
+        bias: param(`${name}.bias`, [o], ++k, 0.03),
       },
     });
     if (i < 8) {
