@@ -132,3 +132,22 @@ Deno.test("ONNX: an If node's subgraphs pass through ONNX -> ONNX unchanged", as
   assertEquals(relativeError(await ortRun(out, x, [1, 3, 8, 8]), ref), 0);
   await python(["-c", "import onnx,sys; onnx.checker.check_model(onnx.load(sys.argv[1]))", out]);
 });
+
+Deno.test("ONNX: random byte damage never crashes: every failure is a ConvpressError", async () => {
+  const dir = await smallOnnx();
+  const bytes = await Deno.readFile(`${dir}/small_cnn.onnx`);
+  const r = rng(42);
+  const out = `${await Deno.makeTempDir()}/fuzz.onnx`;
+  let failures = 0;
+  for (let i = 0; i < 600; i++) {
+    const b = bytes.slice();
+    for (let f = 0, n = 1 + Math.floor(r() * 3); f < n; f++) b[Math.floor(r() * b.length)] = Math.floor(r() * 256);
+    try {
+      await writeOnnx(await readOnnx(new ByteReader(memoryInput(b), { name: "fuzz.onnx" }), dir), out);
+    } catch (e) {
+      failures++;
+      assert(e instanceof ConvpressError, `case ${i}: ${(e as Error).stack}`);
+    }
+  }
+  assert(failures > 50, `only ${failures} of 600 damaged files were refused`);
+});

@@ -134,9 +134,21 @@ export function int32FieldBytes(dtype: string, v: ArrayLike<number>): Uint8Array
   }
 }
 
+/**
+ * Decodes a small message with onnx-proto, turning its exceptions (which name no message and no file) into an
+ * OnnxError that says what was being read.
+ */
+export function decodeMessage<T>(decoder: { decode(b: Uint8Array): T }, bytes: Uint8Array, what: string): T {
+  try {
+    return decoder.decode(bytes);
+  } catch (e) {
+    throw new OnnxError("bad_wire", `Cannot decode ONNX ${what}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
 /** Converts a ValueInfoProto to a {@link ValueInfo}. */
 export function valueInfo(bytes: Uint8Array): ValueInfo {
-  const v = onnx.ValueInfoProto.decode(bytes);
+  const v = decodeMessage(onnx.ValueInfoProto, bytes, "ValueInfoProto");
   const tt = v.type?.tensorType;
   const shape: Dim[] = (tt?.shape?.dim ?? []).map((d) =>
     d.dimParam ? d.dimParam : d.dimValue !== null && d.dimValue !== undefined ? num(d.dimValue as LongLike) : null

@@ -16,7 +16,7 @@ import { OnnxError, wrapError } from "../../src/errors.ts";
 import type { Tensor } from "../../src/model/tensor.ts";
 import { type Layer, layerStream, type ModelHeader, type ModelStream } from "../../src/model/types.ts";
 import { type OnnxEvent, walkModel } from "./parse.ts";
-import { type NodeMsg, num, onnx, tensorFromMessage, valueInfo } from "./proto.ts";
+import { decodeMessage, type NodeMsg, num, onnx, tensorFromMessage, valueInfo } from "./proto.ts";
 import { importNode, PARAM_POSITIONS } from "./import_node.ts";
 import { Graph, Model } from "./types.ts";
 
@@ -269,11 +269,11 @@ export async function readOnnx(r: ByteReader, dir?: string): Promise<ModelStream
   if (r.seekable) {
     try {
       for await (const ev of events) take(ev);
+      completeHeader(header, origin, builder);
     } catch (e) {
       cleanup();
       wrap(e);
     }
-    completeHeader(header, origin, builder);
     const all = async function* (): AsyncGenerator<Layer> {
       yield* builder.drain(true);
     };
@@ -287,10 +287,10 @@ export async function readOnnx(r: ByteReader, dir?: string): Promise<ModelStream
         take(ev);
         if (ev.kind === "tensor" || ev.kind === "node") yield* builder.drain(false);
       }
+      completeHeader(header, origin, builder);
     } catch (e) {
       wrap(e);
     }
-    completeHeader(header, origin, builder);
     yield* builder.drain(true);
   }
   return { header, layers: layerStream(inOrder(), cleanup), close: once(cleanup) };
@@ -323,10 +323,10 @@ function completeHeader(header: ModelHeader, origin: OnnxHeaderOrigin, builder: 
     else if (f.field === Model.docString && f.bytes) header.metadata.doc_string = dec.decode(f.bytes);
     else if (f.field === Model.irVersion && f.value !== undefined) header.metadata.onnx_ir_version = String(f.value);
     else if (f.field === Model.opsetImport && f.bytes) {
-      const o = onnx.OperatorSetIdProto.decode(f.bytes);
+      const o = decodeMessage(onnx.OperatorSetIdProto, f.bytes, "OperatorSetIdProto");
       header.metadata[`onnx_opset${o.domain ? "_" + o.domain : ""}`] = String(num(o.version as never));
     } else if (f.field === Model.metadataProps && f.bytes) {
-      const p = onnx.StringStringEntryProto.decode(f.bytes);
+      const p = decodeMessage(onnx.StringStringEntryProto, f.bytes, "StringStringEntryProto");
       header.metadata[p.key ?? ""] = p.value ?? "";
     }
   }
