@@ -24,6 +24,9 @@ const int = (name: string, v: number): AttrSpec => ({ name, type: AttrType.INT, 
 const float = (name: string, v: number): AttrSpec => ({ name, type: AttrType.FLOAT, f: v });
 
 function node(opType: string, name: string, inputs: string[], outputs: string[], attribute: AttrSpec[] = []) {
+  if ([...inputs, ...outputs].some((v) => typeof v !== "string") || outputs.length === 0) {
+    throw new OnnxError("bad_format", `Layer '${name}' (${opType}) lacks an input or output name`, { layer: name });
+  }
   return onnx.NodeProto.encode({ opType, name, input: inputs, output: outputs, attribute }).finish();
 }
 

@@ -20,7 +20,7 @@ import { type ByteSink, openFileSink, stdoutSink } from "../../src/bytes/byte_si
 import { openFileInput } from "../../src/bytes/inputs.ts";
 import { ConvpressError, OnnxError, wrapError } from "../../src/errors.ts";
 import { ShapeTracker } from "../../src/model/shapes.ts";
-import type { Tensor } from "../../src/model/tensor.ts";
+import { Tensor } from "../../src/model/tensor.ts";
 import type { ModelHeader, ModelStream, ValueInfo } from "../../src/model/types.ts";
 import { WireWriter } from "../../src/wire/wire_writer.ts";
 import { encodeVarint } from "../../src/wire/varint.ts";
@@ -139,7 +139,7 @@ async function writeLayers(
   for await (const layer of model.layers) {
     try {
       const { ins } = shapes.add(layer);
-      const origin = layer.origin?.format === "onnx" ? layer.origin.data as OnnxLayerOrigin : undefined;
+      const origin = layerOrigin(layer.origin?.format === "onnx" ? layer.origin.data : undefined);
       if (origin) {
         const fed = new Set(origin.feeds.map((f) => f.output));
         for (const t of origin.tensors) {
@@ -169,6 +169,27 @@ async function writeLayers(
     options.progress?.(++count, header.plan?.length ?? 0, layer.name);
   }
   return allOrigin;
+}
+
+/**
+ * The ONNX pass-through data of a layer, if it has the expected form. Origins may come from a file (a `.cvp` keeps
+ * them), so they are checked rather than trusted; a layer without a usable one is rebuilt from its canonical op.
+ */
+function layerOrigin(data: unknown): OnnxLayerOrigin | undefined {
+  const o = data as Partial<OnnxLayerOrigin> | undefined;
+  if (!o || !(o.node instanceof Uint8Array) || !Array.isArray(o.feeds) || !Array.isArray(o.tensors)) return undefined;
+  const feedsOk = o.feeds.every((f) => f && typeof f.output === "string" && f.bytes instanceof Uint8Array);
+  return feedsOk && o.tensors.every((t) => t instanceof Tensor) ? o as OnnxLayerOrigin : undefined;
+}
+
+/** The ONNX header data, if it has the expected form (see {@link layerOrigin}). */
+function headerOrigin(header: ModelHeader): OnnxHeaderOrigin | undefined {
+  const o = (header.origin?.format === "onnx" ? header.origin.data : undefined) as Partial<OnnxHeaderOrigin> | undefined;
+  if (!o || !Array.isArray(o.modelFields) || !Array.isArray(o.graphFields)) return undefined;
+  const fieldOk = (f: { field?: unknown; bytes?: unknown }) =>
+    Number.isInteger(f?.field) && (f.bytes === undefined || f.bytes instanceof Uint8Array);
+  const ok = o.modelFields.every(fieldOk) && o.graphFields.every((f) => fieldOk(f) && f.bytes instanceof Uint8Array);
+  return ok ? o as OnnxHeaderOrigin : undefined;
 }
 
 /** A length-delimited field holding `bytes`. */
@@ -239,7 +260,7 @@ function valueInfoBytes(v: ValueInfo): Uint8Array {
 /** GraphProto fields after the layers: the source's own when every layer passed through, else rebuilt. */
 function graphFields(header: ModelHeader, allOrigin: boolean): Uint8Array {
   const w = new WireWriter();
-  const o = header.origin?.format === "onnx" ? header.origin.data as OnnxHeaderOrigin : undefined;
+  const o = headerOrigin(header);
   if (o && allOrigin) {
     for (const f of o.graphFields) w.tag(f.field, 2).bytes(f.bytes);
     return w.finish();
@@ -259,7 +280,7 @@ function graphFields(header: ModelHeader, allOrigin: boolean): Uint8Array {
 /** ModelProto fields other than the graph, selected by field number. */
 function modelFields(header: ModelHeader, select: (field: number) => boolean): Uint8Array {
   const w = new WireWriter();
-  const o = header.origin?.format === "onnx" ? header.origin.data as OnnxHeaderOrigin : undefined;
+  const o = headerOrigin(header);
   if (o) {
     for (const f of o.modelFields) {
       if (!select(f.field)) continue;

@@ -150,6 +150,11 @@ export async function readTfjs(src: ModelSource, options: ReadOptions = {}): Pro
     return { header, layers: layerStream(yieldAll(layers), cleanup), close };
   } catch (e) {
     if (temp) await Deno.remove(temp, { recursive: true }).catch(() => {});
+    // model.json is untrusted JSON: a field of the wrong type or missing deep inside a config surfaces as a
+    // TypeError while it is mapped; that is a malformed file, not a bug to print a stack for.
+    if (e instanceof TypeError) {
+      throw new TfjsError("bad_format", `Malformed TF.js model.json: ${e.message}`, { file: jsonPath, cause: e });
+    }
     throw e;
   }
 }
