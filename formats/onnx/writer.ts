@@ -184,7 +184,9 @@ function layerOrigin(data: unknown): OnnxLayerOrigin | undefined {
 
 /** The ONNX header data, if it has the expected form (see {@link layerOrigin}). */
 function headerOrigin(header: ModelHeader): OnnxHeaderOrigin | undefined {
-  const o = (header.origin?.format === "onnx" ? header.origin.data : undefined) as Partial<OnnxHeaderOrigin> | undefined;
+  const o = (header.origin?.format === "onnx" ? header.origin.data : undefined) as
+    | Partial<OnnxHeaderOrigin>
+    | undefined;
   if (!o || !Array.isArray(o.modelFields) || !Array.isArray(o.graphFields)) return undefined;
   const fieldOk = (f: { field?: unknown; bytes?: unknown }) =>
     Number.isInteger(f?.field) && (f.bytes === undefined || f.bytes instanceof Uint8Array);
