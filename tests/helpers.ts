@@ -55,12 +55,22 @@ export async function python(args: string[]): Promise<string> {
   return new TextDecoder().decode(out.stdout);
 }
 
+/** Removes `dir` when the test process exits. */
+export function removeOnExit(dir: string): void {
+  globalThis.addEventListener("unload", () => {
+    try {
+      Deno.removeSync(dir, { recursive: true });
+    } catch { /* gone */ }
+  });
+}
+
 let smallDir: Promise<string> | undefined;
 
 /** Makes (once per process) the small ONNX fixtures of fixtures/onnx/make_small.py; returns their folder. */
 export function smallOnnx(): Promise<string> {
   smallDir ??= (async () => {
     const dir = await Deno.makeTempDir({ prefix: "convpress-small-" });
+    removeOnExit(dir);
     await python([`${ROOT}/fixtures/onnx/make_small.py`, dir]);
     return dir;
   })();

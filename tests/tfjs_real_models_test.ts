@@ -5,7 +5,7 @@
  * round-trips TF.js -> TF.js predicting the same in tfjs.
  */
 import { assert } from "./tfjs_assert.ts";
-import { ortRun } from "./helpers.ts";
+import { ortRun, removeOnExit } from "./helpers.ts";
 import {
   convertModel,
   extractNsfwModel,
@@ -45,6 +45,7 @@ const cases: Case[] = [
     name: "nsfwjs MobileNetV2 layers-model (uint8)",
     json: async () => {
       const dir = await Deno.makeTempDir({ prefix: "convpress-nsfw-" });
+      removeOnExit(dir);
       return await extractNsfwModel(await npmPackage("nsfwjs@4.4.0"), "mobilenet_v2", dir);
     },
     shape: [1, 224, 224, 3],
