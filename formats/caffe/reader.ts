@@ -22,7 +22,7 @@
 import type { ByteReader } from "../../src/bytes/byte_reader.ts";
 import { CaffeError, wrapError } from "../../src/errors.ts";
 import { Tensor } from "../../src/model/tensor.ts";
-import { type Layer, layerStream, type ModelHeader, type ModelStream } from "../../src/model/types.ts";
+import { type Layer, layerStream, type ModelHeader, type ModelStream, planOf } from "../../src/model/types.ts";
 import { ShapeTracker } from "../../src/model/shapes.ts";
 import { expectWireType, readInt, readLength, readTag, skipValue } from "../../src/wire/stream_wire.ts";
 import { WireReader } from "../../src/wire/wire_reader.ts";
@@ -338,17 +338,7 @@ async function readIndexed(
   builder.sealed = true;
   const header = newHeader(name, builder);
   outputsOf(builder, layers, header);
-  header.plan = layers.map((l) => ({
-    name: l.name,
-    op: l.op,
-    params: Object.entries(l.params).map(([role, t]) => ({
-      role,
-      name: t.name,
-      dtype: t.dtype,
-      shape: [...t.shape],
-      byteLength: t.byteLength,
-    })),
-  }));
+  header.plan = planOf(layers);
   async function* gen() {
     while (layers.length) yield layers.shift()!;
   }

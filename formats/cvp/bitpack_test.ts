@@ -1,20 +1,5 @@
 import { bitsFor, packBits, packedLength, unpackBits } from "./bitpack.ts";
-
-function assert(cond: unknown, msg = "assertion failed"): asserts cond {
-  if (!cond) throw new Error(msg);
-}
-
-/** A small deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { assert, rng } from "../../tests/helpers.ts";
 
 Deno.test("bitsFor is ceil(log2 k)", () => {
   assert(bitsFor(1) === 0 && bitsFor(2) === 1 && bitsFor(3) === 2 && bitsFor(4) === 2 && bitsFor(5) === 3);

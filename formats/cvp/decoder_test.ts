@@ -2,10 +2,7 @@ import { CvpDecodeError, decodeCvp, decodeCvpToMemory } from "./decoder.ts";
 import { sampleModel } from "./sample_model.ts";
 import { readAll, writeToBytes } from "./testing.ts";
 import { toFloat32 } from "../../src/model/tensor.ts";
-
-function assert(cond: unknown, msg = "assertion failed"): asserts cond {
-  if (!cond) throw new Error(msg);
-}
+import { assert } from "../../tests/helpers.ts";
 
 async function* chunksOf(b: Uint8Array, size: number) {
   for (let i = 0; i < b.length; i += size) yield b.subarray(i, i + size);

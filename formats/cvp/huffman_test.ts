@@ -1,21 +1,7 @@
 import { bitsFor, packedLength } from "./bitpack.ts";
 import { codeLengths, huffmanDecode, huffmanEncode, MAX_CODE_LENGTH } from "./huffman.ts";
 import { encodeSymbols } from "./symbols.ts";
-
-function assert(cond: unknown, msg = "assertion failed"): asserts cond {
-  if (!cond) throw new Error(msg);
-}
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { assert, rng } from "../../tests/helpers.ts";
 
 function roundTrip(symbols: Uint32Array, alphabet: number): Uint8Array {
   const enc = huffmanEncode(symbols, alphabet);

@@ -3,10 +3,7 @@ import { ConvpressError } from "../../src/errors.ts";
 import { rng, sampleHeader, sampleLayers, sampleModel } from "./sample_model.ts";
 import { expectedBytes, readAll, sameBytes, writeToBytes } from "./testing.ts";
 import { cvpFormat } from "./mod.ts";
-
-function assert(cond: unknown, msg = "assertion failed"): asserts cond {
-  if (!cond) throw new Error(msg);
-}
+import { assert } from "../../tests/helpers.ts";
 
 async function checkSample(bytes: Uint8Array, chunks?: Uint8Array[], weights: "f32" | "f16" = "f32") {
   const got = await readAll(bytes, chunks);

@@ -6,10 +6,7 @@ import { CvpDecodeError, decodeCvpToMemory } from "./decoder.ts";
 import { readCvp } from "./reader.ts";
 import { sampleModel } from "./sample_model.ts";
 import { writeToBytes } from "./testing.ts";
-
-function assert(cond: unknown, msg = "assertion failed"): asserts cond {
-  if (!cond) throw new Error(msg);
-}
+import { assert } from "../../tests/helpers.ts";
 
 const dir = new URL("./testdata/", import.meta.url).pathname;
 const hex = (f: Float32Array) =>

@@ -11,9 +11,15 @@ import type { Shape } from "../../src/model/shapes.ts";
 import { AttrType } from "./types.ts";
 import { onnx } from "./proto.ts";
 
+/** An encoded NodeProto and the value names it reads. */
+export interface ExportedNode {
+  bytes: Uint8Array;
+  inputs: string[];
+}
+
 /** Nodes for one layer, plus constant tensors they need as initializers. */
 export interface ExportedLayer {
-  nodes: Uint8Array[];
+  nodes: ExportedNode[];
   constants: Tensor[];
 }
 
@@ -23,11 +29,17 @@ const ints = (name: string, v: number[]): AttrSpec => ({ name, type: AttrType.IN
 const int = (name: string, v: number): AttrSpec => ({ name, type: AttrType.INT, i: v });
 const float = (name: string, v: number): AttrSpec => ({ name, type: AttrType.FLOAT, f: v });
 
-function node(opType: string, name: string, inputs: string[], outputs: string[], attribute: AttrSpec[] = []) {
+function node(
+  opType: string,
+  name: string,
+  inputs: string[],
+  outputs: string[],
+  attribute: AttrSpec[] = [],
+): ExportedNode {
   if ([...inputs, ...outputs].some((v) => typeof v !== "string") || outputs.length === 0) {
     throw new OnnxError("bad_format", `Layer '${name}' (${opType}) lacks an input or output name`, { layer: name });
   }
-  return onnx.NodeProto.encode({ opType, name, input: inputs, output: outputs, attribute }).finish();
+  return { bytes: onnx.NodeProto.encode({ opType, name, input: inputs, output: outputs, attribute }).finish(), inputs };
 }
 
 /** Builds the ONNX nodes of a canonical layer. `inShape` is the first input's shape when known. */
@@ -190,7 +202,7 @@ function chain(op: string, layer: Layer): ExportedLayer {
     };
   }
   if (op === "Add") return { nodes: [node("Sum", layer.name, ins, [layer.outputs[0]])], constants: [] };
-  const nodes: Uint8Array[] = [];
+  const nodes: ExportedNode[] = [];
   let acc = ins[0];
   for (let i = 1; i < ins.length; i++) {
     const out = i === ins.length - 1 ? layer.outputs[0] : `${layer.name}_${i}`;

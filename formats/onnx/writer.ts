@@ -156,11 +156,11 @@ async function writeLayers(
         const opset = targetOpset(model.header);
         const exported = exportLayer(layer, opset, ins[0]);
         // Only what the nodes reference: a Scale's [C] params travel as their [C,1,1] constants.
-        const used = new Set(exported.nodes.flatMap((n) => onnx.NodeProto.decode(n).input ?? []));
+        const used = new Set(exported.nodes.flatMap((n) => n.inputs));
         for (const t of [...exported.constants, ...Object.values(layer.params)]) {
           if (used.has(t.name)) await writeInitializer(graph, t, written, ext);
         }
-        for (const n of exported.nodes) await graph.write(field(Graph.node, n));
+        for (const n of exported.nodes) await graph.write(field(Graph.node, n.bytes));
       }
     } catch (e) {
       if (e instanceof ConvpressError && !e.layer) e.layer = layer.name;

@@ -14,7 +14,7 @@
  */
 import { TfjsError, wrapError } from "../../src/errors.ts";
 import type { ByteReader } from "../../src/bytes/byte_reader.ts";
-import { type LayerPlan, layerStream, type ModelStream } from "../../src/model/types.ts";
+import { layerStream, type ModelStream, planOf } from "../../src/model/types.ts";
 import type { ModelSource, ReadOptions } from "../registry.ts";
 import { readGraphModel } from "./graph_reader.ts";
 import { readLayersModel } from "./layers_reader.ts";
@@ -128,18 +128,7 @@ export async function readTfjs(src: ModelSource, options: ReadOptions = {}): Pro
       ? await readGraphModel(json, weight, { inputShape: options.inputShape, name })
       : readLayersModel(json, weight, { inputShape: options.inputShape, name });
     header.metadata.tfjsFormat = isGraphModel(json) ? "graph-model" : "layers-model";
-    const plan: LayerPlan[] = builder.layers.map((l) => ({
-      name: l.name,
-      op: l.op,
-      params: Object.entries(l.params).map(([role, t]) => ({
-        role,
-        name: t.name,
-        dtype: t.dtype,
-        shape: [...t.shape],
-        byteLength: t.byteLength,
-      })),
-    }));
-    header.plan = plan;
+    header.plan = planOf(builder.layers);
     const layers = builder.layers;
     const close = () => {
       if (!temp) return;

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { formatFromExtension, openModel, type OpenOptions, writeModel } from "../convert.ts";
+import { applyStages, formatFromExtension, openModel, type OpenOptions, writeModel } from "../convert.ts";
 import type { Layer, ModelStream } from "../model/types.ts";
 import type { FormatName } from "../model/types.ts";
 import type { ProgressFn } from "../progress.ts";
@@ -39,12 +39,6 @@ function stagesOf(model: ModelStream, specs: StageSpec[], plan?: PrunePlan): Tra
     if ("tsvd" in s) return tsvdStage(s.tsvd);
     return clusterStage(s.cluster);
   });
-}
-
-function chain(model: ModelStream, stages: TransformStream<Layer, Layer>[]): ModelStream {
-  let layers = model.layers;
-  for (const s of stages) layers = layers.pipeThrough(s);
-  return { header: model.header, layers };
 }
 
 async function spoolStdin(): Promise<string> {
@@ -82,7 +76,7 @@ export async function compress(
       const before = recipe.stages.slice(0, pruneAt);
       const { prune } = recipe.stages[pruneAt] as { prune: PruneOptions };
       try {
-        plan = planPruning(await analyzePruning(chain(first, stagesOf(first, before)), prune), prune);
+        plan = planPruning(await analyzePruning(applyStages(first, stagesOf(first, before)), prune), prune);
       } finally {
         first.close?.();
       }
@@ -100,7 +94,7 @@ export async function compress(
     const middle = cal ? await cal.stages(model) : stagesOf(model, recipe.stages, plan);
     const stages = [beforeTap.stream(), ...middle, afterTap.stream(), progress];
     try {
-      await writeModel(chain(model, stages), output, to, { weights: recipe.weights ?? "f16" });
+      await writeModel(applyStages(model, stages), output, to, { weights: recipe.weights ?? "f16" });
     } finally {
       model.close?.();
     }

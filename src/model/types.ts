@@ -73,6 +73,21 @@ export interface LayerPlan {
   params: { role: string; name: string; dtype: string; shape: number[]; byteLength: number }[];
 }
 
+/** The plan of layers already built (readers that map the whole structure before streaming the data). */
+export function planOf(layers: readonly Layer[]): LayerPlan[] {
+  return layers.map((l) => ({
+    name: l.name,
+    op: l.op,
+    params: Object.entries(l.params).map(([role, t]) => ({
+      role,
+      name: t.name,
+      dtype: t.dtype,
+      shape: [...t.shape],
+      byteLength: t.byteLength,
+    })),
+  }));
+}
+
 /** The head of the stream. */
 export interface ModelHeader {
   name: string;
