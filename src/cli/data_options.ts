@@ -14,5 +14,7 @@ export const DATA_OPTIONS = {
   mean: { type: "string" },
   std: { type: "string" },
   resize: { type: "string" },
+  "resize-shorter": { type: "string" },
+  crop: { type: "string" },
   "channel-order": { type: "string" },
 } as const;

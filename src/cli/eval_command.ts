@@ -4,7 +4,8 @@
  * ```
  * convpress eval MODEL [--prototxt P] [--reference ORIGINAL [--reference-prototxt P]] --data PATH [--labels PATH]
  *   [--limit N] [--batch N] [--json] [--preprocess caffe|torch|tf|tf01|none] [--scale S] [--mean M] [--std S]
- *   [--resize H,W] [--channel-order rgb|bgr] [--input-shape N,C,H,W] [--backend wasm|cpu]
+ *   [--resize H,W | --resize-shorter S] [--crop H,W] [--channel-order rgb|bgr] [--input-shape N,C,H,W]
+ *   [--backend ort|wasm|cpu]
  * ```
  *
  * Each batch streams through the model (and the reference, side by side) once; both are reopened per batch, so
@@ -27,6 +28,7 @@ import { runModelDetailed } from "../eval/run_model.ts";
 import { type LayerError, runSideBySide } from "../eval/side_by_side.ts";
 import { type ModelStructure, scanStructure } from "../eval/structure.ts";
 import { loadTf } from "../eval/tf.ts";
+import { ortCanRun, OrtEngine } from "../eval/ort_engine.ts";
 
 /** Help text of `convpress eval`. */
 export const EVAL_HELP = `convpress eval MODEL --data PATH [options]
@@ -39,16 +41,23 @@ export const EVAL_HELP = `convpress eval MODEL --data PATH [options]
   --labels PATH             labels file: class names, "FILE LABEL" lines, or one label per sample (text/IDX/.npy)
   --limit N                 evaluate the first N samples
   --batch N                 samples per streaming pass (default 8)
-  --preprocess P            caffe (BGR, ImageNet mean), torch (RGB /255, ImageNet mean/std), tf ([-1,1]),
-                            tf01 ([0,1]), none (default)
+  --preprocess P            caffe: BGR minus the mean 103.939,116.779,123.68 (B,G,R: VGG's and ResNet's values);
+                            most other Caffe ImageNet models (CaffeNet, GoogLeNet, SqueezeNet) were trained with
+                            104,117,123: add --mean 104,117,123 for them.
+                            torch (RGB /255, ImageNet mean/std), tf ([-1,1]), tf01 ([0,1]), none (default)
   --scale S                 multiply after mean subtraction (LeNet: 0.00390625)
   --mean M                  per-channel means "a,b,c" or a mean image (.binaryproto, .npy)
   --std S                   per-channel divisors "a,b,c"
-  --resize H,W              resize to H,W, then centre-crop to the model input (default: resize to the input)
+  --resize H,W              resize to H,W (stretching), then centre-crop to the model input (default: resize to
+                            the input)
+  --resize-shorter S        resize keeping the aspect ratio, shorter side S, then centre-crop to the model input
+                            (the standard protocol: --resize-shorter 256 --crop 227)
+  --crop H[,W]              the centre crop; must equal the model input (default: the model input)
   --channel-order rgb|bgr   channel order the model expects
   --input-shape N,C,H,W     input shape when the model does not state it
   --json                    print {"top1","top5","agreement_top1","agreement_top5","relative_error","count","layers"}
-  --backend wasm|cpu        tfjs backend (default wasm)`;
+  --backend ort|wasm|cpu    engine: ONNX Runtime (default; group by group, weights streamed), or tfjs with the wasm
+                            or plain JavaScript backend. With --reference, or ops ONNX Runtime lacks: tfjs wasm`;
 
 function usage(msg: string): ConvpressError {
   return new ConvpressError("usage", `${msg} (see convpress eval --help)`);
@@ -140,8 +149,10 @@ async function run(args: string[]): Promise<number> {
   }
   const order = v["channel-order"];
   if (order && order !== "rgb" && order !== "bgr") throw usage("--channel-order must be rgb or bgr");
-  const backend = v.backend ?? "wasm";
-  if (backend !== "wasm" && backend !== "cpu") throw usage("--backend must be wasm or cpu");
+  const wantBackend = v.backend ?? "ort";
+  if (wantBackend !== "ort" && wantBackend !== "wasm" && wantBackend !== "cpu") {
+    throw usage("--backend must be ort, wasm or cpu");
+  }
   const limit = positiveInt(v.limit, "--limit", Number.MAX_SAFE_INTEGER);
   const batch = positiveInt(v.batch, "--batch", 8);
   const inputShape = v["input-shape"] ? numList(v["input-shape"], "--input-shape") : undefined;
@@ -151,7 +162,17 @@ async function run(args: string[]): Promise<number> {
     const r = numList(v.resize, "--resize");
     resize = [r[0], r[1] ?? r[0]];
   }
+  if (v.resize && v["resize-shorter"]) throw usage("give --resize or --resize-shorter, not both");
+  let crop: [number, number] | undefined;
+  if (v.crop) {
+    const r = numList(v.crop, "--crop");
+    crop = [r[0], r[1] ?? r[0]];
+  }
   const pre: PreprocessOptions = {
+    resizeShorter: v["resize-shorter"] === undefined
+      ? undefined
+      : positiveInt(v["resize-shorter"], "--resize-shorter", 0),
+    crop,
     preset: v.preprocess as Preset | undefined,
     scale: v.scale === undefined ? undefined : numList(v.scale, "--scale")[0],
     mean: v.mean === undefined ? undefined : await readMean(v.mean),
@@ -178,9 +199,21 @@ async function run(args: string[]): Promise<number> {
 
   const data = await openDataset(v.data, v.labels);
   const prep = makePreprocessor(pre, dims, data.pixels);
-  const tf = await loadTf(backend);
-  if (tf.fallbackReason && backend === "wasm") {
-    console.error(`convpress eval: using the cpu backend: ${tf.fallbackReason}`);
+  // ONNX Runtime runs the model alone; side by side, each layer's activations are compared in tfjs.
+  let engine: OrtEngine | undefined;
+  if (wantBackend === "ort" && !ref && ortCanRun(model.structure)) {
+    const made = await OrtEngine.create();
+    engine = made.engine;
+    if (!engine) console.error(`convpress eval: using tfjs: ${made.reason}`);
+  }
+  const backend = wantBackend === "cpu" ? "cpu" : "wasm";
+  let engineName = "ONNX Runtime";
+  if (!engine) {
+    const tf = await loadTf(backend);
+    if (tf.fallbackReason && backend === "wasm") {
+      console.error(`convpress eval: using the cpu backend: ${tf.fallbackReason}`);
+    }
+    engineName = `tfjs ${tf.backend}`;
   }
 
   const tally = new EvalTally();
@@ -200,7 +233,7 @@ async function run(args: string[]): Promise<number> {
       for (const e of r.layers) addLayer(layerSums, e);
       tally.add(r.candidate.data, r.candidate.data.length / samples.length, labels, r.reference.data);
     } else {
-      const out = await runModelDetailed(await open(), x, shape, { structure: model.structure, backend });
+      const out = await runModelDetailed(await open(), x, shape, { structure: model.structure, backend, engine });
       tally.add(out.data, out.data.length / samples.length, labels);
     }
   };
@@ -216,6 +249,7 @@ async function run(args: string[]): Promise<number> {
     }
   }
   if (pending.length) await runBatch(pending);
+  await engine?.dispose();
   if (!tally.count) throw new ConvpressError("bad_format", `Data '${v.data}' holds no samples`);
 
   const result: Record<string, unknown> = {};
@@ -243,7 +277,7 @@ async function run(args: string[]): Promise<number> {
   }
   const lines = [
     `model: ${modelPath} (${model.header.sourceFormat})${ref ? `, reference: ${v.reference}` : ""}`,
-    `data: ${v.data} (${data.kind}), ${tally.count} samples, ${tally.labelled} labelled; backend ${tf.backend}`,
+    `data: ${v.data} (${data.kind}), ${tally.count} samples, ${tally.labelled} labelled; engine ${engineName}`,
   ];
   const pct = (n: number, d: number) => `${((100 * n) / d).toFixed(2)}% (${n}/${d})`;
   if (tally.labelled) {

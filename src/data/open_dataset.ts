@@ -59,7 +59,7 @@ export async function openDataset(path: string, labelsPath?: string): Promise<Da
   if (info.isDirectory) {
     if (await exists(`${path}/0.json`)) return mnistJsonDataset(path);
     const labels: Labels | undefined = labelsPath ? await readLabels(labelsPath) : undefined;
-    return imageFolderDataset(path, labels);
+    return imageFolderDataset(path, labels, labelsPath);
   }
   if (/\d\.json$/.test(path)) return mnistJsonDataset(path);
   let b = await readFile(path);

@@ -32,6 +32,13 @@ export interface PreprocessOptions {
   scale?: number;
   /** Resize to [H, W] (then centre-crop to the model's size); default: resize to the model's size when it differs. */
   resize?: [number, number];
+  /**
+   * Resize so the shorter side is this long, keeping the aspect ratio (the longer side truncated, as torchvision's
+   * `Resize(int)`), then centre-crop: the standard ImageNet evaluation protocol (256 then 224 or 227).
+   */
+  resizeShorter?: number;
+  /** The centre crop's [H, W]; it must be the model's input size (default: that size). */
+  crop?: [number, number];
   /** Channel order the model wants; default from the preset (BGR for caffe, RGB otherwise). */
   order?: "rgb" | "bgr";
 }
@@ -130,10 +137,19 @@ export function makePreprocessor(
     } else if (c !== mc) {
       throw new ConvpressError("usage", `Image '${s.id}' has ${c} channels, the model wants ${mc}`);
     }
-    const [rh, rw] = opts.resize ?? [mh, mw];
-    data = resizeBilinear(data, c, h, w, rh, rw);
+    if (opts.crop && (opts.crop[0] !== mh || opts.crop[1] !== mw)) {
+      throw new ConvpressError("usage", `--crop ${opts.crop.join(",")} differs from the model input ${mh}x${mw}`);
+    }
+    let [rh, rw] = opts.resize ?? [mh, mw];
+    if (opts.resizeShorter) {
+      const r = opts.resizeShorter;
+      [rh, rw] = h <= w ? [r, Math.floor((r * w) / h)] : [Math.floor((r * h) / w), r];
+    }
+    // 8-bit pixels resize exactly as OpenCV does (so eval's top-1 equals OpenCV DNN's); other values in float.
+    data = isBytes(data) ? resizeLinear8(data, c, h, w, rh, rw) : resizeBilinear(data, c, h, w, rh, rw);
     if (rh < mh || rw < mw) {
-      throw new ConvpressError("usage", `--resize ${rh},${rw} is smaller than the input ${mh}x${mw}`);
+      const flag = opts.resizeShorter ? `--resize-shorter ${opts.resizeShorter}` : `--resize ${rh},${rw}`;
+      throw new ConvpressError("usage", `${flag} gives ${rh}x${rw}, smaller than the input ${mh}x${mw}`);
     }
     data = centerCrop(data, c, rh, rw, mh, mw);
     if (data === s.data) data = data.slice();
@@ -174,4 +190,82 @@ function normalize(
     }
   }
   return data;
+}
+
+/** True when every value is an integer 0..255. */
+function isBytes(a: Float32Array): boolean {
+  for (let i = 0; i < a.length; i++) {
+    const v = a[i];
+    if (!(v >= 0 && v <= 255) || v !== Math.floor(v)) return false;
+  }
+  return true;
+}
+
+/**
+ * OpenCV's fixed-point coefficients for one axis of an INTER_LINEAR resize of 8-bit data (scale 2048). Along x a
+ * tap outside the image is clamped to the edge with weight 1; along y the weights stay and the rows are clamped.
+ */
+function linearTaps(
+  src: number,
+  dst: number,
+  clampWeights: boolean,
+): { ofs: Int32Array; a0: Int32Array; a1: Int32Array } {
+  const scale = 1 / (dst / src);
+  const ofs = new Int32Array(dst), a0 = new Int32Array(dst), a1 = new Int32Array(dst);
+  for (let d = 0; d < dst; d++) {
+    let f = Math.fround((d + 0.5) * scale - 0.5);
+    let s = Math.floor(f);
+    f = Math.fround(f - s);
+    if (clampWeights && s < 0) (f = 0), (s = 0);
+    if (clampWeights && s >= src - 1) (f = 0), (s = src - 1);
+    ofs[d] = s;
+    a0[d] = roundEven(Math.fround(1 - f) * 2048);
+    a1[d] = roundEven(f * 2048);
+  }
+  return { ofs, a0, a1 };
+}
+
+function roundEven(v: number): number {
+  const r = Math.round(v);
+  return Math.abs(v % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/**
+ * Bilinear resize of planar [C, H, W] 8-bit values (held as floats), bit for bit as OpenCV's `cv::resize` with
+ * INTER_LINEAR on 8-bit images (what `cv2.dnn.blobFromImage` and Caffe's tools use): 11-bit fixed-point weights,
+ * a horizontal pass into integers, a vertical pass rounded back to 0..255.
+ */
+export function resizeLinear8(
+  src: Float32Array,
+  c: number,
+  h: number,
+  w: number,
+  oh: number,
+  ow: number,
+): Float32Array {
+  if (h === oh && w === ow) return src;
+  const xs = linearTaps(w, ow, true), ys = linearTaps(h, oh, false);
+  const out = new Float32Array(c * oh * ow);
+  const row0 = new Int32Array(ow), row1 = new Int32Array(ow);
+  const hrow = (p: number, y: number, dst: Int32Array) => {
+    const base = p + y * w;
+    for (let x = 0; x < ow; x++) {
+      const s = xs.ofs[x];
+      dst[x] = src[base + s] * xs.a0[x] + (xs.a1[x] ? src[base + s + 1] * xs.a1[x] : 0);
+    }
+  };
+  for (let k = 0; k < c; k++) {
+    const p = k * h * w;
+    for (let y = 0; y < oh; y++) {
+      const sy = ys.ofs[y], b0 = ys.a0[y], b1 = ys.a1[y];
+      hrow(p, Math.min(h - 1, Math.max(0, sy)), row0);
+      if (b1) hrow(p, Math.min(h - 1, Math.max(0, sy + 1)), row1);
+      const o = k * oh * ow + y * ow;
+      for (let x = 0; x < ow; x++) {
+        const v = ((((row0[x] >> 4) * b0) >> 16) + (b1 ? ((row1[x] >> 4) * b1) >> 16 : 0) + 2) >> 2;
+        out[o + x] = v < 0 ? 0 : v > 255 ? 255 : v;
+      }
+    }
+  }
+  return out;
 }

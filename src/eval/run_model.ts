@@ -7,6 +7,7 @@
 import { ConvpressError } from "../errors.ts";
 import type { Layer, ModelStream } from "../model/types.ts";
 import { type Activation, LayerExecutor } from "./executor.ts";
+import type { OrtEngine } from "./ort_engine.ts";
 import { type ModelStructure, structureFromHeader, useCounts } from "./structure.ts";
 
 /** A layer's output as the run goes: its NCHW shape, and its data on request (a read-back copy). */
@@ -33,6 +34,11 @@ export interface RunOptions {
   outputName?: string;
   /** "cpu" forces the plain JavaScript backend. */
   backend?: "wasm" | "cpu";
+  /**
+   * Runs the model on ONNX Runtime instead of tfjs (./ort_engine.ts), when neither per-layer hook is given: those
+   * look at the tfjs executor's activations layer by layer.
+   */
+  engine?: OrtEngine;
 }
 
 /** A finished run's output. */
@@ -61,6 +67,9 @@ export async function runModelDetailed(
   opts: RunOptions = {},
 ): Promise<RunResult> {
   const structure = opts.structure ?? structureFromHeader(model.header);
+  if (opts.engine && !opts.onLayer && !opts.beforeLayer) {
+    return opts.engine.run(model, inputs, shape, { structure, inputName: opts.inputName, outputName: opts.outputName });
+  }
   const wanted = opts.outputName ?? model.header.outputs[0]?.name;
   const ex = await LayerExecutor.create({
     uses: structure ? useCounts(structure) : undefined,
