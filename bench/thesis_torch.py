@@ -6,6 +6,8 @@ with torch matmul/QR/SVD; torch.svd_lowrank takes 84 s for fc7 alone here),
 then the result saved with numpy (indices as uint8, centres as float16; no bit packing or entropy coding).
 The whole model is held in memory, as such a script usually does.
 Usage: /usr/bin/python3 thesis_torch.py VGG16_V1.caffemodel CONVPRESS_REPORT.json OUT.npz
+       /usr/bin/python3 thesis_torch.py VGG16_V1.caffemodel --cluster8 OUT.npz   (the cluster8 recipe's peer:
+       8-bit k-means of every weight, no other stage)
 """
 import json, struct, sys, time
 import numpy as np
@@ -13,6 +15,7 @@ import torch
 
 t0 = time.time()
 src, report_path, out = sys.argv[1:4]
+cluster8 = report_path == "--cluster8"
 buf = memoryview(open(src, "rb").read())
 
 def varint(b, p):
@@ -62,6 +65,33 @@ for f, v in fields(buf, 0, len(buf)):
         params[name] = [torch.from_numpy(w.copy()), torch.from_numpy(blobs[1][1].copy())]
 t_load = time.time()
 
+def kmeans(x, bits, iters=50):
+    x = x.flatten()
+    k = 2 ** bits
+    c = torch.linspace(float(x.min()), float(x.max()), k)
+    for _ in range(iters):
+        idx = torch.bucketize(x, (c[1:] + c[:-1]) / 2)
+        sums = torch.zeros(k).index_add_(0, idx, x)
+        cnt = torch.zeros(k).index_add_(0, idx, torch.ones_like(x))
+        new = torch.where(cnt > 0, sums / cnt.clamp(min=1), c)
+        new, _ = torch.sort(new)
+        if torch.allclose(new, c):
+            break
+        c = new
+    c = torch.unique(c.half().float())
+    idx = torch.bucketize(x, (c[1:] + c[:-1]) / 2)
+    return idx.to(torch.uint8).numpy(), c.half().numpy()
+
+if cluster8:
+    saved = {}
+    for name, (w, b) in params.items():
+        saved[f"{name}.idx"], saved[f"{name}.centres"] = kmeans(w, 8)
+        saved[f"{name}.bias"] = b.half().numpy()
+    t_cluster = time.time()
+    np.savez(out, **saved)
+    print(f"load {t_load - t0:.1f} s, k-means {t_cluster - t_load:.1f} s, save {time.time() - t_cluster:.1f} s")
+    sys.exit(0)
+
 # 1. GAP: fc6 [4096, 512*7*7] -> [4096, 512], summing each channel's 49 weights
 w6 = params["fc6"][0]
 params["fc6"][0] = w6.reshape(w6.shape[0], 512, 49).sum(-1)
@@ -98,24 +128,7 @@ for name in ("fc6", "fc7", "fc8"):
     factors[name] = (vt[:256] * r[:, None], u[:, :256] * r[None, :])
 t_svd = time.time()
 
-# 4. k-means with fp16 centres: 5 bits for convs, 4 for the FC factors
-def kmeans(x, bits, iters=50):
-    x = x.flatten()
-    k = 2 ** bits
-    c = torch.linspace(float(x.min()), float(x.max()), k)
-    for _ in range(iters):
-        idx = torch.bucketize(x, (c[1:] + c[:-1]) / 2)
-        sums = torch.zeros(k).index_add_(0, idx, x)
-        cnt = torch.zeros(k).index_add_(0, idx, torch.ones_like(x))
-        new = torch.where(cnt > 0, sums / cnt.clamp(min=1), c)
-        new, _ = torch.sort(new)
-        if torch.allclose(new, c):
-            break
-        c = new
-    c = torch.unique(c.half().float())
-    idx = torch.bucketize(x, (c[1:] + c[:-1]) / 2)
-    return idx.to(torch.uint8).numpy(), c.half().numpy()
-
+# 4. k-means with fp16 centres: 5 bits for convs, 4 for the FC factors (kmeans above)
 saved = {}
 for name, (w, b) in params.items():
     parts = factors.get(name, (w,))

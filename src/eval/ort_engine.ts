@@ -25,6 +25,7 @@ import type { Layer, ModelStream } from "../model/types.ts";
 import { exportLayer } from "../../formats/onnx/export_node.ts";
 import { onnx } from "../../formats/onnx/proto.ts";
 import { WireWriter } from "../wire/wire_writer.ts";
+import { releaseMemory } from "../memory.ts";
 import { type ModelStructure, structureFromHeader, useCounts } from "./structure.ts";
 import type { RunResult } from "./run_model.ts";
 
@@ -92,7 +93,9 @@ export function ortCanRun(structure: ModelStructure): boolean {
 export interface OrtEngineOptions {
   /** Weights per group (default 48 MiB). A bigger FC runs by blocks of rows of about this size. */
   groupBytes?: number;
-  /** Largest activation ONNX Runtime should hold inside a group, per slice of the batch (default 48 MiB). */
+  /** Rows of an FC bigger than a group run in blocks of about this many bytes of float32 (default 32 MiB). */
+  fcBlockBytes?: number;
+  /** Largest activation ONNX Runtime should hold inside a group, per slice of the batch (default 16 MiB). */
   activationBytes?: number;
   /** Sessions are kept across batches while their weights add up to at most this (default 32 MiB). */
   cacheBytes?: number;
@@ -105,11 +108,53 @@ interface Act {
   shape: number[];
 }
 
+/** An initializer of a group's graph: written straight into the model bytes when the session is built. */
+interface Init {
+  name: string;
+  dims: number[];
+  int64: boolean;
+  /** Bytes of the raw data in the model (float32, or int64 for shape constants). */
+  byteLength: number;
+  /** Writes the raw data into `dst` (exactly byteLength bytes). */
+  fill(dst: Uint8Array): Promise<void>;
+}
+
+/** An initializer from a tensor: float32 streams chunk by chunk into place, other types convert whole. */
+function initOf(t: Tensor): Init {
+  const base = { name: t.name, dims: [...t.shape] };
+  if (t.dtype === "int64") {
+    return { ...base, int64: true, byteLength: t.byteLength, fill: async (dst) => dst.set(await t.bytes()) };
+  }
+  if (t.dtype === "float32") {
+    return {
+      ...base,
+      int64: false,
+      byteLength: t.byteLength,
+      async fill(dst) {
+        let off = 0;
+        for await (const c of t.chunks()) {
+          dst.set(c, off);
+          off += c.length;
+        }
+      },
+    };
+  }
+  return {
+    ...base,
+    int64: false,
+    byteLength: t.size * 4,
+    async fill(dst) {
+      const f = await t.float32();
+      dst.set(new Uint8Array(f.buffer, f.byteOffset, f.byteLength));
+    },
+  };
+}
+
 /** What a group of layers needs to become a session and run. */
 interface Group {
   key: string;
   nodes: Uint8Array[];
-  inits: Tensor[];
+  inits: Init[];
   initNames: Set<string>;
   produced: Set<string>;
   /** Values from outside the group, in first-use order, with how often the group reads each. */
@@ -155,6 +200,7 @@ function err(msg: string, layer?: string): ConvpressError {
 export class OrtEngine {
   readonly ort: Ort;
   #groupBytes: number;
+  #blockBytes: number;
   #actBytes: number;
   #cacheBytes: number;
   #threads?: number;
@@ -164,7 +210,8 @@ export class OrtEngine {
   constructor(ort: Ort, options: OrtEngineOptions = {}) {
     this.ort = ort;
     this.#groupBytes = options.groupBytes ?? 48 << 20;
-    this.#actBytes = options.activationBytes ?? 48 << 20;
+    this.#blockBytes = options.fcBlockBytes ?? 32 << 20;
+    this.#actBytes = options.activationBytes ?? 16 << 20;
     this.#cacheBytes = options.cacheBytes ?? 32 << 20;
     this.#threads = options.threads;
   }
@@ -257,7 +304,7 @@ export class OrtEngine {
         if (layer.op === "FC" && bytes > this.#groupBytes) {
           await flush(g);
           g = newGroup();
-          for (const b of this.#fcBlocks(layer, ins[0], batch)) await flush(await b);
+          for (const b of this.#fcBlocks(layer, ins[0], batch)) await flush(b);
           continue;
         }
         if (g.nodes.length && g.weightBytes + bytes > this.#groupBytes) {
@@ -286,7 +333,7 @@ export class OrtEngine {
     for (const t of [...ex.constants, ...Object.values(layer.params)]) {
       if (!used.has(t.name) || g.initNames.has(t.name)) continue;
       g.initNames.add(t.name);
-      g.inits.push(t);
+      g.inits.push(initOf(t));
       g.weightBytes += t.size * 4;
     }
     layer.inputs.forEach((v, i) => {
@@ -308,55 +355,77 @@ export class OrtEngine {
     g.key += `${layer.name}:${layer.op}:${layer.inputs.join(",")}>${layer.outputs.join(",")};`;
   }
 
-  /** One group per block of rows of a big FC's weight, each read only when its turn comes. */
-  *#fcBlocks(layer: Layer, inShape: Shape, batch: number): Generator<Promise<Group>> {
+  /**
+   * One group per block of rows of a big FC's weight. A block's rows are read straight into its model bytes when
+   * its session is built, in block order.
+   */
+  *#fcBlocks(layer: Layer, inShape: Shape, batch: number): Generator<Group> {
     const w = layer.params.weight;
     if (!w || w.shape.length !== 2) throw err(`Layer '${layer.name}' (FC) needs a weight [out, in]`, layer.name);
     const [out, inn] = w.shape;
-    const rowsPer = Math.max(1, Math.floor(this.#groupBytes / (inn * 4)));
+    const rowsPer = Math.max(1, Math.floor(this.#blockBytes / (inn * 4)));
     const x = layer.inputs[0], y = layer.outputs[0];
     const es = DTYPE_SIZE[w.dtype];
     const rows = w.chunks();
     let pending: Uint8Array | undefined;
-    let bias: Float32Array | undefined;
-    const take = async (n: number): Promise<Uint8Array> => {
-      const buf = new Uint8Array(n);
+    let bias: Promise<Float32Array> | undefined;
+    let queue: Promise<void> = Promise.resolve();
+    // Reads the next dst.length bytes of the weight into dst.
+    const takeInto = async (dst: Uint8Array) => {
       let fill = 0;
       if (pending) {
-        const k = Math.min(n, pending.length);
-        buf.set(pending.subarray(0, k));
+        const k = Math.min(dst.length, pending.length);
+        dst.set(pending.subarray(0, k));
         fill = k;
         pending = k < pending.length ? pending.subarray(k) : undefined;
       }
-      while (fill < n) {
+      while (fill < dst.length) {
         const r = await rows.next();
         if (r.done) throw new ConvpressError("unexpected_eof", `FC weight '${w.name}' ended early`, { layer: w.name });
-        const k = Math.min(n - fill, r.value.length);
-        buf.set(r.value.subarray(0, k), fill);
+        const k = Math.min(dst.length - fill, r.value.length);
+        dst.set(r.value.subarray(0, k), fill);
         fill += k;
         if (k < r.value.length) pending = r.value.slice(k);
       }
-      return buf;
     };
     for (let r0 = 0; r0 < out; r0 += rowsPer) {
       const n = Math.min(rowsPer, out - r0);
-      yield (async () => {
-        bias ??= layer.params.bias ? await layer.params.bias.float32() : undefined;
-        const data = toFloat32(w.dtype, await take(n * inn * es), w.name);
-        const g = newGroup();
-        const part = `${y}#rows${r0}`;
-        const block: Layer = {
-          ...layer,
-          outputs: [part],
-          params: {
-            weight: Tensor.fromFloat32(`${w.name}#rows${r0}`, [n, inn], data),
-            ...(bias ? { bias: Tensor.fromFloat32(`${w.name}#bias${r0}`, [n], bias.slice(r0, r0 + n)) } : {}),
-          },
-        };
-        this.#add(g, block, [inShape], [[batch, n]], batch);
-        g.fcBlock = { y, x, out, r0, rows: n, last: r0 + n >= out };
-        return g;
-      })();
+      const g = newGroup();
+      const part = `${y}#rows${r0}`;
+      // Stand-ins with the block's names and shapes; their data comes from the fills below.
+      const wBlock = Tensor.fromChunks(`${w.name}#rows${r0}`, "float32", [n, inn], n * inn * 4, noChunks);
+      const bBlock = layer.params.bias
+        ? Tensor.fromChunks(`${w.name}#bias${r0}`, "float32", [n], n * 4, noChunks)
+        : undefined;
+      const block: Layer = {
+        ...layer,
+        outputs: [part],
+        params: { weight: wBlock, ...(bBlock ? { bias: bBlock } : {}) },
+      };
+      this.#add(g, block, [inShape], [[batch, n]], batch);
+      for (const init of g.inits) {
+        if (init.name === wBlock.name) {
+          init.fill = (dst) => {
+            const read = queue.then(async () => {
+              if (es === 4 && w.dtype === "float32") return takeInto(dst);
+              const raw = new Uint8Array(n * inn * es);
+              await takeInto(raw);
+              const f = toFloat32(w.dtype, raw, w.name);
+              dst.set(new Uint8Array(f.buffer, f.byteOffset, f.byteLength));
+            });
+            queue = read.catch(() => {});
+            return read;
+          };
+        } else if (bBlock && init.name === bBlock.name) {
+          init.fill = async (dst) => {
+            bias ??= layer.params.bias!.float32();
+            const b = (await bias).subarray(r0, r0 + n);
+            dst.set(new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
+          };
+        }
+      }
+      g.fcBlock = { y, x, out, r0, rows: n, last: r0 + n >= out };
+      yield g;
     }
   }
 
@@ -371,10 +440,16 @@ export class OrtEngine {
     };
     if (this.#threads) options.intraOpNumThreads = this.#threads;
     const cache = this.#cachedBytes + g.weightBytes <= this.#cacheBytes;
-    if (!cache) options.enableCpuMemArena = false;
+    if (!cache) {
+      // A one-off session: no arena to outlive it, and no second, prepacked copy of its weights.
+      options.enableCpuMemArena = false;
+      options.extra = { session: { disable_prepacking: "1" } };
+    }
     let session: Session;
     try {
       session = await this.ort.InferenceSession.create(bytes, options);
+      // The model bytes (a group's weights) are ONNX Runtime's now: collect the JavaScript copy.
+      releaseMemory();
     } catch (e) {
       throw new ConvpressError(
         "unsupported",
@@ -478,13 +553,13 @@ export class OrtEngine {
     for (const n of g.nodes) graph.push(head(1, n.length), n);
     const name = new TextEncoder().encode("group");
     graph.push(head(2, name.length), name);
+    const fills: { init: Init; part: number }[] = [];
     for (const t of g.inits) {
-      const isInt = t.dtype === "int64";
-      const raw = isInt ? await t.bytes() : await t.float32();
-      const meta = onnx.TensorProto.encode({ dims: [...t.shape], dataType: isInt ? 7 : F32, name: t.name }).finish();
-      const rawBytes = new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
-      const rawHead = head(9, rawBytes.length);
-      graph.push(head(5, meta.length + rawHead.length + rawBytes.length), meta, rawHead, rawBytes);
+      const meta = onnx.TensorProto.encode({ dims: t.dims, dataType: t.int64 ? 7 : F32, name: t.name }).finish();
+      const rawHead = head(9, t.byteLength);
+      graph.push(head(5, meta.length + rawHead.length + t.byteLength), meta, rawHead);
+      fills.push({ init: t, part: graph.length });
+      graph.push(new Uint8Array(0)); // the raw data's place: filled in the joined buffer
     }
     for (const v of g.reads.keys()) {
       const vi = valueInfo(v, g.shapes.get(v));
@@ -494,18 +569,37 @@ export class OrtEngine {
       const vi = valueInfo(v, undefined);
       graph.push(head(12, vi.length), vi);
     }
-    const graphLen = graph.reduce((s, p) => s + p.length, 0);
+    const rawLen = (i: number) => fills.find((f) => f.part === i)?.init.byteLength ?? 0;
+    const graphLen = graph.reduce((s, p, i) => s + p.length + rawLen(i), 0);
     const opset = onnx.OperatorSetIdProto.encode({ domain: "", version: OPSET }).finish();
-    const parts = [new Uint8Array([0x08, 7]), head(7, graphLen), ...graph, head(8, opset.length), opset];
-    const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
+    const pre = [new Uint8Array([0x08, 7]), head(7, graphLen)];
+    const post = [head(8, opset.length), opset];
+    const total = [...pre, ...post].reduce((s, p) => s + p.length, 0) + graphLen;
+    const out = new Uint8Array(total);
     let off = 0;
-    for (const p of parts) {
+    for (const p of pre) {
+      out.set(p, off);
+      off += p.length;
+    }
+    for (let i = 0; i < graph.length; i++) {
+      out.set(graph[i], off);
+      off += graph[i].length;
+      const f = fills.find((x) => x.part === i);
+      if (f) {
+        await f.init.fill(out.subarray(off, off + f.init.byteLength));
+        off += f.init.byteLength;
+      }
+    }
+    for (const p of post) {
       out.set(p, off);
       off += p.length;
     }
     return out;
   }
 }
+
+/** The data of a stand-in tensor whose bytes are written by its initializer's fill instead. */
+async function* noChunks(): AsyncGenerator<Uint8Array> {}
 
 /** The key and length prefix of a length-delimited field. */
 function head(field: number, length: number): Uint8Array {

@@ -1,11 +1,13 @@
 /**
- * Dense float32 matrix products for the big steps of the randomized SVD. Large products go to TensorFlow.js with
- * the wasm backend (XNNPACK, about 17 GFLOP/s here, loaded lazily on first use); small ones, or every one when
- * wasm cannot start, run in a typed-array loop.
+ * Dense float32 matrix products for the big steps of the randomized SVD. Large products go to ONNX Runtime
+ * (./ort_gemm.ts, all cores), else to TensorFlow.js with the wasm backend (XNNPACK, about 17 GFLOP/s here, one
+ * core), both loaded lazily on first use; small ones, or every one when neither can start, run in a typed-array
+ * loop.
  *
  * @module
  */
 import { loadTf, type TfHandle } from "../eval/tf.ts";
+import { ortGemm } from "./ort_gemm.ts";
 
 /** Products with fewer multiply-adds than this stay in JavaScript (tfjs set-up costs more). */
 const TF_THRESHOLD = 2e7;
@@ -29,6 +31,8 @@ export async function gemm(
 ): Promise<Float32Array> {
   const { transA = false, transB = false } = options;
   if (m * k * n >= TF_THRESHOLD) {
+    const viaOrt = await ortGemm(a, b, m, k, n, transA, transB);
+    if (viaOrt) return viaOrt;
     const h = await tfHandle();
     if (h) {
       // tfjs-wasm's transposed products take a slow path (40x here): transpose in JavaScript instead.

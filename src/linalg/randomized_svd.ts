@@ -9,6 +9,7 @@
  */
 import { EigenvalueDecomposition, Matrix } from "ml-matrix";
 import { gemm, gemmJs, tfHandle, transpose } from "./gemm.ts";
+import { gemmOrt, ortGemm } from "./ort_gemm.ts";
 import { releaseMemory } from "../memory.ts";
 
 /** The factors of W ~ U diag(S) Vt, row-major. */
@@ -131,6 +132,14 @@ const BLOCK_BYTES = 8 << 20;
  * and the wasm heap holds one block), else to a typed-array loop.
  */
 async function operatorOf(w: Float32Array, m: number, n: number): Promise<MatrixOperator> {
+  if (m * n >= 1 << 20 && await gemmOrt()) {
+    // ONNX Runtime reads W in place (no upload, no heap to keep small): one product per call, all cores.
+    return {
+      mul: async (x, l) => (await ortGemm(w, x, m, n, l))!,
+      tmul: async (yt, l) => (await ortGemm(yt, w, l, m, n))!,
+      dispose() {},
+    };
+  }
   const h = m * n >= 1 << 20 ? await tfHandle() : undefined;
   const rowsPer = Math.max(1, Math.floor(BLOCK_BYTES / (4 * n)));
   const product = async (a: Float32Array, b: Float32Array, r: number, k: number, c: number) => {
