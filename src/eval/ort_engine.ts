@@ -431,7 +431,9 @@ export class OrtEngine {
 
   /** The group's session: from the cache, or built now (and cached when small enough). */
   async #session(g: Group): Promise<{ session: Session; cached: boolean }> {
-    const hit = this.#cache.get(g.key);
+    // The same layers with other outputs (a run without a structure keeps everything) are another graph.
+    const key = `${g.key}|${g.outputs.join(",")}`;
+    const hit = this.#cache.get(key);
     if (hit) return { session: hit, cached: true };
     const bytes = await this.#modelBytes(g, g.outputs);
     const options: import("onnxruntime-node").InferenceSession.SessionOptions = {
@@ -458,7 +460,7 @@ export class OrtEngine {
       );
     }
     if (cache) {
-      this.#cache.set(g.key, session);
+      this.#cache.set(key, session);
       this.#cachedBytes += g.weightBytes;
     }
     return { session, cached: cache };

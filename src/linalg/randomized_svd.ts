@@ -101,17 +101,19 @@ function choleskyInverse(g: Float32Array, n: number): Float32Array | undefined {
       l[i * n + j] = v / ljj;
     }
   }
-  // Invert L (lower) by forward substitution; R⁻¹ = (L⁻¹)ᵀ.
-  const li = new Float64Array(n * n);
+  // Invert L (lower) by forward substitution, one column of L⁻¹ at a time (contiguous reads of L's rows): column c
+  // of L⁻¹ is row c of R⁻¹ = (L⁻¹)ᵀ.
+  const out = new Float32Array(n * n);
+  const x = new Float64Array(n);
   for (let c = 0; c < n; c++) {
     for (let i = c; i < n; i++) {
       let v = i === c ? 1 : 0;
-      for (let p = c; p < i; p++) v -= l[i * n + p] * li[p * n + c];
-      li[i * n + c] = v / l[i * n + i];
+      const li = i * n;
+      for (let p = c; p < i; p++) v -= l[li + p] * x[p];
+      x[i] = v / l[li + i];
+      out[c * n + i] = x[i];
     }
   }
-  const out = new Float32Array(n * n);
-  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) out[j * n + i] = li[i * n + j];
   return out;
 }
 
