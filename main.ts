@@ -43,6 +43,8 @@ Options:
       --prototxt-out PATH  Caffe output: where to write the deploy prototxt
       --input-shape N,C,H,W  input shape when the model does not state it
       --external-data      ONNX output: store tensors in OUT.data
+      --keep-clustered     ONNX output from a clustered .cvp: keep cluster indices and codebooks in the file,
+                           decoded inside the graph (Cast + Gather, or DequantizeLinear), instead of float weights
       --tfjs-kind KIND     TF.js output: layers-model, graph-model or auto (default)
       --shard-size BYTES   TF.js output: weight shard size (default 4194304)
       --quantize TYPE      TF.js output: float16, uint8 or uint16
@@ -80,9 +82,10 @@ Options:
 
 Example:
   convpress compress VGG_ILSVRC_16_layers.caffemodel --prototxt deploy.prototxt --recipe recipes/vgg16-thesis.json -o vgg16.cvp`,
-  decode: `Usage: convpress decode IN.cvp -o OUT [--to FORMAT]
+  decode: `Usage: convpress decode IN.cvp -o OUT [--to FORMAT] [--keep-clustered]
 
-Restores a float model from a .cvp file in any format (see 'convert --help' for output options).`,
+Restores a float model from a .cvp file in any format (see 'convert --help' for output options).
+With --keep-clustered, ONNX output keeps clustered weights as indices plus codebooks that ONNX Runtime decodes.`,
   inspect: `Usage: convpress inspect IN [--from FORMAT] [--json]
 
 Prints each layer's op, output shape, parameter count, bytes and multiply-accumulates, and the totals.
@@ -102,6 +105,7 @@ const OPTIONS = {
   "prototxt-out": { type: "string" },
   "input-shape": { type: "string" },
   "external-data": { type: "boolean" },
+  "keep-clustered": { type: "boolean" },
   "tfjs-kind": { type: "string" },
   "shard-size": { type: "string" },
   quantize: { type: "string" },
@@ -253,6 +257,8 @@ async function run(args: string[]): Promise<number> {
       ...readOptions,
       to,
       externalData: v["external-data"],
+      keepClustered: v["keep-clustered"],
+      notice: (line: string) => console.error(line),
       prototxtOut: v["prototxt-out"],
       tfjsKind: choice(v["tfjs-kind"], "--tfjs-kind", ["layers-model", "graph-model", "auto"] as const),
       shardSize: shard,

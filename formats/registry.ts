@@ -33,6 +33,11 @@ export interface WriteOptions {
   externalData?: boolean;
   /** ONNX: tensors of at least this many bytes go to the side file (default 1024, as the onnx package). */
   externalDataThreshold?: number;
+  /**
+   * ONNX: keep clustered tensors (a clustered `.cvp`'s) as indices plus a codebook, decoded inside the graph
+   * (formats/onnx/clustered.ts), instead of float32 initializers.
+   */
+  keepClustered?: boolean;
   /** Caffe: where to write the deploy prototxt. */
   prototxtOut?: string;
   /** TF.js: layers-model, graph-model, or chosen from the network ("auto"). */
@@ -45,6 +50,8 @@ export interface WriteOptions {
   weights?: "f32" | "f16";
   /** Called with bytes written so far. */
   progress?: ProgressFn;
+  /** Called with notes a writer has for the user, one line each (the CLI prints them on stderr). */
+  notice?: (line: string) => void;
 }
 
 /** A format's entry points. Probes never throw. */
