@@ -1,9 +1,7 @@
 import { assert, assertEquals, ortRun, python, rng } from "../../tests/helpers.ts";
-import { Tensor } from "../../src/model/tensor.ts";
-import { type Layer, layerStream, type ModelHeader, type ModelStream } from "../../src/model/types.ts";
-import { roundBf16, roundF16 } from "../cvp/sample_model.ts";
+import type { ModelStream } from "../../src/model/types.ts";
+import { clusteredTensor, floats, smallModel } from "../../tests/clustered_helpers.ts";
 import { readAll, writeToBytes } from "../cvp/testing.ts";
-import type { Clustering } from "../cvp/clustered.ts";
 import { ByteReader } from "../../src/bytes/byte_reader.ts";
 import { memoryInput } from "../../src/bytes/inputs.ts";
 import { readCvp } from "../cvp/reader.ts";
@@ -29,76 +27,9 @@ Deno.test("affine levels: exact in float32 or rejected", () => {
   for (let j = 0; j < 16; j++) assertEquals(Math.fround((a.levels[j] - a.zeroPoint) * a.scale), even[j]);
   // A subset of a grid is affine too; k-means-like centres are not.
   assert(affineLevels(Float32Array.from([-0.5, 0, 0.75, 2])));
-  assertEquals(affineLevels(Float32Array.from([0.1, 0.2, 0.35, 0.71].map(Math.fround))), undefined);
+  assertEquals(affineLevels(Float32Array.from([0.1, 0.2, 0.35, 0.7123].map(Math.fround))), undefined);
   assertEquals(affineLevels(Float32Array.from([1, 1000])), undefined, "1000 levels do not fit in uint8");
 });
-
-/** A clustered tensor of `k` centres (`centers` given or pseudo-random fp16 values). */
-function clusteredTensor(
-  name: string,
-  shape: number[],
-  k: number,
-  r: () => number,
-  opts: { centers?: number[]; repr?: "fp16" | "bf16"; zeros?: number; hint?: Record<string, unknown> } = {},
-): Tensor {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const repr = opts.repr ?? "fp16";
-  const round = repr === "fp16" ? roundF16 : roundBf16;
-  const centers = Float32Array.from(opts.centers ?? Array.from({ length: k }, () => round((r() - 0.5) * 0.6)));
-  if (opts.zeros !== undefined) centers[0] = 0;
-  const indices = k > 256 ? new Uint16Array(n) : new Uint8Array(n);
-  const values = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    indices[i] = opts.zeros !== undefined && r() < opts.zeros ? 0 : Math.floor(r() * k);
-    values[i] = centers[indices[i]];
-  }
-  const t = Tensor.fromFloat32(name, shape, values);
-  t.meta.cluster = { centers, indices, repr } satisfies Clustering;
-  if (opts.hint) t.meta.cvp = opts.hint;
-  return t;
-}
-
-function floats(name: string, shape: number[], r: () => number): Tensor {
-  return Tensor.fromFloat32(name, shape, Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => r()));
-}
-
-/** Conv(c1) -> Relu -> Conv(c2) -> FC(fc): each weight clustered as `make` says. */
-function model(make: (name: string, shape: number[]) => Tensor, r: () => number): ModelStream {
-  const conv = (name: string, x: string, o: number, i: number): Layer => ({
-    name,
-    op: "Conv",
-    attrs: { kernel: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1], group: 1 },
-    inputs: [x],
-    outputs: [name],
-    params: { weight: make(`${name}.weight`, [o, i, 3, 3]), bias: floats(`${name}.bias`, [o], r) },
-  });
-  const layers: Layer[] = [
-    conv("c1", "x", 6, 2),
-    { name: "relu", op: "Relu", attrs: {}, inputs: ["c1"], outputs: ["r1"], params: {} },
-    conv("c2", "r1", 4, 6),
-    {
-      name: "fc",
-      op: "FC",
-      attrs: {},
-      inputs: ["c2"],
-      outputs: ["y"],
-      params: { weight: make("fc.weight", [40, 4 * 6 * 6]), bias: floats("fc.bias", [40], r) },
-    },
-  ];
-  const header: ModelHeader = {
-    name: "clustered",
-    sourceFormat: "cvp",
-    inputs: [{ name: "x", dtype: "float32", shape: [1, 2, 6, 6] }],
-    outputs: [{ name: "y", dtype: "float32", shape: [1, 40] }],
-    metadata: {},
-  };
-  return {
-    header,
-    layers: layerStream((async function* () {
-      yield* layers;
-    })()),
-  };
-}
 
 async function openCvp(bytes: Uint8Array): Promise<ModelStream> {
   return await readCvp({
@@ -138,7 +69,7 @@ const CASES: { label: string; k: number; opts?: Parameters<typeof clusteredTenso
 for (const c of CASES) {
   Deno.test(`keep-clustered ONNX (${c.label}): ONNX Runtime gives the float decode's outputs, the checker accepts it`, async () => {
     const r = rng(c.k * 7 + 1);
-    const cvp = await writeToBytes(model((name, shape) => clusteredTensor(name, shape, c.k, r, c.opts), r));
+    const cvp = await writeToBytes(smallModel((name, shape) => clusteredTensor(name, shape, c.k, r, c.opts), r));
     // The reader hands the clustered form over; its float data is the stored values.
     const { layers } = await readAll(cvp);
     const fc = layers.find((l) => l.layer.name === "fc")!;
@@ -182,7 +113,7 @@ for (const c of CASES) {
 
 Deno.test("without keep-clustered, and for tensors with no clustered form, the ONNX writer writes floats", async () => {
   const r = rng(5);
-  const cvp = await writeToBytes(model((name, shape) => floats(name, shape, r), r));
+  const cvp = await writeToBytes(smallModel((name, shape) => floats(name, shape, r), r));
   for await (const l of (await openCvp(cvp)).layers) {
     for (const t of Object.values(l.params)) assertEquals(clusteredParts(t, 13), undefined);
   }
