@@ -29,6 +29,8 @@ export class ShardWriter {
 
   /** Called with a line per clustered weight: how it was stored, and why when it had to widen. */
   readonly notice?: (line: string) => void;
+  /** Clustered weights written, by stored dtype. */
+  readonly clustered: Record<"uint8" | "float16" | "float32", number> = { uint8: 0, float16: 0, float32: 0 };
 
   constructor(dir: string, shardSize = DEFAULT_SHARD_SIZE, notice?: (line: string) => void) {
     this.dir = dir;
@@ -67,6 +69,7 @@ export class ShardWriter {
     if (!quantize && t.codebook && t.dtype === "float32") {
       const plan = planClustered(t.codebook);
       this.notice?.(planNotice(name, plan));
+      this.clustered[plan.dtype]++;
       if (plan.dtype === "float16") return await this.writeFloat(name, t, "float16");
       if (plan.dtype === "uint8") {
         for await (const a of floatChunks(t)) await this.write(toLevels(a, plan.levelOf, name));
@@ -139,6 +142,12 @@ export class ShardWriter {
 
   /** Closes the last shard and renames all to `group1-shardKofN.bin` in `outDir`; returns the names. */
   async finish(outDir: string): Promise<string[]> {
+    const c = this.clustered;
+    if (c.uint8 + c.float16 + c.float32 > 0) {
+      this.notice?.(
+        `tfjs: clustered weights: ${c.uint8} stored as uint8, ${c.float16} widened to float16, ${c.float32} to float32 (all exact)`,
+      );
+    }
     this.#file?.close();
     this.#file = undefined;
     const n = this.files.length;
