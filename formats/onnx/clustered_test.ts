@@ -7,6 +7,7 @@ import { memoryInput } from "../../src/bytes/inputs.ts";
 import { readCvp } from "../cvp/reader.ts";
 import { affineLevels, chooseWord, clusteredParts, indexBits } from "./clustered.ts";
 import { writeOnnx } from "./writer.ts";
+import { ConvpressError } from "../../src/errors.ts";
 
 Deno.test("index bits and storage words: fewest bits per index, direct bytes below opset 11", () => {
   assertEquals([1, 2, 3, 4, 16, 17, 256, 257].map(indexBits), [1, 1, 2, 2, 4, 5, 8, 9]);
@@ -116,5 +117,30 @@ Deno.test("without keep-clustered, and for tensors with no clustered form, the O
   const cvp = await writeToBytes(smallModel((name, shape) => floats(name, shape, r), r));
   for await (const l of (await openCvp(cvp)).layers) {
     for (const t of Object.values(l.params)) assertEquals(clusteredParts(t, 13), undefined);
+  }
+});
+
+Deno.test("a damaged clustered .cvp fails with a located ConvpressError when written with keep-clustered", async () => {
+  const r = rng(8);
+  const cvp = await writeToBytes(smallModel((name, shape) => clusteredTensor(name, shape, 16, r), r));
+  const dir = await Deno.makeTempDir();
+  try {
+    for (let i = 0; i < 40; i++) {
+      const bad = cvp.slice();
+      const at = Math.floor(r() * (bad.length - 16));
+      bad[at] ^= 1 << Math.floor(r() * 8);
+      let error: unknown;
+      try {
+        await writeOnnx(await openCvp(bad), `${dir}/m.onnx`, { keepClustered: true });
+      } catch (e) {
+        error = e;
+      }
+      assert(
+        error instanceof ConvpressError,
+        `flip at byte ${at}: ${error instanceof Error ? error.stack : "accepted"}`,
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
