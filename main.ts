@@ -7,8 +7,8 @@
 import { parseArgs } from "node:util";
 import { ConvpressError } from "./src/errors.ts";
 import { removeTemporaryFiles } from "./src/bytes/byte_sink.ts";
-import { convert, detectFormat, formatFromExtension, openModel, openSource } from "./src/convert.ts";
-import { formatInspection, inspectModel } from "./src/inspect.ts";
+import { convert, detectFormat, formatFromExtension, openModel, openSource } from "./src/app/convert.ts";
+import { formatInspection, inspectModel } from "./src/app/inspect.ts";
 import { terminalProgress } from "./src/progress.ts";
 import { FORMAT_NAMES } from "./formats/registry.ts";
 import { DATA_OPTIONS } from "./src/cli/data_options.ts";

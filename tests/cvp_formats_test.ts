@@ -4,7 +4,7 @@
  */
 import { assertEquals, assertRejects, ROOT, SHARED, smallOnnx } from "./helpers.ts";
 import type { ConvpressError } from "../src/errors.ts";
-import { convert, openModel } from "../src/convert.ts";
+import { convert, openModel } from "../src/app/convert.ts";
 import type { FormatName } from "../src/model/types.ts";
 
 interface Source {

@@ -4,7 +4,7 @@
  * subtraction), same inputs, same accuracy; logits within 1e-4; side-by-side LeNet V1 against V2; pass-through errors.
  */
 import { evalCommand } from "../src/cli/eval_command.ts";
-import { convert, openModel } from "../src/convert.ts";
+import { convert, openModel } from "../src/app/convert.ts";
 import { mnistPackageDir } from "../src/data/mnist_json.ts";
 import { relativeError } from "../src/eval/metrics.ts";
 import { runModel } from "../src/eval/run_model.ts";

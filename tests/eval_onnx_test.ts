@@ -4,7 +4,7 @@
  * relative error.
  */
 import * as ort from "onnxruntime-node";
-import { openModel } from "../src/convert.ts";
+import { openModel } from "../src/app/convert.ts";
 import { runModelDetailed } from "../src/eval/run_model.ts";
 import { scanStructure } from "../src/eval/structure.ts";
 import { relativeError } from "../src/eval/metrics.ts";

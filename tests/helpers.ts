@@ -96,16 +96,7 @@ export async function ortRun(model: string | Uint8Array, input: Float32Array, sh
   }
 }
 
-/** sqrt(sum (a-b)^2 / sum b^2). */
-export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) return Infinity;
-  let num = 0, den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / (den || 1));
-}
+export { relativeError } from "../src/linalg/relative_error.ts";
 
 /** Reads a little-endian float32 file. */
 export async function readF32(path: string): Promise<Float32Array> {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { FormatModule } from "../registry.ts";
+import type { FormatModule } from "../../src/model/format.ts";
 import { readCaffeModel } from "./reader.ts";
 import { writeCaffeModel } from "./writer.ts";
 

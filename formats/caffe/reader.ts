@@ -27,7 +27,7 @@ import { ShapeTracker } from "../../src/model/shapes.ts";
 import { expectWireType, readInt, readLength, readTag, skipValue } from "../../src/wire/stream_wire.ts";
 import { WireReader } from "../../src/wire/wire_reader.ts";
 import { WireWriter } from "../../src/wire/wire_writer.ts";
-import type { ModelSource, ReadOptions } from "../registry.ts";
+import type { ModelSource, ReadOptions } from "../../src/model/format.ts";
 import { decodeMessage } from "./param_codec.ts";
 import { parsePrototxt } from "./prototxt.ts";
 import { type CaffeInput, type CaffeLayerDef, declaredInputs, inTestPhase, layerDef, netFromText } from "./net.ts";

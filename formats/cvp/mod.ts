@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { FormatModule } from "../registry.ts";
+import type { FormatModule } from "../../src/model/format.ts";
 import { openFileSink, stdoutSink } from "../../src/bytes/byte_sink.ts";
 import { MAGIC } from "./frame.ts";
 import { readCvp } from "./reader.ts";

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import type { ModelSource, ReadOptions } from "../registry.ts";
+import type { ModelSource, ReadOptions } from "../../src/model/format.ts";
 import type { ByteReader } from "../../src/bytes/byte_reader.ts";
 import { CvpError } from "../../src/errors.ts";
 import { type Attrs, type Layer, layerStream, type ModelHeader, type ModelStream } from "../../src/model/types.ts";

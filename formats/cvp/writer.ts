@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type { WriteOptions } from "../registry.ts";
+import type { WriteOptions } from "../../src/model/format.ts";
 import type { ByteSink } from "../../src/bytes/byte_sink.ts";
 import { CvpError } from "../../src/errors.ts";
 import type { Layer, ModelHeader, ModelStream } from "../../src/model/types.ts";
@@ -159,7 +159,8 @@ class RecordWriter {
   async record(kind: number, meta: Record<string, unknown>, body: Body = new Uint8Array(0)): Promise<void> {
     const sink = this.#sink;
     const m = encodeMeta(meta);
-    this.offsets.push(sink.position);
+    const start = sink.position;
+    this.offsets.push(start);
     await sink.write(encodeFrame(kind, m.length, body.length));
     await sink.write(m);
     await sink.write(u32(crc32(m)));
@@ -182,6 +183,7 @@ class RecordWriter {
       }
       await sink.write(u32(crc));
     }
+    if (kind === KIND.tensor) this.#options.onTensor?.(meta.name as string, sink.position - start);
     this.#options.progress?.(sink.position, 0, meta.name as string);
   }
 }

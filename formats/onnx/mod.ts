@@ -5,7 +5,7 @@
  */
 import { OnnxError } from "../../src/errors.ts";
 import { decodeVarint, varintUnsigned } from "../../src/wire/varint.ts";
-import type { FormatModule } from "../registry.ts";
+import type { FormatModule } from "../../src/model/format.ts";
 import { readOnnx } from "./reader.ts";
 import { writeOnnx } from "./writer.ts";
 

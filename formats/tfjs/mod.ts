@@ -4,10 +4,10 @@
  *
  * @module
  */
-import type { FormatModule } from "../registry.ts";
+import type { FormatModule } from "../../src/model/format.ts";
 import { readTfjs } from "./reader.ts";
 import { writeTfjs } from "./writer.ts";
-import { isTar } from "./tar.ts";
+import { isTar } from "../../src/bytes/tar.ts";
 
 const dec = new TextDecoder();
 

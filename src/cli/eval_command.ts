@@ -14,11 +14,10 @@
  */
 import { parseArgs } from "node:util";
 import { DATA_OPTIONS } from "./data_options.ts";
-import { openModel } from "../convert.ts";
+import { openModel } from "../app/convert.ts";
 import { ConvpressError } from "../errors.ts";
 import type { ModelHeader } from "../model/types.ts";
-import { decodeBlobProto } from "../data/blobproto.ts";
-import { decodeNpy } from "../data/npy.ts";
+import { readMean } from "../data/mean.ts";
 import { openDataset } from "../data/open_dataset.ts";
 import { makePreprocessor, type PreprocessOptions, type Preset, PRESETS } from "../data/preprocess.ts";
 import type { Sample } from "../data/types.ts";
@@ -26,7 +25,7 @@ import { EvalTally } from "../eval/metrics.ts";
 import { runModelDetailed } from "../eval/run_model.ts";
 import { type LayerError, runSideBySide } from "../eval/side_by_side.ts";
 import { type ModelStructure, scanStructure } from "../eval/structure.ts";
-import { loadTf } from "../eval/tf.ts";
+import { loadTf } from "../linalg/tf.ts";
 
 /** Help text of `convpress eval`. */
 export const EVAL_HELP = `convpress eval MODEL --data PATH [options]
@@ -65,20 +64,6 @@ function positiveInt(v: string | undefined, what: string, def: number): number {
   const n = Number(v);
   if (!Number.isSafeInteger(n) || n < 1) throw usage(`${what} wants a positive integer, got '${v}'`);
   return n;
-}
-
-async function readMean(v: string): Promise<PreprocessOptions["mean"]> {
-  if (!/\.(binaryproto|npy)$/i.test(v)) return numList(v, "--mean");
-  let b: Uint8Array;
-  try {
-    b = await Deno.readFile(v);
-  } catch (e) {
-    throw new ConvpressError("io", `Cannot read mean file '${v}': ${(e as Error).message}`, { file: v });
-  }
-  const m = /\.npy$/i.test(v) ? decodeNpy(b, v) : decodeBlobProto(b, v);
-  const shape = [...m.shape];
-  while (shape.length > 3 && shape[0] === 1) shape.shift();
-  return { data: m.data, shape };
 }
 
 function inputDims(header: ModelHeader, override: number[] | undefined, path: string): number[] {
@@ -154,7 +139,7 @@ async function run(args: string[]): Promise<number> {
   const pre: PreprocessOptions = {
     preset: v.preprocess as Preset | undefined,
     scale: v.scale === undefined ? undefined : numList(v.scale, "--scale")[0],
-    mean: v.mean === undefined ? undefined : await readMean(v.mean),
+    mean: v.mean === undefined ? undefined : await readMean(v.mean, usage),
     std: v.std === undefined ? undefined : numList(v.std, "--std"),
     resize,
     order: order as "rgb" | "bgr" | undefined,

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { openModel, type OpenOptions } from "../convert.ts";
+import { openModel, type OpenOptions } from "../app/convert.ts";
 import { scanStructure, useCounts } from "../eval/structure.ts";
 import type { Layer, ModelStream } from "../model/types.ts";
 import { type CalibrateSettings, type CalibrationEvent, Calibrator, type Criterion } from "./calibrate.ts";

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { applyStages, formatFromExtension, openModel, type OpenOptions, writeModel } from "../convert.ts";
+import { applyStages, formatFromExtension, openModel, type OpenOptions, writeModel } from "../app/convert.ts";
 import type { Layer, ModelStream } from "../model/types.ts";
 import type { FormatName } from "../model/types.ts";
 import type { ProgressFn } from "../progress.ts";
@@ -93,17 +93,14 @@ export async function compress(
     });
     const middle = cal ? await cal.stages(model) : stagesOf(model, recipe.stages, plan);
     const stages = [beforeTap.stream(), ...middle, afterTap.stream(), progress];
+    const tensorBytes = new Map<string, number>();
+    const onTensor = (tensor: string, bytes: number) => tensorBytes.set(tensor, bytes);
     try {
-      await writeModel(applyStages(model, stages), output, to, { weights: recipe.weights ?? "f16" });
+      await writeModel(applyStages(model, stages), output, to, { weights: recipe.weights ?? "f16", onTensor });
     } finally {
       model.close?.();
     }
     const fileBytes = output === "-" ? 0 : (await Deno.stat(output)).size;
-    let tensorBytes: Map<string, number> | undefined;
-    if (to === "cvp" && output !== "-") {
-      const { inspectCvp } = await import("../../formats/cvp/mod.ts");
-      tensorBytes = new Map((await inspectCvp(output)).tensors.map((t) => [t.tensor, t.bytes]));
-    }
     const report = buildReport(beforeTap, afterTap, {
       input: spooled ? "-" : input,
       output,
@@ -112,7 +109,7 @@ export async function compress(
       seconds: (performance.now() - t0) / 1000,
       pruneOrder: plan?.order,
       pruneSkipped: plan?.skipped,
-      tensorBytes,
+      tensorBytes: tensorBytes.size > 0 ? tensorBytes : undefined,
     });
     if (cal) report.calibration = cal.summary();
     return report;

@@ -37,11 +37,6 @@ const KINDS = ["gap", "prune", "tsvd", "cluster"] as const;
 /** Pruning criteria (the activation ones need `compress --calibration`). */
 const CRITERIA: readonly string[] = ["l1", "l2", "mean_activation", "apoz"];
 
-/** The kind of a stage spec. */
-export function stageKind(s: StageSpec): (typeof KINDS)[number] {
-  return Object.keys(s)[0] as (typeof KINDS)[number];
-}
-
 /** Checks a parsed recipe; `where` names its source in errors. */
 export function validateRecipe(r: unknown, where: string): Recipe {
   const fail = (msg: string): never => {

@@ -4,10 +4,10 @@
  *
  * @module
  */
-import { ByteReader } from "./bytes/byte_reader.ts";
-import { openFileInput, stdinInput } from "./bytes/inputs.ts";
-import { ConvpressError } from "./errors.ts";
-import type { FormatName, Layer, ModelStream } from "./model/types.ts";
+import { ByteReader } from "../bytes/byte_reader.ts";
+import { openFileInput, stdinInput } from "../bytes/inputs.ts";
+import { ConvpressError } from "../errors.ts";
+import type { FormatName, Layer, ModelStream } from "../model/types.ts";
 import {
   allFormats,
   FORMAT_NAMES,
@@ -16,7 +16,7 @@ import {
   type ModelSource,
   type ReadOptions,
   type WriteOptions,
-} from "../formats/registry.ts";
+} from "../../formats/registry.ts";
 
 /** Options of {@link openModel}. */
 export interface OpenOptions extends ReadOptions {
@@ -96,11 +96,11 @@ export async function writeModel(
   await fmt.write(model, path, options);
 }
 
-/** Applies `stages` to a model stream's layers. */
+/** Applies `stages` to a model stream's layers; the result closes the same source as `model`. */
 export function applyStages(model: ModelStream, stages: TransformStream<Layer, Layer>[]): ModelStream {
   let layers = model.layers;
   for (const s of stages) layers = layers.pipeThrough(s);
-  return { header: model.header, layers };
+  return { ...model, layers };
 }
 
 /** Converts `input` to `output`: formats from options, content or extensions. */
