@@ -24,7 +24,6 @@
  *
  * @module
  */
-import { ConvpressError } from "../errors.ts";
 import { type Activation, LayerExecutor } from "../eval/executor.ts";
 import type { TfTensor } from "../linalg/tf.ts";
 import { releaseMemory } from "../memory.ts";
