@@ -12,6 +12,53 @@ export const SHARED = `${ROOT}/../shared`;
 /** Debian's Python, which has numpy, onnx and OpenCV. */
 export const PYTHON = "/usr/bin/python3";
 
+/** What a test needs that a bare clone may lack: paths (files or folders) and Python modules. */
+export interface Needs {
+  /** Paths that must exist, absolute or relative to the project root (`../shared/fixtures/...`). */
+  paths?: string[];
+  /** Modules Debian's Python must import (`cv2`, `onnx`). */
+  python?: string[];
+}
+
+const pythonHas = new Map<string, boolean>();
+
+/** Why a test cannot run here (the first missing path or Python module, one line), or undefined when it can. */
+export function missing(needs: Needs): string | undefined {
+  for (const p of needs.paths ?? []) {
+    const abs = p.startsWith("/") ? p : `${ROOT}/${p}`;
+    try {
+      Deno.statSync(abs);
+    } catch {
+      const shown = abs.startsWith(`${ROOT}/`) ? abs.slice(ROOT.length + 1) : abs.replace(`${ROOT}/../`, "../");
+      return `${shown} is missing`;
+    }
+  }
+  for (const m of needs.python ?? []) {
+    if (!pythonHas.has(m)) {
+      let ok = false;
+      try {
+        ok = new Deno.Command(PYTHON, { args: ["-c", `import ${m}`], stdout: "null", stderr: "null" }).outputSync()
+          .success;
+      } catch { /* no python */ }
+      pythonHas.set(m, ok);
+    }
+    if (!pythonHas.get(m)) return `${PYTHON} cannot import ${m}`;
+  }
+  return undefined;
+}
+
+/**
+ * `Deno.test`, skipped with Deno's `ignore` when something in `needs` is missing; the one-line reason is then part
+ * of the test's name, so the run says what to install or fetch.
+ */
+export function testNeeding(name: string, needs: Needs, fn: (t: Deno.TestContext) => void | Promise<void>): void {
+  const why = missing(needs);
+  Deno.test(why ? `${name} [skipped: ${why}]` : name, { ignore: why !== undefined }, fn);
+}
+
+/** The shared fixtures folder as the tests name it in {@link Needs}. */
+export const SHARED_FIXTURES = "../shared/fixtures";
+
 /** Result of a subprocess. */
 export interface RunResult {
   code: number;

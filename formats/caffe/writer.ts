@@ -90,6 +90,7 @@ export async function writeCaffeNet(model: ModelStream, sink: ByteSink, options:
   };
   for (const input of header.inputs) await declare(input.name, input.shape);
   const tracker = new ShapeTracker(header);
+  let done = 0;
   for await (const layer of model.layers) {
     // An input the header did not list yet (an ONNX stream from stdin states its inputs after the nodes) is
     // declared where it is first read, with the header's shape if known by now, else [1, C, 1, 1].
@@ -111,7 +112,7 @@ export async function writeCaffeNet(model: ModelStream, sink: ByteSink, options:
       net.add("layer", r.msg);
     }
     for (const o of layer.outputs) declared.add(o);
-    options.progress?.(sink.position, 0, "caffe");
+    options.progress?.(++done, header.plan?.length ?? 0, layer.name);
   }
   return printPrototxt(net);
 }

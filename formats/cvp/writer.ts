@@ -36,6 +36,7 @@ export async function writeCvp(model: ModelStream, sink: ByteSink, options: Writ
     for await (const layer of model.layers) {
       await writeLayer(w, layer, options);
       layers++;
+      options.progress?.(layers, model.header.plan?.length ?? 0, layer.name);
       tensors += Object.keys(layer.params).length;
     }
     // The header object may have been completed while the layers streamed (ONNX read from a pipe).
@@ -174,7 +175,6 @@ class RecordWriter {
         if (total > body.length) break;
         crc = crc32Update(crc, c);
         await sink.write(c);
-        this.#options.progress?.(sink.position, 0, meta.name as string);
       }
       if (total !== body.length) {
         throw new CvpError("bad_format", `Tensor '${meta.name}' delivered ${total} bytes, ${body.length} expected`, {
@@ -184,6 +184,5 @@ class RecordWriter {
       await sink.write(u32(crc));
     }
     if (kind === KIND.tensor) this.#options.onTensor?.(meta.name as string, sink.position - start);
-    this.#options.progress?.(sink.position, 0, meta.name as string);
   }
 }

@@ -62,12 +62,12 @@ export const onnxFormat: FormatModule = {
   name: "onnx",
   extensions: [".onnx"],
   detect: (head) => looksLikeOnnx(head),
-  read: (src) => {
+  read: (src, options) => {
     if (!src.reader) return Promise.reject(new OnnxError("usage", `ONNX input '${src.path}' is a directory`));
     const dir = src.path === "-"
       ? undefined
       : (src.path.includes("/") ? src.path.slice(0, src.path.lastIndexOf("/")) : ".");
-    return readOnnx(src.reader, dir);
+    return readOnnx(src.reader, dir, options);
   },
   write: (model, path, options) => writeOnnx(model, path, options),
 };

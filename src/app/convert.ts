@@ -8,6 +8,7 @@ import { ByteReader } from "../bytes/byte_reader.ts";
 import { openFileInput, stdinInput } from "../bytes/inputs.ts";
 import { ConvpressError } from "../errors.ts";
 import type { FormatName, Layer, ModelStream } from "../model/types.ts";
+import type { ProgressFn } from "../progress.ts";
 import {
   allFormats,
   FORMAT_NAMES,
@@ -96,6 +97,25 @@ export async function writeModel(
   await fmt.write(model, path, options);
 }
 
+/**
+ * A pass-through stage that reports each layer to `progress` (layers so far, the plan's length or 0, the name), and
+ * runs `each` on it first (compress releases memory there). The CLI's progress is fed here, whatever the formats.
+ */
+export function progressStage(
+  header: ModelStream["header"],
+  progress: ProgressFn | undefined,
+  each?: (layer: Layer) => void,
+): TransformStream<Layer, Layer> {
+  let count = 0;
+  return new TransformStream<Layer, Layer>({
+    transform(l, c) {
+      progress?.(++count, header.plan?.length ?? 0, l.name);
+      each?.(l);
+      c.enqueue(l);
+    },
+  });
+}
+
 /** Applies `stages` to a model stream's layers; the result closes the same source as `model`. */
 export function applyStages(model: ModelStream, stages: TransformStream<Layer, Layer>[]): ModelStream {
   let layers = model.layers;
@@ -115,8 +135,9 @@ export async function convert(
     await model.layers.cancel();
     throw new ConvpressError("usage", `Cannot tell the output format of '${output}': use --to`, { file: output });
   }
+  const { progress, ...writeOptions } = options;
   try {
-    await writeModel(model, output, to, options);
+    await writeModel(applyStages(model, [progressStage(model.header, progress)]), output, to, writeOptions);
   } finally {
     model.close?.();
   }

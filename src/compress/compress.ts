@@ -9,7 +9,14 @@
  *
  * @module
  */
-import { applyStages, formatFromExtension, openModel, type OpenOptions, writeModel } from "../app/convert.ts";
+import {
+  applyStages,
+  formatFromExtension,
+  openModel,
+  type OpenOptions,
+  progressStage,
+  writeModel,
+} from "../app/convert.ts";
 import type { Layer, ModelStream } from "../model/types.ts";
 import type { FormatName } from "../model/types.ts";
 import type { ProgressFn } from "../progress.ts";
@@ -83,14 +90,7 @@ export async function compress(
     }
     const model = await openModel(input, options);
     const beforeTap = new ReportTap(model.header), afterTap = new ReportTap(model.header);
-    let count = 0;
-    const progress = new TransformStream<Layer, Layer>({
-      transform(l, c) {
-        options.progress?.(++count, model.header.plan?.length ?? 0, l.name);
-        releaseMemory();
-        c.enqueue(l);
-      },
-    });
+    const progress = progressStage(model.header, options.progress, releaseMemory);
     const middle = cal ? await cal.stages(model) : stagesOf(model, recipe.stages, plan);
     const stages = [beforeTap.stream(), ...middle, afterTap.stream(), progress];
     const tensorBytes = new Map<string, number>();

@@ -24,8 +24,6 @@ export interface ReadOptions {
   prototxt?: string;
   /** Input shape N,C,H,W when the model does not state it. */
   inputShape?: number[];
-  /** Called with bytes read so far. */
-  progress?: ProgressFn;
 }
 
 /** Options any writer may take. Unknown options are ignored. */
@@ -44,7 +42,7 @@ export interface WriteOptions {
   quantize?: "float16" | "uint8" | "uint16";
   /** `.cvp`: how to store float weights that no stage encoded. */
   weights?: "f32" | "f16";
-  /** Called with bytes written so far. */
+  /** Called with the layers written so far, the total when the header's plan knows it (else 0), and the layer. */
   progress?: ProgressFn;
   /** Called once per tensor with the bytes it takes in the output, by writers that know (`.cvp`: the whole record). */
   onTensor?: (tensor: string, bytes: number) => void;
