@@ -26,7 +26,7 @@ import { ShapeTracker } from "../../src/model/shapes.ts";
 import { WireType } from "../../src/wire/wire_reader.ts";
 import { WireWriter } from "../../src/wire/wire_writer.ts";
 import { varintSize } from "../../src/wire/varint.ts";
-import type { WriteOptions } from "../../src/model/format.ts";
+import type { CaffeWriteOptions as WriteOptions } from "./options.ts";
 import { encodeMessage } from "./param_codec.ts";
 import { printPrototxt, TextMessage } from "./prototxt.ts";
 import { inputRecord, toCaffeRecords } from "./from_canonical.ts";

@@ -11,7 +11,8 @@
  *
  * @module
  */
-import type { ModelSource, ReadOptions } from "../../src/model/format.ts";
+import type { ModelSource } from "../../src/model/format.ts";
+import type { CvpReadOptions as ReadOptions } from "./options.ts";
 import type { ByteReader } from "../../src/bytes/byte_reader.ts";
 import { CvpError } from "../../src/errors.ts";
 import { type Attrs, type Layer, layerStream, type ModelHeader, type ModelStream } from "../../src/model/types.ts";

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type { WriteOptions } from "../../src/model/format.ts";
+import type { CvpWriteOptions as WriteOptions } from "./options.ts";
 import type { ByteSink } from "../../src/bytes/byte_sink.ts";
 import { CvpError } from "../../src/errors.ts";
 import type { Layer, ModelHeader, ModelStream } from "../../src/model/types.ts";

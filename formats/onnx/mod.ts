@@ -6,6 +6,7 @@
 import { OnnxError } from "../../src/errors.ts";
 import { decodeVarint, varintUnsigned } from "../../src/wire/varint.ts";
 import type { FormatModule } from "../../src/model/format.ts";
+import type { OnnxReadOptions, OnnxWriteOptions } from "./options.ts";
 import { readOnnx } from "./reader.ts";
 import { writeOnnx } from "./writer.ts";
 
@@ -58,9 +59,8 @@ export function looksLikeOnnx(head: Uint8Array): boolean {
 }
 
 /** The ONNX format module. */
-export const onnxFormat: FormatModule = {
+export const onnxFormat: FormatModule<OnnxReadOptions, OnnxWriteOptions> = {
   name: "onnx",
-  extensions: [".onnx"],
   detect: (head) => looksLikeOnnx(head),
   read: (src, options) => {
     if (!src.reader) return Promise.reject(new OnnxError("usage", `ONNX input '${src.path}' is a directory`));

@@ -15,7 +15,7 @@ import type { ByteInput } from "../../src/bytes/byte_reader.ts";
 import { OnnxError, wrapError } from "../../src/errors.ts";
 import type { Tensor } from "../../src/model/tensor.ts";
 import { type Layer, layerStream, type ModelHeader, type ModelStream, type ValueInfo } from "../../src/model/types.ts";
-import type { ReadOptions } from "../../src/model/format.ts";
+import type { OnnxReadOptions as ReadOptions } from "./options.ts";
 import { type OnnxEvent, walkModel } from "./parse.ts";
 import { decodeMessage, type NodeMsg, num, onnx, tensorFromMessage, valueInfo } from "./proto.ts";
 import { importNode, PARAM_POSITIONS } from "./import_node.ts";

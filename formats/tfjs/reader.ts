@@ -15,7 +15,8 @@
 import { TfjsError, wrapError } from "../../src/errors.ts";
 import type { ByteReader } from "../../src/bytes/byte_reader.ts";
 import { layerStream, type ModelStream, planOf } from "../../src/model/types.ts";
-import type { ModelSource, ReadOptions } from "../../src/model/format.ts";
+import type { ModelSource } from "../../src/model/format.ts";
+import type { TfjsReadOptions as ReadOptions } from "./options.ts";
 import { readGraphModel } from "./graph_reader.ts";
 import { readLayersModel } from "./layers_reader.ts";
 import { isTar, readTar } from "../../src/bytes/tar.ts";

@@ -7,11 +7,12 @@
 import { ByteReader } from "../bytes/byte_reader.ts";
 import { openFileInput, stdinInput } from "../bytes/inputs.ts";
 import { ConvpressError } from "../errors.ts";
-import type { FormatName, Layer, ModelStream } from "../model/types.ts";
+import type { Layer, ModelStream } from "../model/types.ts";
 import type { ProgressFn } from "../progress.ts";
 import {
   allFormats,
   FORMAT_NAMES,
+  formatFromExtension,
   type FormatModule,
   getFormat,
   type ModelSource,
@@ -19,20 +20,12 @@ import {
   type WriteOptions,
 } from "../../formats/registry.ts";
 
+export { formatFromExtension };
+
 /** Options of {@link openModel}. */
 export interface OpenOptions extends ReadOptions {
-  /** The format, when not detected from the content. */
-  format?: FormatName;
-}
-
-/** Guesses a format from a path's extension. */
-export function formatFromExtension(path: string): FormatName | undefined {
-  const p = path.toLowerCase();
-  if (p.endsWith(".onnx")) return "onnx";
-  if (p.endsWith(".caffemodel") || p.endsWith(".prototxt")) return "caffe";
-  if (p.endsWith(".cvp")) return "cvp";
-  if (p.endsWith(".json") || p.endsWith("/") || p.endsWith(".tar")) return "tfjs";
-  return undefined;
+  /** The format (a registered name), when not detected from the content. */
+  format?: string;
 }
 
 /** Opens `path` (`-` for stdin) as a model source. */
@@ -90,7 +83,7 @@ export async function openModel(path: string, options: OpenOptions = {}): Promis
 export async function writeModel(
   model: ModelStream,
   path: string,
-  format: FormatName,
+  format: string,
   options: WriteOptions = {},
 ): Promise<void> {
   const fmt = await getFormat(format);
@@ -127,7 +120,7 @@ export function applyStages(model: ModelStream, stages: TransformStream<Layer, L
 export async function convert(
   input: string,
   output: string,
-  options: OpenOptions & WriteOptions & { to?: FormatName } = {},
+  options: OpenOptions & WriteOptions & { to?: string } = {},
 ): Promise<void> {
   const model = await openModel(input, options);
   const to = options.to ?? formatFromExtension(output) ?? (output === "-" ? model.header.sourceFormat : undefined);

@@ -13,10 +13,7 @@
  */
 import type { ByteReader } from "./byte_reader.ts";
 import type { ByteSink } from "./byte_sink.ts";
-import { ConvpressError, type ErrorCode, type ErrorContext } from "../errors.ts";
-
-/** The error class tar errors are raised as. */
-export type TarErrorClass = new (code: ErrorCode, message: string, ctx?: ErrorContext) => ConvpressError;
+import { ConvpressError, type ErrorClass } from "../errors.ts";
 
 const BLOCK = 512;
 const dec = new TextDecoder();
@@ -38,7 +35,7 @@ function field(h: Uint8Array, start: number, len: number): string {
   return dec.decode(h.subarray(start, end));
 }
 
-function octal(h: Uint8Array, start: number, len: number, what: string, at: number, Err: TarErrorClass): number {
+function octal(h: Uint8Array, start: number, len: number, what: string, at: number, Err: ErrorClass): number {
   const s = field(h, start, len).trim();
   if (s === "") return 0;
   if (!/^[0-7]+$/.test(s)) {
@@ -53,7 +50,7 @@ export function isTar(head: Uint8Array): boolean {
 }
 
 /** Reads the regular files of a tar stream, strictly in order. */
-export async function* readTar(r: ByteReader, Err: TarErrorClass = ConvpressError): AsyncGenerator<TarEntry> {
+export async function* readTar(r: ByteReader, Err: ErrorClass = ConvpressError): AsyncGenerator<TarEntry> {
   let longName: string | undefined;
   while (true) {
     if (await r.atEnd()) return;
@@ -116,7 +113,7 @@ export async function* readTar(r: ByteReader, Err: TarErrorClass = ConvpressErro
 }
 
 /** Builds a ustar header for a regular file (mode 644, owner 0, mtime 0, so equal inputs give equal archives). */
-export function tarHeader(name: string, size: number, Err: TarErrorClass = ConvpressError): Uint8Array {
+export function tarHeader(name: string, size: number, Err: ErrorClass = ConvpressError): Uint8Array {
   const h = new Uint8Array(BLOCK);
   const put = (s: string, start: number, len: number) => h.set(enc.encode(s).subarray(0, len), start);
   const nameBytes = enc.encode(name);
@@ -143,7 +140,7 @@ export async function writeTarEntry(
   name: string,
   size: number,
   chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
-  Err: TarErrorClass = ConvpressError,
+  Err: ErrorClass = ConvpressError,
 ): Promise<void> {
   await sink.write(tarHeader(name, size, Err));
   let n = 0;

@@ -18,7 +18,6 @@ import {
   writeModel,
 } from "../app/convert.ts";
 import type { Layer, ModelStream } from "../model/types.ts";
-import type { FormatName } from "../model/types.ts";
 import type { ProgressFn } from "../progress.ts";
 import { clusterStage } from "./cluster.ts";
 import { gapStage } from "./gap.ts";
@@ -33,7 +32,7 @@ import type { CalibratedRun, CalibrationOptions } from "./calibrate_pipeline.ts"
 /** Options of {@link compress}. */
 export interface CompressOptions extends OpenOptions {
   /** Output format (default: from the extension, else `.cvp`). */
-  to?: FormatName;
+  to?: string;
   progress?: ProgressFn;
   /** Calibration data and tuning: data-aware pruning and least-squares fits (see ./calibrate.ts). */
   calibration?: CalibrationOptions;

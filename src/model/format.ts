@@ -8,6 +8,7 @@
 import type { ByteReader } from "../bytes/byte_reader.ts";
 import type { FormatName, ModelStream } from "./types.ts";
 import type { ProgressFn } from "../progress.ts";
+import { ConvpressError } from "../errors.ts";
 
 /** Where a model is read from. `path` is `-` for stdin; `reader` is open on it (files are seekable). */
 export interface ModelSource {
@@ -18,45 +19,64 @@ export interface ModelSource {
   isDirectory: boolean;
 }
 
-/** Options any reader may take. Unknown options are ignored. */
+/**
+ * Options every reader takes; a format adds its own in its folder's `options.ts` (Caffe: `prototxt`). Unknown
+ * options are ignored.
+ */
 export interface ReadOptions {
-  /** Caffe: a deploy prototxt whose structure and input shape win over the caffemodel's. */
-  prototxt?: string;
   /** Input shape N,C,H,W when the model does not state it. */
   inputShape?: number[];
 }
 
-/** Options any writer may take. Unknown options are ignored. */
+/** Options every writer takes; a format adds its own in its folder's `options.ts`. Unknown options are ignored. */
 export interface WriteOptions {
-  /** ONNX: write tensors to a side file `<out>.data` (external data). */
-  externalData?: boolean;
-  /** ONNX: tensors of at least this many bytes go to the side file (default 1024, as the onnx package). */
-  externalDataThreshold?: number;
-  /** Caffe: where to write the deploy prototxt. */
-  prototxtOut?: string;
-  /** TF.js: layers-model, graph-model, or chosen from the network ("auto"). */
-  tfjsKind?: "layers-model" | "graph-model" | "auto";
-  /** TF.js: shard size in bytes (default 4 MiB). */
-  shardSize?: number;
-  /** TF.js: weight quantization. */
-  quantize?: "float16" | "uint8" | "uint16";
-  /** `.cvp`: how to store float weights that no stage encoded. */
-  weights?: "f32" | "f16";
   /** Called with the layers written so far, the total when the header's plan knows it (else 0), and the layer. */
   progress?: ProgressFn;
   /** Called once per tensor with the bytes it takes in the output, by writers that know (`.cvp`: the whole record). */
   onTensor?: (tensor: string, bytes: number) => void;
 }
 
-/** A format's entry points. Probes never throw. */
-export interface FormatModule {
+/**
+ * A command-line flag a format adds to the commands that read (`side: "read"`) or write (`"write"`) it, and how its
+ * value becomes an option. The CLI's flags, help lines and option objects are made from these (formats/registry.ts).
+ */
+export interface FormatFlag {
+  /** The flag without dashes: `external-data`. */
+  name: string;
+  type: "boolean" | "string";
+  /** The value's placeholder in help: `BYTES`. */
+  arg?: string;
+  /** One line of help. */
+  help: string;
+  side: "read" | "write";
+  /** Sets the option from the flag's value; throws a `usage` {@link ConvpressError} on a bad one. */
+  apply(options: Record<string, unknown>, value: string | boolean): void;
+}
+
+/** A flag value that must be one of `allowed`. */
+export function flagChoice<T extends string>(value: string | boolean, flag: string, allowed: readonly T[]): T {
+  if (typeof value !== "string" || !(allowed as readonly string[]).includes(value)) {
+    throw new ConvpressError("usage", `Invalid --${flag} '${value}': expected ${allowed.join(", ")}`);
+  }
+  return value as T;
+}
+
+/** A flag value that must be a positive integer. */
+export function flagPositiveInt(value: string | boolean, flag: string): number {
+  const n = Number(value);
+  if (typeof value !== "string" || !Number.isSafeInteger(n) || n <= 0) {
+    throw new ConvpressError("usage", `Invalid --${flag} '${value}'`);
+  }
+  return n;
+}
+
+/** A format's entry points, with its own read options `R` and write options `W`. Probes never throw. */
+export interface FormatModule<R extends ReadOptions = ReadOptions, W extends WriteOptions = WriteOptions> {
   name: FormatName;
-  /** File extensions, lower case with the dot, used as a hint. */
-  extensions: string[];
   /** True when the first bytes (`head`, at most 4 KiB) look like this format. */
   detect(head: Uint8Array, path: string): boolean;
   /** Opens a model stream. */
-  read(src: ModelSource, options: ReadOptions): Promise<ModelStream>;
+  read(src: ModelSource, options: R): Promise<ModelStream>;
   /** Consumes a model stream and writes it to `path` (`-` for stdout). */
-  write(model: ModelStream, path: string, options: WriteOptions): Promise<void>;
+  write(model: ModelStream, path: string, options: W): Promise<void>;
 }
