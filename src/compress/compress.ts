@@ -19,12 +19,10 @@ import {
 } from "../app/convert.ts";
 import type { Layer, ModelStream } from "../model/types.ts";
 import type { ProgressFn } from "../progress.ts";
-import { clusterStage } from "./cluster.ts";
-import { gapStage } from "./gap.ts";
-import { analyzePruning, planPruning, type PruneOptions, type PrunePlan, pruneStage } from "./prune.ts";
+import { analyzePruning, planPruning, type PruneOptions, type PrunePlan } from "./prune.ts";
+import { createStage } from "./stages.ts";
 import type { Recipe, StageSpec } from "./recipe.ts";
 import { buildReport, type CompressReport, ReportTap } from "./report.ts";
-import { tsvdStage } from "./tsvd.ts";
 import { ConvpressError } from "../errors.ts";
 import { releaseMemory } from "../memory.ts";
 import type { CalibratedRun, CalibrationOptions } from "./calibrate_pipeline.ts";
@@ -39,12 +37,7 @@ export interface CompressOptions extends OpenOptions {
 }
 
 function stagesOf(model: ModelStream, specs: StageSpec[], plan?: PrunePlan): TransformStream<Layer, Layer>[] {
-  return specs.map((s) => {
-    if ("gap" in s) return gapStage(model.header);
-    if ("prune" in s) return pruneStage(model, plan!);
-    if ("tsvd" in s) return tsvdStage(s.tsvd);
-    return clusterStage(s.cluster);
-  });
+  return specs.map((s) => createStage(s, { model, plan }));
 }
 
 async function spoolStdin(): Promise<string> {

@@ -12,8 +12,8 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { DATA_OPTIONS } from "./data_options.ts";
+import type { Command } from "./flags.ts";
 import { openModel } from "../app/convert.ts";
 import { ConvpressError } from "../errors.ts";
 import type { ModelHeader } from "../model/types.ts";
@@ -77,46 +77,28 @@ function inputDims(header: ModelHeader, override: number[] | undefined, path: st
   return dims as number[];
 }
 
-/** Runs `convpress eval` with `args` (after the command name); returns the exit code. */
-export async function evalCommand(args: string[]): Promise<number> {
-  try {
-    return await run(args);
-  } catch (e) {
-    if (e instanceof ConvpressError) {
-      console.error(`convpress eval: ${e.message}`);
-      return e.exitCode;
-    }
-    throw e;
-  }
-}
+/** `eval`. */
+export const evalCommand: Command = {
+  help: EVAL_HELP,
+  options: {
+    prototxt: { type: "string" },
+    reference: { type: "string" },
+    "reference-prototxt": { type: "string" },
+    data: { type: "string" },
+    ...DATA_OPTIONS,
+    batch: { type: "string" },
+    json: { type: "boolean" },
+    "input-shape": { type: "string" },
+    backend: { type: "string" },
+  },
+  run: (values, positionals) => run(values as EvalFlags, positionals),
+};
 
-async function run(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        prototxt: { type: "string" },
-        reference: { type: "string" },
-        "reference-prototxt": { type: "string" },
-        data: { type: "string" },
-        ...DATA_OPTIONS,
-        batch: { type: "string" },
-        json: { type: "boolean" },
-        "input-shape": { type: "string" },
-        backend: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-  } catch (e) {
-    throw usage((e as Error).message);
-  }
-  const v = parsed.values;
-  if (v.help) {
-    console.log(EVAL_HELP);
-    return 0;
-  }
+/** The flags of `eval`, as parsed. */
+type EvalFlags = Record<string, string | undefined> & { json?: boolean; help?: boolean };
+
+async function run(v: EvalFlags, positionals: string[]): Promise<number> {
+  const parsed = { positionals };
   if (parsed.positionals.length !== 1) throw usage("eval takes one MODEL");
   const modelPath = parsed.positionals[0];
   if (!v.data) throw usage("eval needs --data PATH");

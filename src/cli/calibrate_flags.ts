@@ -5,8 +5,8 @@
  * @module
  */
 import { ConvpressError } from "../errors.ts";
-import type { CalibrationOptions } from "./calibrate_pipeline.ts";
-export { formatCalibration } from "./calibrate_pipeline.ts";
+import type { CalibrationOptions } from "../compress/calibrate_pipeline.ts";
+export { formatCalibration } from "../compress/calibrate_pipeline.ts";
 
 /** The flags, as parsed by `node:util` parseArgs. */
 export interface CalibrationFlags {
