@@ -372,7 +372,7 @@ export const prune: StageModule<"prune", PruneOptions> = {
   create: (_options, ctx) =>
     pruneStage(
       ctx.model,
-      ctx.plan ??
+      (ctx.plan as PrunePlan | undefined) ??
         { keep: new Map(), order: [], skipped: [], macsBefore: 0, macsAfter: 0, paramsBefore: 0, paramsAfter: 0 },
     ),
 };

@@ -7,13 +7,12 @@
  */
 import { ConvpressError } from "../errors.ts";
 import type { Layer, ModelStream } from "../model/types.ts";
-import type { PrunePlan } from "./prune.ts";
 
 /** What a stage may need besides its options: the model it runs over and, for pruning, the plan of pass 1. */
 export interface StageContext {
   model: ModelStream;
-  /** The prune plan (the prune stage only; an empty plan when absent). */
-  plan?: PrunePlan;
+  /** The prune plan of pass 1 (a `PrunePlan` of ./prune.ts, read by the prune stage only; empty when absent). */
+  plan?: unknown;
 }
 
 /** One compression stage. */
