@@ -13,7 +13,7 @@
  * @module
  */
 import { DATA_OPTIONS } from "./data_options.ts";
-import type { Command } from "./flags.ts";
+import { type Command, numberList, positiveInt } from "./flags.ts";
 import { openModel } from "../app/convert.ts";
 import { ConvpressError } from "../errors.ts";
 import type { ModelHeader } from "../model/types.ts";
@@ -54,16 +54,7 @@ function usage(msg: string): ConvpressError {
 }
 
 function numList(v: string, what: string): number[] {
-  const xs = v.split(",").map((s) => Number(s.trim()));
-  if (!xs.length || xs.some((x) => !Number.isFinite(x))) throw usage(`${what} wants numbers separated by commas`);
-  return xs;
-}
-
-function positiveInt(v: string | undefined, what: string, def: number): number {
-  if (v === undefined) return def;
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 1) throw usage(`${what} wants a positive integer, got '${v}'`);
-  return n;
+  return numberList(v, what, "eval");
 }
 
 function inputDims(header: ModelHeader, override: number[] | undefined, path: string): number[] {
@@ -109,8 +100,8 @@ async function run(v: EvalFlags, positionals: string[]): Promise<number> {
   if (order && order !== "rgb" && order !== "bgr") throw usage("--channel-order must be rgb or bgr");
   const backend = v.backend ?? "wasm";
   if (backend !== "wasm" && backend !== "cpu") throw usage("--backend must be wasm or cpu");
-  const limit = positiveInt(v.limit, "--limit", Number.MAX_SAFE_INTEGER);
-  const batch = positiveInt(v.batch, "--batch", 8);
+  const limit = positiveInt(v.limit, "--limit", "eval", Number.MAX_SAFE_INTEGER);
+  const batch = positiveInt(v.batch, "--batch", "eval", 8);
   const inputShape = v["input-shape"] ? numList(v["input-shape"], "--input-shape") : undefined;
   if (inputShape && inputShape.length < 2) throw usage("--input-shape wants N,C,H,W");
   let resize: [number, number] | undefined;

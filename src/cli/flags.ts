@@ -73,6 +73,23 @@ export function formatArg(v: string | undefined, flag: string): FormatName | und
   return v;
 }
 
+/** Numbers separated by commas (`--scale`, `--std`, `--resize`); `command` names the help to point at. */
+export function numberList(v: string, flag: string, command: string): number[] {
+  const xs = v.split(",").map((s) => Number(s.trim()));
+  if (!xs.length || xs.some((x) => !Number.isFinite(x))) {
+    throw usage(`${flag} wants numbers separated by commas`, command);
+  }
+  return xs;
+}
+
+/** A positive integer (`--limit`, `--batch`); `def` when absent. */
+export function positiveInt(v: string | undefined, flag: string, command: string, def: number): number {
+  if (v === undefined) return def;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 1) throw usage(`${flag} wants a positive integer, got '${v}'`, command);
+  return n;
+}
+
 /** `--input-shape N,C,H,W`: positive integers. */
 export function intList(v: string | undefined, flag: string): number[] | undefined {
   if (v === undefined) return undefined;
