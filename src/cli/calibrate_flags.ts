@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { ConvpressError } from "../errors.ts";
-import { numberList, positiveInt } from "./flags.ts";
+import type { ConvpressError } from "../errors.ts";
+import { numberList, positiveInt, usage as cliUsage } from "./flags.ts";
 import type { CalibrationOptions } from "../compress/calibrate_pipeline.ts";
 export { formatCalibration } from "../compress/calibrate_pipeline.ts";
 
@@ -23,7 +23,7 @@ export interface CalibrationFlags {
 }
 
 function usage(msg: string): ConvpressError {
-  return new ConvpressError("usage", `${msg} (see convpress compress --help)`);
+  return cliUsage(msg, "compress");
 }
 
 function numbers(v: string, flag: string): number[] {

@@ -13,7 +13,7 @@
  * @module
  */
 import { DATA_OPTIONS } from "./data_options.ts";
-import { type Command, numberList, positiveInt } from "./flags.ts";
+import { type Command, numberList, positiveInt, usage as cliUsage } from "./flags.ts";
 import { openModel } from "../app/convert.ts";
 import { ConvpressError } from "../errors.ts";
 import type { ModelHeader } from "../model/types.ts";
@@ -50,7 +50,7 @@ export const EVAL_HELP = `convpress eval MODEL --data PATH [options]
   --backend wasm|cpu        tfjs backend (default wasm)`;
 
 function usage(msg: string): ConvpressError {
-  return new ConvpressError("usage", `${msg} (see convpress eval --help)`);
+  return cliUsage(msg, "eval");
 }
 
 function numList(v: string, what: string): number[] {
