@@ -60,7 +60,7 @@ const cases = [
 
 for (const c of cases) {
   testNeeding(`clients: ${c.name} -> ONNX in ONNX Runtime and -> Caffe in OpenCV match OpenCV on the original`, {
-    paths: [REAL],
+    paths: [c.model, c.proto, c.input],
     python: ["cv2"],
   }, async () => {
     const ref = await opencv(c.proto, c.model, c.input, c.shape);

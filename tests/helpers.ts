@@ -29,7 +29,13 @@ export function missing(needs: Needs): string | undefined {
     try {
       Deno.statSync(abs);
     } catch {
-      const shown = abs.startsWith(`${ROOT}/`) ? abs.slice(ROOT.length + 1) : abs.replace(`${ROOT}/../`, "../");
+      const parent = ROOT.slice(0, ROOT.lastIndexOf("/"));
+      const norm = abs.replace(`${ROOT}/../`, `${parent}/`);
+      const shown = norm.startsWith(`${ROOT}/`)
+        ? norm.slice(ROOT.length + 1)
+        : norm.startsWith(`${parent}/`)
+        ? `../${norm.slice(parent.length + 1)}`
+        : norm;
       return `${shown} is missing`;
     }
   }
