@@ -5,7 +5,7 @@ import { ByteReader } from "../../src/bytes/byte_reader.ts";
 import { memoryInput } from "../../src/bytes/inputs.ts";
 import { Tensor } from "../../src/model/tensor.ts";
 import type { Layer, ModelStream } from "../../src/model/types.ts";
-import { applyStages } from "../../src/convert.ts";
+import { applyStages } from "../../src/app/convert.ts";
 import { readCvp } from "../cvp/reader.ts";
 import { writeToBytes } from "../cvp/testing.ts";
 import { planClustered, tfjsAffineGrid } from "./clustered.ts";
