@@ -107,7 +107,11 @@ for (const kind of ["layers-model", "graph-model"] as const) {
         manifest(`${dir}/float`).every((w: { quantization?: unknown }) => !w.quantization),
         "the reference is plain float32",
       );
-      assertEquals(notes.length, 3, notes.join("\n"));
+      assertEquals(notes.length, 4, notes.join("\n"));
+      assertEquals(
+        notes[3],
+        "tfjs: clustered weights: 1 stored as uint8, 1 widened to float16, 1 to float32 (all exact)",
+      );
       assert(
         notes[0].includes("stored as uint8") && notes[1].includes("widened to float16") &&
           notes[2].includes("widened to float32"),
