@@ -4,21 +4,21 @@
  * and gives the float decode's outputs; the `onnx` checker accepts it; the file is at most 1.25x its index payload
  * plus codebooks.
  */
-import { assert, assertEquals, ortRun, python, rng, ROOT, runCli, SHARED } from "./helpers.ts";
+import {
+  assert,
+  assertEquals,
+  ortRun,
+  python,
+  rng,
+  ROOT,
+  runCli,
+  SHARED,
+  SHARED_FIXTURES,
+  testNeeding,
+} from "./helpers.ts";
 import { digits, LENET } from "./lenet_helpers.ts";
 
 const SQUEEZENET = `${SHARED}/fixtures/caffe/squeezenet_dc`;
-
-/** True when the fixture is missing; the test is then skipped, saying why. */
-async function missing(p: string, what: string): Promise<boolean> {
-  try {
-    await Deno.stat(p);
-    return false;
-  } catch {
-    console.log(`skipped: ${what} fixture missing (${p})`);
-    return true;
-  }
-}
 
 /** Bytes of the file's index tensors and codebooks (and affine scales), and the check's verdict, by the onnx package. */
 async function payload(onnx: string): Promise<{ index: number; codebooks: number; ideal: number; ops: string[] }> {
@@ -83,10 +83,10 @@ async function check(
   assert(size * 3 < (await Deno.stat(paths.float)).size, "compressed ONNX is not much smaller than float ONNX");
 }
 
-Deno.test({
-  name: "compressed ONNX of the real LeNet (--bits 4): ONNX Runtime equals the float decode, checker ok, <= 1.25x",
-  ignore: await missing(`${LENET}/lenet_iter_10000.caffemodel`, "LeNet"),
-  async fn() {
+testNeeding(
+  "compressed ONNX of the real LeNet (--bits 4): ONNX Runtime equals the float decode, checker ok, <= 1.25x",
+  { paths: [`${SHARED_FIXTURES}/caffe/lenet/lenet_iter_10000.caffemodel`], python: ["onnx"] },
+  async () => {
     const dir = await Deno.makeTempDir({ prefix: "convpress-conn-" });
     try {
       const paths = await build(dir, [
@@ -106,12 +106,12 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
-});
+);
 
-Deno.test({
-  name: "compressed ONNX of the real SqueezeNet (cluster8): ONNX Runtime equals the float decode, checker ok, <= 1.25x",
-  ignore: await missing(`${SQUEEZENET}/decompressed_SqueezeNet.caffemodel`, "SqueezeNet"),
-  async fn() {
+testNeeding(
+  "compressed ONNX of the real SqueezeNet (cluster8): ONNX Runtime equals the float decode, checker ok, <= 1.25x",
+  { paths: [`${SHARED_FIXTURES}/caffe/squeezenet_dc/decompressed_SqueezeNet.caffemodel`], python: ["onnx"] },
+  async () => {
     const dir = await Deno.makeTempDir({ prefix: "convpress-conn-" });
     try {
       const paths = await build(dir, [
@@ -126,4 +126,4 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
-});
+);

@@ -3,19 +3,9 @@
  * clustered weight as tfjs uint8 where its centres allow it exactly, else float16 or float32, says so per weight on
  * stderr, and tfjs itself loads the result and predicts exactly what it predicts for the float decode.
  */
-import { assert, assertEquals, runCli } from "./helpers.ts";
+import { assert, assertEquals, runCli, SHARED_FIXTURES, testNeeding } from "./helpers.ts";
 import { digits, LENET } from "./lenet_helpers.ts";
 import { tfjsPredict } from "./tfjs_helpers.ts";
-
-async function missing(p: string, what: string): Promise<boolean> {
-  try {
-    await Deno.stat(p);
-    return false;
-  } catch {
-    console.log(`skipped: ${what} fixture missing (${p})`);
-    return true;
-  }
-}
 
 async function cli(args: string[]): Promise<string> {
   const r = await runCli(args);
@@ -29,11 +19,10 @@ async function shardBytes(dir: string): Promise<number> {
   return n;
 }
 
-Deno.test({
-  name:
-    "clustered LeNet .cvp -> TF.js: per-weight uint8/float16/float32 with reasons; tfjs predicts as the float decode",
-  ignore: await missing(`${LENET}/lenet_iter_10000.caffemodel`, "LeNet"),
-  async fn() {
+testNeeding(
+  "clustered LeNet .cvp -> TF.js: per-weight uint8/float16/float32 with reasons; tfjs predicts as the float decode",
+  { paths: [`${SHARED_FIXTURES}/caffe/lenet/lenet_iter_10000.caffemodel`] },
+  async () => {
     const dir = await Deno.makeTempDir({ prefix: "convpress-ctfjs-" });
     try {
       const cvp = `${dir}/m.cvp`;
@@ -82,4 +71,4 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
-});
+);

@@ -1,4 +1,4 @@
-import { assert, assertEquals, ortRun, python, rng } from "../../tests/helpers.ts";
+import { assert, assertEquals, ortRun, python, rng, testNeeding } from "../../tests/helpers.ts";
 import type { ModelStream } from "../../src/model/types.ts";
 import { clusteredTensor, floats, smallModel } from "../../tests/clustered_helpers.ts";
 import { readAll, writeToBytes } from "../cvp/testing.ts";
@@ -68,7 +68,9 @@ const CASES: { label: string; k: number; opts?: Parameters<typeof clusteredTenso
 ];
 
 for (const c of CASES) {
-  Deno.test(`keep-clustered ONNX (${c.label}): ONNX Runtime gives the float decode's outputs, the checker accepts it`, async () => {
+  const name =
+    `keep-clustered ONNX (${c.label}): ONNX Runtime gives the float decode's outputs, the checker accepts it`;
+  testNeeding(name, { python: ["onnx"] }, async () => {
     const r = rng(c.k * 7 + 1);
     const cvp = await writeToBytes(smallModel((name, shape) => clusteredTensor(name, shape, c.k, r, c.opts), r));
     // The reader hands the clustered form over; its float data is the stored values.
