@@ -13,11 +13,14 @@
  *   ──DequantizeLinear(scale, zp)──> weight   (no codebook)
  * ```
  * Why these ops: Gather's indices must be int32/int64, so a narrow index tensor needs a Cast; the 4-bit `UINT4` type
- * needs opset 21 and IR 10, which the `onnx` checker this project tests with (1.12: opset 17, IR 8) rejects, while
- * BitShift (opset 11) packs any bit width into ordinary unsigned words. The codebook is float32 (4k bytes, at most
- * 1 KiB for 8 bits) so the Gather output feeds the float32 Conv/Gemm with no second Cast. The word width is the one
- * that wastes fewest bits per index (5 bits: 6 to a uint32, 5.33 bits each); a direct uint8 is used when packing
- * would not save (7 and 8 bits) or the opset is below 11.
+ * needs opset 21 and IR 10, which ONNX Runtime 1.30 runs but the `onnx` checker this project tests with (1.12:
+ * opset 17, IR 8) rejects (bench/uint4_probe.sh), while BitShift (opset 11) packs any bit width into ordinary
+ * unsigned words (4 bits: UINT4's very bytes). The codebook is float32 (4k bytes, at most 1 KiB for 8 bits) so the
+ * Gather output feeds the float32 Conv/Gemm with no second Cast. The word width is the one that wastes fewest bits
+ * per index (5 bits: 6 to a uint32, 5.33 bits each); direct bytes are used for 8 bits and below opset 11. A tensor
+ * whose parts would not be smaller than its float32 initializer (a small one with a big codebook) stays float.
+ * ONNX Runtime folds these subgraphs into constants at load with its default optimizations, so outputs are those of
+ * the float weights, bit for bit (bench/results/compressed_onnx.md has the memory this costs at load).
  *
  * @module
  */
