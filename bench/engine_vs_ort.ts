@@ -5,7 +5,7 @@
  * (CONVPRESS_MODEL: the model convpress reads, for example the caffemodel MODEL.onnx was converted from.)
  */
 import * as ort from "onnxruntime-node";
-import { openModel } from "../src/convert.ts";
+import { openModel } from "../src/app/convert.ts";
 import { decodeNpy } from "../src/data/npy.ts";
 import { OrtEngine } from "../src/eval/ort_engine.ts";
 import { runModel } from "../src/eval/run_model.ts";

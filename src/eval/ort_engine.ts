@@ -26,33 +26,12 @@ import { exportLayer } from "../../formats/onnx/export_node.ts";
 import { onnx } from "../../formats/onnx/proto.ts";
 import { WireWriter } from "../wire/wire_writer.ts";
 import { releaseMemory } from "../memory.ts";
+import { loadOrt, type Ort } from "../linalg/ort.ts";
 import { type ModelStructure, structureFromHeader, useCounts } from "./structure.ts";
 import type { RunResult } from "./run_model.ts";
 
-/** onnxruntime-node's namespace (type only: importing this type loads nothing). */
-export type Ort = typeof import("onnxruntime-node");
+export { loadOrt, type Ort, type OrtHandle } from "../linalg/ort.ts";
 type Session = import("onnxruntime-node").InferenceSession;
-
-/** onnxruntime-node when it loads, else why not. */
-export interface OrtHandle {
-  ort?: Ort;
-  reason?: string;
-}
-
-let loading: Promise<OrtHandle> | undefined;
-
-/** Loads onnxruntime-node once; `ort` is undefined (with a reason) when its native binding cannot start. */
-export function loadOrt(): Promise<OrtHandle> {
-  loading ??= (async () => {
-    try {
-      const ort = await import("onnxruntime-node");
-      return { ort: (ort as { default?: Ort }).default ?? ort };
-    } catch (e) {
-      return { reason: `onnxruntime-node did not load: ${(e as Error).message}` };
-    }
-  })();
-  return loading;
-}
 
 /** Canonical ops the engine runs (everything the ONNX node export expresses). */
 export const ORT_OPS: ReadonlySet<string> = new Set([

@@ -3,7 +3,7 @@
  * concatenations) and LeNet (an FC over a rank-4 input), with groups, FC row blocks and batch slices forced small so
  * every path runs, and again with the sessions cached from the first batch.
  */
-import { openModel } from "../convert.ts";
+import { openModel } from "../app/convert.ts";
 import { OrtEngine } from "./ort_engine.ts";
 import { runModel } from "./run_model.ts";
 import { scanStructure } from "./structure.ts";

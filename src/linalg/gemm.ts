@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { loadTf, type TfHandle } from "../eval/tf.ts";
+import { loadTf, type TfHandle } from "./tf.ts";
 import { ortGemm } from "./ort_gemm.ts";
 
 /** Products with fewer multiply-adds than this stay in JavaScript (tfjs set-up costs more). */

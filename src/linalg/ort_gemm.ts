@@ -6,8 +6,10 @@
  *
  * @module
  */
-import { onnx } from "../../formats/onnx/proto.ts";
-import { loadOrt, type Ort } from "../eval/ort_engine.ts";
+import onnxProto from "onnx-proto";
+import { loadOrt, type Ort } from "./ort.ts";
+
+const onnx = onnxProto.onnx;
 
 type Session = import("onnxruntime-node").InferenceSession;
 

@@ -4,9 +4,10 @@
  *
  * @module
  */
-import { ConvpressError } from "../errors.ts";
-import type { CalibrationOptions } from "./calibrate_pipeline.ts";
-export { formatCalibration } from "./calibrate_pipeline.ts";
+import type { ConvpressError } from "../errors.ts";
+import { numberList, positiveInt, usage as cliUsage } from "./flags.ts";
+import type { CalibrationOptions } from "../compress/calibrate_pipeline.ts";
+export { formatCalibration } from "../compress/calibrate_pipeline.ts";
 
 /** The flags, as parsed by `node:util` parseArgs. */
 export interface CalibrationFlags {
@@ -17,32 +18,29 @@ export interface CalibrationFlags {
   mean?: string;
   std?: string;
   resize?: string;
+  "resize-shorter"?: string;
+  crop?: string;
   "channel-order"?: string;
   labels?: string;
 }
 
 function usage(msg: string): ConvpressError {
-  return new ConvpressError("usage", `${msg} (see convpress compress --help)`);
+  return cliUsage(msg, "compress");
 }
 
 function numbers(v: string, flag: string): number[] {
-  const xs = v.split(",").map((s) => Number(s.trim()));
-  if (!xs.length || xs.some((x) => !Number.isFinite(x))) throw usage(`${flag} wants numbers separated by commas`);
-  return xs;
+  return numberList(v, flag, "compress");
 }
 
 /** Calibration options from the flags; undefined without `--calibration`. Data flags without it are an error. */
 export function calibrationFromFlags(f: CalibrationFlags): CalibrationOptions | undefined {
-  const data = [f.limit, f.preprocess, f.scale, f.mean, f.std, f.resize, f["channel-order"], f.labels];
+  const data = [f.limit, f.preprocess, f.scale, f.mean, f.std, f.resize, f["resize-shorter"], f.crop];
+  data.push(f["channel-order"], f.labels);
   if (!f.calibration) {
     if (data.some((x) => x !== undefined)) throw usage("Data options (--limit, --scale, ...) need --calibration PATH");
     return undefined;
   }
-  let limit: number | undefined;
-  if (f.limit !== undefined) {
-    limit = Number(f.limit);
-    if (!Number.isSafeInteger(limit) || limit < 1) throw usage(`--limit wants a positive integer, got '${f.limit}'`);
-  }
+  const limit = f.limit === undefined ? undefined : positiveInt(f.limit, "--limit", "compress", 1);
   const order = f["channel-order"];
   if (order !== undefined && order !== "rgb" && order !== "bgr") throw usage("--channel-order must be rgb or bgr");
   let resize: [number, number] | undefined;
@@ -59,6 +57,10 @@ export function calibrationFromFlags(f: CalibrationFlags): CalibrationOptions | 
     mean: f.mean,
     std: f.std === undefined ? undefined : numbers(f.std, "--std"),
     resize,
+    resizeShorter: f["resize-shorter"] === undefined ? undefined : numbers(f["resize-shorter"], "--resize-shorter")[0],
+    crop: f.crop === undefined
+      ? undefined
+      : ((r) => [r[0], r[1] ?? r[0]] as [number, number])(numbers(f.crop, "--crop")),
     order,
   };
 }
