@@ -7,3 +7,6 @@ for s in "$here"/*_vgg16.sh; do
   echo "#### $(basename "$s")"
   bash "$s" "$@"
 done
+# Speed against peers (ONNX Runtime, PyTorch, cat); writes bench/results/speed.md and its block in bench/RESULTS.md.
+echo "#### speed.sh"
+bash "$here/speed.sh"

@@ -28,9 +28,15 @@ for name, peer, what, peer_what, goal in ROWS:
     lines.append(f"| {what} | {peer_what} | {len(ratios)} | {med([x[0] for x in a]):.2f} s | {med([y[0] for y in b]):.2f} s"
                  f" | {med(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f}) | <= {goal}x | "
                  f"{max(x[1] for x in a):,} KB | {max(y[1] for y in b):,} KB |")
+c8 = runs.get(("cluster8", "convpress"))
+if c8 and not runs.get(("cluster8", "torch")):
+    lines.append(f"| `compress` VGG16 cluster8 | (PyTorch peer not run: CLUSTER8_PEER=1) | {len(c8)} | "
+                 f"{med([x[0] for x in c8]):.2f} s | - | - | - | {max(x[1] for x in c8):,} KB | - |")
 c = runs.get(("calibration", "convpress"))
+failed = open(f"{out}/failed.txt").read() if __import__("os").path.exists(f"{out}/failed.txt") else ""
 if c:
-    lines.append(f"| `compress --calibration` VGG16, 16 images | budget | {len(c)} | {med([x[0] for x in c]):.2f} s | - | - |"
+    note = " (stopped by the timeout)" if "calibration 124" in failed else ""
+    lines.append(f"| `compress --calibration` VGG16, 16 images{note} | budget | {len(c)} | {med([x[0] for x in c]):.2f} s | - | - |"
                  f" <= 30 s | {max(x[1] for x in c):,} KB | - |")
 lines.append("")
 try:
