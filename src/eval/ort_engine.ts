@@ -6,8 +6,10 @@
  *
  * - Groups hold up to {@link OrtEngineOptions.groupBytes} of weights; an FC whose weight is bigger (VGG16's fc6,
  *   411 MB) runs as a series of Gemm graphs over blocks of its rows, the outputs assembled in place.
- * - While one group computes, the next is read and its session built (ONNX Runtime runs off the main thread), so
- *   reading the file overlaps the arithmetic.
+ * - The next group is read and its session built as soon as the previous one is under way. onnxruntime-node
+ *   1.30 runs sessions (and builds them) synchronously on the main thread, its own pool doing the arithmetic on
+ *   all cores, so this does not yet overlap reading with computing; a worker would (not measured; for VGG16 on 16
+ *   images it is one pass over 553 MB of weights against about 500 GFLOP of arithmetic). What does overlap is image decoding (sharp, on libuv's threads).
  * - A group whose activations would be large (VGG16's first convolutions on a batch of 16: 205 MB each) runs on
  *   slices of the batch, so ONNX Runtime's own buffers stay near {@link OrtEngineOptions.activationBytes}.
  * - Sessions of a small model (all groups within {@link OrtEngineOptions.cacheBytes}) are kept across batches, so
@@ -265,7 +267,7 @@ export class OrtEngine {
       })();
       next.catch(() => {}); // awaited below; this only keeps an early failure from being reported as unhandled
       inflight = next;
-      // One group computes while the next is read and built; never more than that in memory.
+      // At most one group built ahead of the one running: never more than two groups' weights in memory.
       await prev;
     };
 

@@ -254,9 +254,11 @@ export class Tensor {
       }
       return;
     }
-    const buf = new Uint8Array(Math.min(chunkSize, Math.max(1, this.byteLength)));
-    let pos = 0;
-    while (pos < this.byteLength) {
+    // Two buffers: the next chunk is read while the consumer works on this one (writes it out, say), so reading and
+    // writing a large tensor overlap. A chunk is still valid until the next one is pulled, as promised.
+    const size = Math.min(chunkSize, Math.max(1, this.byteLength));
+    const bufs = [new Uint8Array(size), size < this.byteLength ? new Uint8Array(size) : undefined];
+    const fill = async (buf: Uint8Array, pos: number): Promise<Uint8Array> => {
       const want = Math.min(buf.length, this.byteLength - pos);
       let got = 0;
       while (got < want) {
@@ -270,8 +272,22 @@ export class Tensor {
         }
         got += n;
       }
-      pos += got;
-      yield buf.subarray(0, got);
+      return buf.subarray(0, got);
+    };
+    let pos = 0, k = 0;
+    let next: Promise<Uint8Array> | undefined = this.byteLength > 0 ? fill(bufs[0]!, 0) : undefined;
+    try {
+      while (next) {
+        const chunk = await next;
+        pos += chunk.length;
+        k ^= 1;
+        next = pos < this.byteLength ? fill(bufs[k]!, pos) : undefined;
+        next?.catch(() => {}); // surfaced by the await above on the next turn
+        yield chunk;
+      }
+    } finally {
+      // A consumer that stops early: let the read in flight finish before its buffer goes.
+      await next?.catch(() => {});
     }
   }
 
