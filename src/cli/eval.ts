@@ -28,6 +28,7 @@ import { type LayerError, runSideBySide } from "../eval/side_by_side.ts";
 import { type ModelStructure, scanStructure } from "../eval/structure.ts";
 import { loadTf } from "../linalg/tf.ts";
 import { ortCanRun, OrtEngine } from "../eval/ort_engine.ts";
+import { releaseMemory } from "../memory.ts";
 
 /** Help text of `convpress eval`. */
 export const EVAL_HELP = `convpress eval MODEL --data PATH [options]
@@ -194,6 +195,9 @@ async function run(v: EvalFlags, positionals: string[]): Promise<number> {
       const out = await runModelDetailed(await open(), x, shape, { structure: model.structure, backend, engine });
       tally.add(out.data, out.data.length / samples.length, labels);
     }
+    // A batch leaves its decoded images, inputs and activations as garbage outside V8's heap, which V8 collects
+    // lazily: collect it now, so memory stays at about one batch (a no-op without --expose-gc).
+    releaseMemory();
   };
   let pending: Sample[] = [];
   let seen = 0;

@@ -192,7 +192,7 @@ export class OrtEngine {
     this.ort = ort;
     this.#groupBytes = options.groupBytes ?? 48 << 20;
     this.#blockBytes = options.fcBlockBytes ?? 32 << 20;
-    this.#actBytes = options.activationBytes ?? 256 << 20;
+    this.#actBytes = options.activationBytes ?? 16 << 20;
     this.#cacheBytes = options.cacheBytes ?? 32 << 20;
     this.#threads = options.threads;
   }
