@@ -5,8 +5,10 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { ConvpressError } from "./src/errors.ts";
-import { removeTemporaryFiles } from "./src/bytes/byte_sink.ts";
+import { ConvpressError, errorLine } from "./src/errors.ts";
+import { installCleanupHandlers, removeTemporaries } from "./src/bytes/temp_files.ts";
+import { checkCommandPaths } from "./src/bytes/output_paths.ts";
+import { writeReportFile } from "./src/bytes/report_files.ts";
 import { convert, detectFormat, formatFromExtension, openModel, openSource } from "./src/convert.ts";
 import { formatInspection, inspectModel } from "./src/inspect.ts";
 import { terminalProgress } from "./src/progress.ts";
@@ -186,7 +188,7 @@ async function run(args: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length !== 1) throw usage(`${command} takes exactly one input (see convpress ${command} --help)`);
-  const input = positionals[0];
+  const input = currentInput = positionals[0];
   const readOptions = {
     format: formatArg(v.from, "--from") ?? (command === "decode" ? "cvp" as const : undefined),
     prototxt: v.prototxt,
@@ -216,6 +218,8 @@ async function run(args: string[]): Promise<number> {
     const { loadRecipe, recipeFromFlags } = await import("./src/compress/recipe.ts");
     const { compress } = await import("./src/compress/compress.ts");
     const { formatReport, reportHtml } = await import("./src/compress/report.ts");
+    const reports = [v["report-json"], v["report-html"]];
+    await checkCommandPaths({ inputs: [input, v.prototxt, v.recipe, v.calibration], outputs: [output, ...reports] });
     const recipe = v.recipe ? await loadRecipe(v.recipe) : recipeFromFlags(v);
     const { calibrationFromFlags, formatCalibration } = await import("./src/compress/calibrate_flags.ts");
     const calibration = calibrationFromFlags(v);
@@ -235,8 +239,8 @@ async function run(args: string[]): Promise<number> {
     if (report.calibration) text += "\n" + formatCalibration(report.calibration);
     if (output === "-") console.error(text);
     else console.log(text);
-    if (v["report-json"]) await Deno.writeTextFile(v["report-json"], JSON.stringify(report, null, 2) + "\n");
-    if (v["report-html"]) await Deno.writeTextFile(v["report-html"], reportHtml(report));
+    await writeReportFile(output, v["report-json"], () => JSON.stringify(report, null, 2) + "\n");
+    await writeReportFile(output, v["report-html"], () => reportHtml(report));
     return 0;
   }
 
@@ -247,6 +251,8 @@ async function run(args: string[]): Promise<number> {
   if (shard !== undefined && (!Number.isSafeInteger(shard) || shard <= 0)) {
     throw usage(`Invalid --shard-size '${v["shard-size"]}'`);
   }
+  const outputs = [output, v["prototxt-out"], v["external-data"] ? `${output}.data` : undefined];
+  await checkCommandPaths({ inputs: [input, v.prototxt], outputs, folders: [to ?? "tfjs"].includes("tfjs") ? [output] : [] });
   const progress = terminalProgress(command);
   try {
     await convert(input, output, {
@@ -266,14 +272,17 @@ async function run(args: string[]): Promise<number> {
   return 0;
 }
 
+/** The command's input, named by error messages that name no file. */
+let currentInput: string | undefined;
+
 /** Runs the CLI with `args` and returns the exit code; errors are printed on stderr. */
 export async function main(args: string[]): Promise<number> {
   try {
     return await run(args);
   } catch (e) {
-    removeTemporaryFiles();
+    removeTemporaries();
     if (e instanceof ConvpressError) {
-      console.error(`convpress: ${e.message}`);
+      console.error(`convpress: ${errorLine(e, currentInput)}`);
       return e.exitCode;
     }
     if (e instanceof Error && e.name === "BrokenPipe") return 0;
@@ -283,11 +292,6 @@ export async function main(args: string[]): Promise<number> {
 }
 
 if (import.meta.main) {
-  try {
-    Deno.addSignalListener("SIGINT", () => {
-      removeTemporaryFiles();
-      Deno.exit(130);
-    });
-  } catch { /* signals unavailable (Windows) */ }
+  installCleanupHandlers();
   Deno.exit(await main(Deno.args));
 }

@@ -7,6 +7,8 @@
 import { ByteReader } from "./bytes/byte_reader.ts";
 import { openFileInput, stdinInput } from "./bytes/inputs.ts";
 import { ConvpressError } from "./errors.ts";
+import { commitOutputs, discardOutputs } from "./bytes/temp_files.ts";
+import { validateModel } from "./model/validate.ts";
 import type { FormatName, Layer, ModelStream } from "./model/types.ts";
 import {
   allFormats,
@@ -78,7 +80,7 @@ export async function openModel(path: string, options: OpenOptions = {}): Promis
   const src = await openSource(path);
   try {
     const fmt = options.format ? await getFormat(options.format) : await detectFormat(src);
-    return await fmt.read(src, options);
+    return validateModel(await fmt.read(src, options));
   } catch (e) {
     src.reader?.close();
     throw e;
@@ -93,7 +95,11 @@ export async function writeModel(
   options: WriteOptions = {},
 ): Promise<void> {
   const fmt = await getFormat(format);
-  await fmt.write(model, path, options);
+  await fmt.write(model, path, options).catch(async (e) => {
+    await discardOutputs();
+    throw e;
+  });
+  commitOutputs();
 }
 
 /** Applies `stages` to a model stream's layers. */

@@ -6,6 +6,7 @@
  */
 import { layerStats, type Shape, ShapeTracker } from "./model/shapes.ts";
 import type { ModelStream } from "./model/types.ts";
+import { escapeText } from "./errors.ts";
 
 /** One row of the inspection. */
 export interface InspectRow {
@@ -99,7 +100,7 @@ export function formatInspection(x: Inspection): string {
   const head = ["layer", "op", "output", "params", "bytes", "MACs"];
   const rows = x.layers.map((
     r,
-  ) => [r.name, r.op, fmtShape(r.output), fmtInt(r.params), fmtBytes(r.bytes), fmtInt(r.macs)]);
+  ) => [escapeText(r.name), escapeText(r.op), fmtShape(r.output), fmtInt(r.params), fmtBytes(r.bytes), fmtInt(r.macs)]);
   rows.push([
     "total",
     `${x.totals.layers} layers`,
@@ -110,9 +111,9 @@ export function formatInspection(x: Inspection): string {
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (r: string[]) => r.map((c, i) => (i >= 3 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join("  ");
-  const io = (v: { name: string; shape: Shape }[]) => v.map((i) => `${i.name} ${fmtShape(i.shape)}`).join(", ");
+  const io = (v: { name: string; shape: Shape }[]) => v.map((i) => `${escapeText(i.name)} ${fmtShape(i.shape)}`).join(", ");
   return [
-    `model ${x.name || "(unnamed)"} (${x.format}); inputs: ${io(x.inputs)}; outputs: ${io(x.outputs)}`,
+    `model ${escapeText(x.name) || "(unnamed)"} (${x.format}); inputs: ${io(x.inputs)}; outputs: ${io(x.outputs)}`,
     line(head),
     ...rows.slice(0, -1).map(line),
     widths.map((w) => "-".repeat(w)).join("  "),

@@ -18,7 +18,7 @@
  * @module
  */
 import { type ByteSink, openFileSink, stdoutSink } from "../../src/bytes/byte_sink.ts";
-import { CaffeError, wrapError } from "../../src/errors.ts";
+import { CaffeError, namesOtherFile, wrapError } from "../../src/errors.ts";
 import type { Tensor } from "../../src/model/tensor.ts";
 import type { ModelStream } from "../../src/model/types.ts";
 import { ShapeTracker } from "../../src/model/shapes.ts";
@@ -30,6 +30,7 @@ import { encodeMessage } from "./param_codec.ts";
 import { printPrototxt, TextMessage } from "./prototxt.ts";
 import { inputRecord, toCaffeRecords } from "./from_canonical.ts";
 import { BlobField, LayerField, NetField } from "./types.ts";
+import { makeTempDir, removeTemporary } from "../../src/bytes/temp_files.ts";
 
 const HEAD_FIELDS = new Set(["name", "type", "bottom", "top"]);
 
@@ -105,6 +106,7 @@ export async function writeCaffeNet(model: ModelStream, sink: ByteSink, options:
       try {
         await writeRecord(sink, r.msg, r.blobs);
       } catch (e) {
+        if (namesOtherFile(e)) throw e; // a read error met while writing
         wrapError(e, CaffeError, `Cannot write Caffe layer '${r.msg.str("name", layer.name)}'`, { layer: layer.name });
       }
       net.add("layer", r.msg);
@@ -144,7 +146,7 @@ export async function writeCaffeModel(model: ModelStream, path: string, options:
 
 /** Writes `model.caffemodel` and `deploy.prototxt` as a ustar stream to `out` (stdout when omitted). */
 export async function writeCaffeTar(model: ModelStream, options: WriteOptions = {}, out = stdoutSink()): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "convpress-caffe-" });
+  const dir = await makeTempDir({ prefix: "convpress-caffe-" });
   const spool = `${dir}/model.caffemodel`;
   try {
     const sink = await openFileSink(spool);
@@ -173,7 +175,7 @@ export async function writeCaffeTar(model: ModelStream, options: WriteOptions = 
     await out.write(new Uint8Array(tarPad(proto.length) + 1024));
     await out.close();
   } finally {
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    await removeTemporary(dir);
   }
 }
 
@@ -196,7 +198,7 @@ export function tarHeader(name: string, size: number): Uint8Array {
   put(octal(0, 8), 108);
   put(octal(0, 8), 116);
   put(octal(size, 12), 124);
-  put(octal(Math.floor(Date.now() / 1000), 12), 136);
+  put(octal(0, 12), 136); // mtime 0: the same model gives the same bytes
   put("        ", 148);
   put("0", 156);
   put("ustar\0", 257);

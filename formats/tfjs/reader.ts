@@ -13,6 +13,7 @@
  * @module
  */
 import { TfjsError, wrapError } from "../../src/errors.ts";
+import { makeTempDir, removeTemporary, removeTemporarySync } from "../../src/bytes/temp_files.ts";
 import type { ByteReader } from "../../src/bytes/byte_reader.ts";
 import { layerStream, type ModelStream, planOf } from "../../src/model/types.ts";
 import type { ModelSource, ReadOptions } from "../registry.ts";
@@ -28,10 +29,16 @@ const MAX_JSON = 256 << 20;
 
 /** Spools a tar stream's entries into a new temporary folder; returns it. */
 export async function spoolTar(r: ByteReader): Promise<string> {
-  const dir = await Deno.makeTempDir({ prefix: "convpress-tfjs-" });
+  const dir = await makeTempDir({ prefix: "convpress-tfjs-" });
   try {
     let sawJson = false;
     for await (const e of readTar(r)) {
+      if (e.name.startsWith("/") || e.name.split("/").includes("..")) {
+        throw new TfjsError("bad_format", `Tar entry '${e.name}' leads out of the model's folder`, {
+          file: r.name,
+          offset: e.offset,
+        });
+      }
       const base = e.name.split("/").pop()!;
       if (!base || base.startsWith(".")) continue;
       if (base.endsWith(".json")) {
@@ -53,7 +60,7 @@ export async function spoolTar(r: ByteReader): Promise<string> {
     if (!sawJson) throw new TfjsError("bad_format", "The tar stream holds no model.json", { file: r.name });
     return dir;
   } catch (e) {
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    await removeTemporary(dir);
     throw e;
   }
 }
@@ -109,7 +116,6 @@ export async function readTfjs(src: ModelSource, options: ReadOptions = {}): Pro
   // A spooled tar's shards back the lazy tensors, which consumers may read after the layer stream has ended (a
   // writer that emits its graph before the weights): the folder is removed by ModelStream.close, or at exit.
   const cleanup = () => {};
-  if (temp) removeAtExit(temp);
   try {
     let text: string;
     try {
@@ -123,7 +129,11 @@ export async function readTfjs(src: ModelSource, options: ReadOptions = {}): Pro
       const r = refs.get(name) ?? refs.get(name.replace(/:0$/, ""));
       return r ? weightTensor(r, shards) : undefined;
     };
-    const name = jsonPath.split("/").at(-2) ?? "model";
+    // A tar's spool folder has a random name: the model is named after the tar file, or "model" on stdin, so the
+    // same input always gives the same bytes.
+    const name = temp
+      ? (src.path === "-" ? "model" : src.path.split("/").pop()!.replace(/\.tar$/i, "") || "model")
+      : jsonPath.split("/").at(-2) ?? "model";
     const { header, builder } = isGraphModel(json)
       ? await readGraphModel(json, weight, { inputShape: options.inputShape, name })
       : readLayersModel(json, weight, { inputShape: options.inputShape, name });
@@ -132,13 +142,21 @@ export async function readTfjs(src: ModelSource, options: ReadOptions = {}): Pro
     const layers = builder.layers;
     const close = () => {
       if (!temp) return;
-      Deno.removeSync(temp, { recursive: true });
-      spooled.delete(temp);
+      const t = temp;
       temp = undefined;
+      removeTemporarySync(t);
     };
     return { header, layers: layerStream(yieldAll(layers), cleanup), close };
   } catch (e) {
-    if (temp) await Deno.remove(temp, { recursive: true }).catch(() => {});
+    if (temp) {
+      await removeTemporary(temp);
+      // Errors name the tar (`-` on stdin), not the spool folder the user never saw.
+      if (e instanceof Error) {
+        const spool = temp;
+        e.message = e.message.replaceAll(`${spool}/`, `${src.path}:`).replaceAll(spool, src.path);
+        if (e instanceof TfjsError || "file" in e) (e as { file?: string }).file = src.path;
+      }
+    }
     // model.json is untrusted JSON: a field of the wrong type or missing deep inside a config surfaces as a
     // TypeError while it is mapped; that is a malformed file, not a bug to print a stack for.
     if (e instanceof TypeError) {
@@ -146,20 +164,4 @@ export async function readTfjs(src: ModelSource, options: ReadOptions = {}): Pro
     }
     throw e;
   }
-}
-
-const spooled = new Set<string>();
-
-/** Removes `dir` when the process exits (normally or through `Deno.exit`). */
-function removeAtExit(dir: string): void {
-  if (spooled.size === 0) {
-    globalThis.addEventListener("unload", () => {
-      for (const d of spooled) {
-        try {
-          Deno.removeSync(d, { recursive: true });
-        } catch { /* gone */ }
-      }
-    });
-  }
-  spooled.add(dir);
 }

@@ -9,6 +9,7 @@
  * @module
  */
 import { TfjsError } from "../../src/errors.ts";
+import { confinePath } from "../../src/bytes/confine.ts";
 import { Tensor } from "../../src/model/tensor.ts";
 import { numel } from "../../src/model/tensor.ts";
 import { float16ToFloat32 } from "../../src/model/float16.ts";
@@ -135,20 +136,20 @@ export async function indexWeights(
     }
     const files: string[] = [], sizes: number[] = [];
     for (const p of group.paths) {
-      const file = `${dir}/${p}`;
-      try {
-        const st = await Deno.stat(file);
-        files.push(file);
-        sizes.push(st.size);
-      } catch (e) {
-        if (e instanceof Deno.errors.NotFound) {
-          throw new TfjsError("io", `TF.js weight shard '${p}' (group ${g + 1}) is missing from ${dir}`, {
-            file,
-            cause: e,
-          });
-        }
-        throw e;
+      const where = await confinePath(dir, p);
+      if ("error" in where) {
+        throw new TfjsError(
+          where.missing ? "io" : "bad_format",
+          `TF.js weight shard '${String(p)}' (group ${g + 1}) ${where.missing ? `is missing from ${dir}` : where.error}`,
+          { layer: String(p) },
+        );
       }
+      const st = await Deno.stat(where.path);
+      if (!st.isFile) {
+        throw new TfjsError("bad_format", `TF.js weight shard '${p}' (group ${g + 1}) is not a file`, { layer: p });
+      }
+      files.push(where.path);
+      sizes.push(st.size);
     }
     const set = new ShardSet(files, sizes);
     let off = 0;

@@ -16,7 +16,7 @@
  * @module
  */
 import { ConvpressError, TfjsError } from "../../src/errors.ts";
-import { openFileSink, stdoutSink } from "../../src/bytes/byte_sink.ts";
+import { openFileSink, outputError, stdoutSink } from "../../src/bytes/byte_sink.ts";
 import type { ByteSink } from "../../src/bytes/byte_sink.ts";
 import type { Dim, Layer, ModelStream, ValueInfo } from "../../src/model/types.ts";
 import { ShapeTracker, windowOut } from "../../src/model/shapes.ts";
@@ -26,6 +26,7 @@ import { flattenMaps, oihwToDepthwise, oihwToHwio, permuteColumns, transposeBloc
 import { DEFAULT_SHARD_SIZE, type QuantizeMode, ShardWriter } from "./shards.ts";
 import { endTar, writeTarEntry } from "./tar.ts";
 import type { AttrValueJson, KerasLayerJson, ModelJson, NodeDefJson } from "./types.ts";
+import { makeOutputDir, makeTempDir, removeTemporary } from "../../src/bytes/temp_files.ts";
 
 const enc = new TextEncoder();
 const b64 = (s: string) => btoa(s);
@@ -54,10 +55,10 @@ export async function writeTfjs(model: ModelStream, path: string, options: Write
     : path.endsWith("model.json")
     ? path.slice(0, path.lastIndexOf("/") + 1) || "."
     : path;
-  if (outDir) await Deno.mkdir(outDir, { recursive: true });
+  if (outDir) await makeOutputDir(outDir).catch((e) => { throw outputError(outDir, e); });
   const spool = outDir
-    ? await Deno.makeTempDir({ dir: outDir, prefix: ".convpress-" })
-    : await Deno.makeTempDir({ prefix: "convpress-tfjs-out-" });
+    ? await makeTempDir({ dir: outDir, prefix: ".convpress-" }).catch((e) => { throw outputError(outDir, e); })
+    : await makeTempDir({ prefix: "convpress-tfjs-out-" });
   const shards = new ShardWriter(spool, options.shardSize ?? DEFAULT_SHARD_SIZE);
   let sink: ByteSink | undefined;
   try {
@@ -96,7 +97,7 @@ export async function writeTfjs(model: ModelStream, path: string, options: Write
     await model.layers.cancel().catch(() => {});
     throw e;
   } finally {
-    await Deno.remove(spool, { recursive: true }).catch(() => {});
+    await removeTemporary(spool);
   }
 }
 

@@ -22,6 +22,7 @@ import { tsvdStage } from "./tsvd.ts";
 import { ConvpressError } from "../errors.ts";
 import { releaseMemory } from "../memory.ts";
 import type { CalibratedRun, CalibrationOptions } from "./calibrate_pipeline.ts";
+import { makeTempFile, removeTemporary } from "../bytes/temp_files.ts";
 
 /** Options of {@link compress}. */
 export interface CompressOptions extends OpenOptions {
@@ -42,7 +43,7 @@ function stagesOf(model: ModelStream, specs: StageSpec[], plan?: PrunePlan): Tra
 }
 
 async function spoolStdin(): Promise<string> {
-  const path = await Deno.makeTempFile({ prefix: "convpress-stdin-" });
+  const path = await makeTempFile({ prefix: "convpress-stdin-" });
   const f = await Deno.open(path, { write: true });
   await Deno.stdin.readable.pipeTo(f.writable);
   return path;
@@ -117,6 +118,6 @@ export async function compress(
     if (cal) report.calibration = cal.summary();
     return report;
   } finally {
-    if (spooled) await Deno.remove(spooled).catch(() => {});
+    if (spooled) await removeTemporary(spooled);
   }
 }
