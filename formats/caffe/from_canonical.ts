@@ -61,7 +61,7 @@ export function toCaffeRecords(layer: Layer, inShape: Shape): CaffeRecord[] {
   const { name, inputs, outputs, attrs, params } = layer;
   const one = (type: string, param?: [string, TextMessage], blobs: Tensor[] = []): CaffeRecord[] => {
     const msg = record(name, type, inputs, outputs);
-    if (param && param[1].fields.length) msg.add(param[0], param[1]);
+    if (param && param[1].size) msg.add(param[0], param[1]);
     return [{ msg, blobs }];
   };
   switch (layer.op) {

@@ -340,7 +340,12 @@ async function readIndexed(
   outputsOf(builder, layers, header);
   header.plan = planOf(layers);
   async function* gen() {
-    while (layers.length) yield layers.shift()!;
+    // By index, dropping each layer as it goes (shift() on a long list would copy it every time).
+    for (let i = 0; i < layers.length; i++) {
+      const l = layers[i];
+      (layers as (Layer | undefined)[])[i] = undefined;
+      yield l;
+    }
   }
   return { header, layers: layerStream(gen(), () => r.close()) };
 }
