@@ -252,7 +252,11 @@ async function run(args: string[]): Promise<number> {
     throw usage(`Invalid --shard-size '${v["shard-size"]}'`);
   }
   const outputs = [output, v["prototxt-out"], v["external-data"] ? `${output}.data` : undefined];
-  await checkCommandPaths({ inputs: [input, v.prototxt], outputs, folders: [to ?? "tfjs"].includes("tfjs") ? [output] : [] });
+  await checkCommandPaths({
+    inputs: [input, v.prototxt],
+    outputs,
+    folders: [to ?? "tfjs"].includes("tfjs") ? [output] : [],
+  });
   const progress = terminalProgress(command);
   try {
     await convert(input, output, {

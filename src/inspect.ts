@@ -111,7 +111,8 @@ export function formatInspection(x: Inspection): string {
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (r: string[]) => r.map((c, i) => (i >= 3 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join("  ");
-  const io = (v: { name: string; shape: Shape }[]) => v.map((i) => `${escapeText(i.name)} ${fmtShape(i.shape)}`).join(", ");
+  const io = (v: { name: string; shape: Shape }[]) =>
+    v.map((i) => `${escapeText(i.name)} ${fmtShape(i.shape)}`).join(", ");
   return [
     `model ${escapeText(x.name) || "(unnamed)"} (${x.format}); inputs: ${io(x.inputs)}; outputs: ${io(x.outputs)}`,
     line(head),

@@ -122,7 +122,9 @@ function describeEncoding(m: Record<string, unknown>): string {
 /** A text table of an inspection, for the CLI. */
 export function formatInspection(ins: CvpInspection): string {
   const lines = [
-    `${escapeText(ins.path)}: .cvp v${ins.version}, model '${escapeText(ins.name)}' (from ${escapeText(ins.sourceFormat)}), ${ins.layers} layers, ` +
+    `${escapeText(ins.path)}: .cvp v${ins.version}, model '${escapeText(ins.name)}' (from ${
+      escapeText(ins.sourceFormat)
+    }), ${ins.layers} layers, ` +
     `${ins.params} parameters`,
   ];
   const head = ["layer", "tensor", "encoding", "shape", "bits/w", "bytes", "ratio"];

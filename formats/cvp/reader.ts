@@ -152,7 +152,9 @@ async function readTrailerEarly(r: ByteReader, file: string): Promise<Partial<Mo
   };
   const x = await record(footer, KIND.index);
   if (x.body.length < 8 || x.body.length % 8 !== 0) throw damaged("bad index length", footer);
-  const last = Number(new DataView(x.body.buffer, x.body.byteOffset, x.body.length).getBigUint64(x.body.length - 8, true));
+  const last = Number(
+    new DataView(x.body.buffer, x.body.byteOffset, x.body.length).getBigUint64(x.body.length - 8, true),
+  );
   if (last >= footer) throw damaged(`the index's last entry ${last} is not before the index`, footer);
   const e = await record(last, KIND.trailer);
   const out: Partial<ModelHeader> = {};

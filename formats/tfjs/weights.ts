@@ -110,6 +110,16 @@ export function storedByteLength(e: WeightsManifestEntry): number {
       layer: e.name,
     });
   }
+  const q = e.quantization as { scale?: unknown; min?: unknown } | undefined;
+  for (const k of ["scale", "min"] as const) {
+    if (q && q[k] !== undefined && (typeof q[k] !== "number" || !Number.isFinite(q[k]))) {
+      throw new TfjsError(
+        "bad_format",
+        `TF.js weight '${e.name}' has quantization ${k} ${JSON.stringify(q[k])}: it must be a finite number`,
+        { layer: e.name },
+      );
+    }
+  }
   if (e.quantization && !["float32", "int32"].includes(e.dtype)) {
     throw new TfjsError("unsupported", `TF.js weight '${e.name}' quantizes an unsupported dtype '${e.dtype}'`, {
       layer: e.name,
@@ -140,7 +150,9 @@ export async function indexWeights(
       if ("error" in where) {
         throw new TfjsError(
           where.missing ? "io" : "bad_format",
-          `TF.js weight shard '${String(p)}' (group ${g + 1}) ${where.missing ? `is missing from ${dir}` : where.error}`,
+          `TF.js weight shard '${String(p)}' (group ${g + 1}) ${
+            where.missing ? `is missing from ${dir}` : where.error
+          }`,
           { layer: String(p) },
         );
       }

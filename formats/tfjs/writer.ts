@@ -55,9 +55,15 @@ export async function writeTfjs(model: ModelStream, path: string, options: Write
     : path.endsWith("model.json")
     ? path.slice(0, path.lastIndexOf("/") + 1) || "."
     : path;
-  if (outDir) await makeOutputDir(outDir).catch((e) => { throw outputError(outDir, e); });
+  if (outDir) {
+    await makeOutputDir(outDir).catch((e) => {
+      throw outputError(outDir, e);
+    });
+  }
   const spool = outDir
-    ? await makeTempDir({ dir: outDir, prefix: ".convpress-" }).catch((e) => { throw outputError(outDir, e); })
+    ? await makeTempDir({ dir: outDir, prefix: ".convpress-" }).catch((e) => {
+      throw outputError(outDir, e);
+    })
     : await makeTempDir({ prefix: "convpress-tfjs-out-" });
   const shards = new ShardWriter(spool, options.shardSize ?? DEFAULT_SHARD_SIZE);
   let sink: ByteSink | undefined;

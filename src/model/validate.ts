@@ -97,7 +97,10 @@ export function validateLayerAttrs(layer: Layer, ins: Shape[]): void {
       if (o % group !== 0) throw fail(layer, `attribute group ${group} does not divide the ${o} output channels`);
       const c = x?.[1];
       if (typeof c === "number" && ipg * group !== c) {
-        throw fail(layer, `attribute group ${group} with weight [${w.shape}] needs ${ipg * group} input channels, got ${c}`);
+        throw fail(
+          layer,
+          `attribute group ${group} with weight [${w.shape}] needs ${ipg * group} input channels, got ${c}`,
+        );
       }
       break;
     }
@@ -149,7 +152,8 @@ export function validateLayerAttrs(layer: Layer, ins: Shape[]): void {
     case "Reshape": {
       const s = a.shape;
       if (s === undefined) break;
-      const ok = Array.isArray(s) && s.every((d) => typeof d === "number" && Number.isInteger(d) && d >= -1 && d <= MAX_DIM);
+      const ok = Array.isArray(s) &&
+        s.every((d) => typeof d === "number" && Number.isInteger(d) && d >= -1 && d <= MAX_DIM);
       if (!ok || (s as number[]).filter((d) => d === -1).length > 1) {
         throw fail(layer, `attribute shape ${show(s)} must be integers >= -1 with at most one -1`);
       }
@@ -179,7 +183,10 @@ function checkShape(what: string, shape: unknown): void {
   for (const d of shape) {
     if (d === null || typeof d === "string") continue;
     if (typeof d !== "number" || !Number.isInteger(d) || d < 0 || d > MAX_DIM) {
-      throw fail(undefined, `${what} has dimension ${show(d as AttrValue)}: dimensions must be integers from 0 to ${MAX_DIM}`);
+      throw fail(
+        undefined,
+        `${what} has dimension ${show(d as AttrValue)}: dimensions must be integers from 0 to ${MAX_DIM}`,
+      );
     }
   }
 }
@@ -228,7 +235,10 @@ export class GraphValidator {
       if (typeof v !== "string" || v === "") throw fail(layer, "an output has no name");
       const prev = this.#producer.get(v);
       if (prev !== undefined) {
-        throw fail(layer, `output '${v}' is already ${prev === "" ? "a graph input" : `the output of layer '${prev}'`}`);
+        throw fail(
+          layer,
+          `output '${v}' is already ${prev === "" ? "a graph input" : `the output of layer '${prev}'`}`,
+        );
       }
       this.#producer.set(v, layer.name);
     }
