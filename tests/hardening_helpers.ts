@@ -1,0 +1,56 @@
+/**
+ * Helpers of the hardening tests: the CLI run in this process (fast enough for thousands of fuzz cases), with its
+ * stdout and stderr captured and the temp folder pointed at a folder the test watches, plus file listings.
+ *
+ * @module
+ */
+import { main } from "../main.ts";
+
+/** What one in-process CLI run printed and returned. */
+export interface InProcessResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `convpress ARGS` in this process with console output captured. `tmp` becomes the temp folder (TMPDIR) for the
+ * run, so spool files and folders land where the caller can check that none is left.
+ */
+export async function runMain(args: string[], tmp?: string): Promise<InProcessResult> {
+  const out: string[] = [], err: string[] = [];
+  const { log, error } = console;
+  const before = Deno.env.get("TMPDIR");
+  console.log = (...a: unknown[]) => out.push(a.map(String).join(" "));
+  console.error = (...a: unknown[]) => err.push(a.map(String).join(" "));
+  if (tmp) Deno.env.set("TMPDIR", tmp);
+  try {
+    const code = await main(args);
+    return { code, stdout: out.join("\n"), stderr: err.join("\n") };
+  } finally {
+    console.log = log;
+    console.error = error;
+    if (tmp) before === undefined ? Deno.env.delete("TMPDIR") : Deno.env.set("TMPDIR", before);
+  }
+}
+
+/** Every file and folder under `dir`, as paths relative to it, sorted. */
+export function listTree(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string, rel: string) => {
+    for (const e of Deno.readDirSync(d)) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      out.push(r);
+      if (e.isDirectory) walk(`${d}/${e.name}`, r);
+    }
+  };
+  try {
+    walk(dir, "");
+  } catch { /* missing: empty */ }
+  return out.sort();
+}
+
+/** Removes everything inside `dir`. */
+export function emptyDir(dir: string): void {
+  for (const e of Deno.readDirSync(dir)) Deno.removeSync(`${dir}/${e.name}`, { recursive: true });
+}
