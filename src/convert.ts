@@ -7,7 +7,7 @@
 import { ByteReader } from "./bytes/byte_reader.ts";
 import { openFileInput, stdinInput } from "./bytes/inputs.ts";
 import { ConvpressError } from "./errors.ts";
-import { commitOutputs, discardOutputs } from "./bytes/temp_files.ts";
+import { withOutputs } from "./bytes/temp_files.ts";
 import { validateModel } from "./model/validate.ts";
 import type { FormatName, Layer, ModelStream } from "./model/types.ts";
 import {
@@ -80,7 +80,7 @@ export async function openModel(path: string, options: OpenOptions = {}): Promis
   const src = await openSource(path);
   try {
     const fmt = options.format ? await getFormat(options.format) : await detectFormat(src);
-    return validateModel(await fmt.read(src, options));
+    return validateModel(await fmt.read(src, options), path);
   } catch (e) {
     src.reader?.close();
     throw e;
@@ -95,11 +95,7 @@ export async function writeModel(
   options: WriteOptions = {},
 ): Promise<void> {
   const fmt = await getFormat(format);
-  await fmt.write(model, path, options).catch(async (e) => {
-    await discardOutputs();
-    throw e;
-  });
-  commitOutputs();
+  await withOutputs(() => fmt.write(model, path, options));
 }
 
 /** Applies `stages` to a model stream's layers. */

@@ -530,9 +530,10 @@ gc(); const after = Deno.memoryUsage().heapUsed;
 console.log(JSON.stringify({ perLayer: (after - before) / ${n}, layers: m.header.plan?.length }));`,
   );
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-read", "--v8-flags=--expose-gc", script],
+    args: ["run", "--allow-read", "--config", `${ROOT}/deno.json`, "--v8-flags=--expose-gc", script],
     stdout: "piped",
     stderr: "piped",
+    cwd: ROOT,
     env: { DENO_NO_UPDATE_CHECK: "1" },
   }).output();
   const res = JSON.parse(new TextDecoder().decode(out.stdout));
@@ -586,7 +587,7 @@ Deno.test("10: the CLI task grants only read and write, with the update check of
   // runCli uses exactly the task's permissions.
   let r = await runCli(["convert", CAFFE, "-o", `${d}/a.onnx`]);
   assert(r.code === 0, r.stderr);
-  r = await runCli(["compress", `${d}/a.onnx`, "-o", `${d}/a.cvp`, "--bits", "4", "--report-json", `${d}/r.json`]);
+  r = await runCli(["compress", CAFFE, "-o", `${d}/a.cvp`, "--bits", "4", "--report-json", `${d}/r.json`]);
   assert(r.code === 0 && listTree(d).includes("r.json"), r.stderr);
   // eval on a .npy of random inputs for the tiny model (1x2x5x5), against itself as the reference.
   const x = new Float32Array(4 * 2 * 5 * 5).map((_, i) => Math.cos(i));
@@ -602,7 +603,7 @@ Deno.test("10: the CLI task grants only read and write, with the update check of
     "eval",
     `${d}/a.cvp`,
     "--reference",
-    `${d}/a.onnx`,
+    CAFFE,
     "--data",
     `${d}/x.npy`,
     "--preprocess",

@@ -13,6 +13,7 @@
  * @module
  */
 import { TfjsError, wrapError } from "../../src/errors.ts";
+import { asOutputError } from "../../src/bytes/byte_sink.ts";
 import { makeTempDir, removeTemporary, removeTemporarySync } from "../../src/bytes/temp_files.ts";
 import type { ByteReader } from "../../src/bytes/byte_reader.ts";
 import { layerStream, type ModelStream, planOf } from "../../src/model/types.ts";
@@ -51,7 +52,11 @@ export async function spoolTar(r: ByteReader): Promise<string> {
       try {
         for await (const c of e.body()) {
           let off = 0;
-          while (off < c.length) off += await f.write(c.subarray(off));
+          while (off < c.length) {
+            off += await f.write(c.subarray(off)).catch((err) => {
+              throw asOutputError(`${dir}/${base}`, err);
+            });
+          }
         }
       } finally {
         f.close();

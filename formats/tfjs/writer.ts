@@ -16,7 +16,7 @@
  * @module
  */
 import { ConvpressError, TfjsError } from "../../src/errors.ts";
-import { openFileSink, outputError, stdoutSink } from "../../src/bytes/byte_sink.ts";
+import { asOutputError, openFileSink, outputError, stdoutSink } from "../../src/bytes/byte_sink.ts";
 import type { ByteSink } from "../../src/bytes/byte_sink.ts";
 import type { Dim, Layer, ModelStream, ValueInfo } from "../../src/model/types.ts";
 import { ShapeTracker, windowOut } from "../../src/model/shapes.ts";
@@ -101,7 +101,7 @@ export async function writeTfjs(model: ModelStream, path: string, options: Write
     shards.close();
     await sink?.abort();
     await model.layers.cancel().catch(() => {});
-    throw e;
+    throw asOutputError(path, e);
   } finally {
     await removeTemporary(spool);
   }

@@ -146,6 +146,16 @@ export function outputError(path: string, e: unknown): ConvpressError {
   return new ConvpressError("io", `Cannot write '${path}': ${why}`, { file: path, cause: e });
 }
 
+/**
+ * `outputError` for file-system failures met while writing `path` (a shard, a spool file); anything else (a bug)
+ * is returned unchanged, to keep its stack.
+ */
+export function asOutputError(path: string, e: unknown): unknown {
+  if (e instanceof ConvpressError) return e;
+  const fsError = Object.values(Deno.errors).some((C) => e instanceof C) || /\(os error \d+\)/.test(String(e));
+  return fsError ? outputError(path, e) : e;
+}
+
 /** Removes every temporary output file still open (the CLI calls this on errors and signals). */
 export const removeTemporaryFiles: () => void = removeTemporaries;
 

@@ -5,7 +5,6 @@
  * @module
  */
 import { openFileSink } from "./byte_sink.ts";
-import { commitOutputs } from "./temp_files.ts";
 
 /** Writes `text()` to `path` (nothing when `path` is undefined); on failure removes `model` and re-throws. */
 export async function writeReportFile(model: string, path: string | undefined, text: () => string): Promise<void> {
@@ -15,7 +14,6 @@ export async function writeReportFile(model: string, path: string | undefined, t
     try {
       await sink.write(new TextEncoder().encode(text()));
       await sink.close();
-      commitOutputs();
     } catch (e) {
       await sink.abort();
       throw e;

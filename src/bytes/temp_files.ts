@@ -120,8 +120,29 @@ const uncommitted = new Set<string>();
  * keeps them; {@link discardOutputs} (or a signal) removes them.
  */
 export function trackUncommittedOutput(path: string, recursive = false): void {
+  if (scopes === 0) return; // a writer called directly: its output is the caller's as soon as it is renamed
   uncommitted.add(path);
   trackTemporary(path, recursive);
+}
+
+let scopes = 0;
+
+/**
+ * Runs a conversion whose outputs land together: outputs renamed into place inside `write` are kept when it
+ * succeeds and removed when it fails (or on a signal meanwhile).
+ */
+export async function withOutputs<T>(write: () => Promise<T>): Promise<T> {
+  scopes++;
+  try {
+    const r = await write();
+    commitOutputs();
+    return r;
+  } catch (e) {
+    await discardOutputs();
+    throw e;
+  } finally {
+    scopes--;
+  }
 }
 
 /** Keeps every output registered by {@link trackUncommittedOutput}: the conversion succeeded. */

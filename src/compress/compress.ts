@@ -23,6 +23,7 @@ import { ConvpressError } from "../errors.ts";
 import { releaseMemory } from "../memory.ts";
 import type { CalibratedRun, CalibrationOptions } from "./calibrate_pipeline.ts";
 import { makeTempFile, removeTemporary } from "../bytes/temp_files.ts";
+import { asOutputError } from "../bytes/byte_sink.ts";
 
 /** Options of {@link compress}. */
 export interface CompressOptions extends OpenOptions {
@@ -45,7 +46,9 @@ function stagesOf(model: ModelStream, specs: StageSpec[], plan?: PrunePlan): Tra
 async function spoolStdin(): Promise<string> {
   const path = await makeTempFile({ prefix: "convpress-stdin-" });
   const f = await Deno.open(path, { write: true });
-  await Deno.stdin.readable.pipeTo(f.writable);
+  await Deno.stdin.readable.pipeTo(f.writable).catch((e) => {
+    throw asOutputError(path, e);
+  });
   return path;
 }
 

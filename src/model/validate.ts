@@ -18,9 +18,11 @@ export const MAX_WINDOW = 1 << 16;
 /** Largest dimension accepted in a declared shape. */
 export const MAX_DIM = 2 ** 31 - 1;
 
+let file: string | undefined; // the model being validated, named by errors (validation is synchronous per step)
+
 function fail(layer: Layer | undefined, msg: string): ConvpressError {
   const where = layer ? `Layer '${layer.name}' (${layer.op}): ` : "";
-  return new ConvpressError("bad_format", `Invalid model: ${where}${msg}`, { layer: layer?.name });
+  return new ConvpressError("bad_format", `Invalid model: ${where}${msg}`, { layer: layer?.name, file });
 }
 
 function show(v: AttrValue | undefined): string {
@@ -275,10 +277,18 @@ export class GraphValidator {
 
 /**
  * The model with a validating layer stream: each layer is checked as it passes, the graph's outputs at the end.
- * The first invalid layer errors the stream, so a writer aborts before its output lands.
+ * The first invalid layer errors the stream, so a writer aborts before its output lands. Errors name `path`.
  */
-export function validateModel(model: ModelStream): ModelStream {
-  const v = new GraphValidator(model.header);
+export function validateModel(model: ModelStream, path?: string): ModelStream {
+  const named = <T>(f: () => T): T => {
+    file = path;
+    try {
+      return f();
+    } finally {
+      file = undefined;
+    }
+  };
+  const v = named(() => new GraphValidator(model.header));
   const reader = model.layers.getReader();
   // Pulled one layer at a time, as the reader's own stream: validation never reads ahead.
   const layers = new ReadableStream<Layer>({
@@ -286,10 +296,10 @@ export function validateModel(model: ModelStream): ModelStream {
       const r = await reader.read();
       try {
         if (r.done) {
-          v.finish();
+          named(() => v.finish());
           c.close();
         } else {
-          v.add(r.value);
+          named(() => v.add(r.value));
           c.enqueue(r.value);
         }
       } catch (e) {
