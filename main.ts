@@ -13,6 +13,7 @@ import { convert, detectFormat, formatFromExtension, openModel, openSource } fro
 import { formatInspection, inspectModel } from "./src/inspect.ts";
 import { terminalProgress } from "./src/progress.ts";
 import { FORMAT_NAMES } from "./formats/registry.ts";
+import { defaultPrototxtPath } from "./formats/caffe/writer.ts";
 import { DATA_OPTIONS } from "./src/cli/data_options.ts";
 import type { FormatName } from "./src/model/types.ts";
 
@@ -251,7 +252,8 @@ async function run(args: string[]): Promise<number> {
   if (shard !== undefined && (!Number.isSafeInteger(shard) || shard <= 0)) {
     throw usage(`Invalid --shard-size '${v["shard-size"]}'`);
   }
-  const outputs = [output, v["prototxt-out"], v["external-data"] ? `${output}.data` : undefined];
+  const protoOut = v["prototxt-out"] ?? (to === "caffe" && output !== "-" ? defaultPrototxtPath(output) : undefined);
+  const outputs = [output, protoOut, v["external-data"] ? `${output}.data` : undefined];
   await checkCommandPaths({
     inputs: [input, v.prototxt],
     outputs,

@@ -5,6 +5,7 @@
  * @module
  */
 import { main } from "../main.ts";
+import { useTemporaryFolder } from "../src/bytes/temp_files.ts";
 
 /** What one in-process CLI run printed and returned. */
 export interface InProcessResult {
@@ -14,23 +15,23 @@ export interface InProcessResult {
 }
 
 /**
- * Runs `convpress ARGS` in this process with console output captured. `tmp` becomes the temp folder (TMPDIR) for the
- * run, so spool files and folders land where the caller can check that none is left.
+ * Runs `convpress ARGS` in this process with console output captured. `tmp` becomes the temp folder of the run (for
+ * convpress's own temporaries only: other tests in the process keep theirs), so spool files and folders land where
+ * the caller can check that none is left.
  */
 export async function runMain(args: string[], tmp?: string): Promise<InProcessResult> {
   const out: string[] = [], err: string[] = [];
   const { log, error } = console;
-  const before = Deno.env.get("TMPDIR");
   console.log = (...a: unknown[]) => out.push(a.map(String).join(" "));
   console.error = (...a: unknown[]) => err.push(a.map(String).join(" "));
-  if (tmp) Deno.env.set("TMPDIR", tmp);
+  if (tmp) useTemporaryFolder(tmp);
   try {
     const code = await main(args);
     return { code, stdout: out.join("\n"), stderr: err.join("\n") };
   } finally {
     console.log = log;
     console.error = error;
-    if (tmp) before === undefined ? Deno.env.delete("TMPDIR") : Deno.env.set("TMPDIR", before);
+    if (tmp) useTemporaryFolder(undefined);
   }
 }
 

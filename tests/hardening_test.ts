@@ -501,6 +501,13 @@ Deno.test("7: an output that is an input (same device and inode) is refused and 
     2,
     /Output '.*p\.prototxt' is the input/,
   );
+  // The deploy prototxt written beside a caffemodel by default would land on the input prototxt.
+  await refused(
+    ["convert", CAFFE, "--prototxt", `${d}/p.prototxt`, "-o", `${d}/p.caffemodel`],
+    2,
+    /'.*p\.prototxt' is the input/,
+  );
+  assert((await Deno.readTextFile(`${d}/p.prototxt`)) === (await Deno.readTextFile(PROTOTXT)), "the prototxt changed");
   const model = await tfjsModel(d);
   const files = listTree(model);
   await refused(["convert", model, "-o", model, "--to", "tfjs"], 2, /is the input/);

@@ -78,14 +78,24 @@ async function guarded<T>(make: () => Promise<T>, register: (t: T) => void): Pro
   }
 }
 
+let folder: string | undefined;
+
+/**
+ * Makes temporaries in `dir` instead of the system temp folder (undefined: back to it). For tests that run the CLI
+ * in their own process and check that nothing is left: unlike TMPDIR, this does not reach other code in the process.
+ */
+export function useTemporaryFolder(dir: string | undefined): void {
+  folder = dir;
+}
+
 /** `Deno.makeTempDir`, registered (recursive) before any signal can end the process. */
 export function makeTempDir(options: Deno.MakeTempOptions = {}): Promise<string> {
-  return guarded(() => Deno.makeTempDir(options), (p) => trackTemporary(p, true));
+  return guarded(() => Deno.makeTempDir({ dir: folder, ...options }), (p) => trackTemporary(p, true));
 }
 
 /** `Deno.makeTempFile`, registered before any signal can end the process. */
 export function makeTempFile(options: Deno.MakeTempOptions = {}): Promise<string> {
-  return guarded(() => Deno.makeTempFile(options), (p) => trackTemporary(p));
+  return guarded(() => Deno.makeTempFile({ dir: folder, ...options }), (p) => trackTemporary(p));
 }
 
 /**
@@ -162,13 +172,16 @@ function exitNow(code: number): never {
   Deno.exit(code);
 }
 
+// At exit every temporary still registered goes, in library use too (a TF.js tar's spool whose model was never
+// closed); signals are the CLI's to handle.
+globalThis.addEventListener("unload", () => removeTemporaries());
+
 let installed = false;
 
-/** Removes every temporary on SIGINT (exit 130), SIGTERM (143), SIGHUP (129) and at exit. Idempotent. */
+/** Removes every temporary on SIGINT (exit 130), SIGTERM (143) and SIGHUP (129), then exits. Idempotent. */
 export function installCleanupHandlers(): void {
   if (installed) return;
   installed = true;
-  globalThis.addEventListener("unload", () => removeTemporaries());
   const signals: [Deno.Signal, number][] = [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]];
   for (const [sig, code] of signals) {
     try {

@@ -15,7 +15,7 @@
 import { parseArgs } from "node:util";
 import { DATA_OPTIONS } from "./data_options.ts";
 import { openModel } from "../convert.ts";
-import { ConvpressError } from "../errors.ts";
+import { ConvpressError, errorLine } from "../errors.ts";
 import type { ModelHeader } from "../model/types.ts";
 import { decodeBlobProto } from "../data/blobproto.ts";
 import { decodeNpy } from "../data/npy.ts";
@@ -98,7 +98,7 @@ export async function evalCommand(args: string[]): Promise<number> {
     return await run(args);
   } catch (e) {
     if (e instanceof ConvpressError) {
-      console.error(`convpress eval: ${e.message}`);
+      console.error(`convpress eval: ${errorLine(e)}`);
       return e.exitCode;
     }
     throw e;
