@@ -55,3 +55,13 @@ export function listTree(dir: string): string[] {
 export function emptyDir(dir: string): void {
   for (const e of Deno.readDirSync(dir)) Deno.removeSync(`${dir}/${e.name}`, { recursive: true });
 }
+
+/** True when `s` holds a C0 or C1 control character or DEL (newlines too, unless `newlines` allows them). */
+export function hasControl(s: string, newlines = false): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 10 && newlines) continue;
+    if (c < 0x20 || (c >= 0x7f && c < 0xa0)) return true;
+  }
+  return false;
+}
