@@ -124,7 +124,8 @@ Deno.test("fuzz: thousands of damaged models in all four formats end cleanly or 
       caffe: ["onnx", "caffe", "tfjs", "cvp", "inspect"],
       tfjs: ["onnx", "tfjs", "cvp", "inspect"],
     };
-    const counts = { cases: 0, clean: 0, accepted: 0, crashes: 0, cvpAccepted: 0 };
+    const counts = { cases: 0, clean: 0, accepted: 0, crashes: 0, cvpAccepted: 0, named: 0 };
+    const unnamed: string[] = [];
     const r = rng(20261202);
     for (const c of cases) {
       const n = c.format === "tfjs" ? PER_FORMAT / 2 : PER_FORMAT;
@@ -167,6 +168,9 @@ Deno.test("fuzz: thousands of damaged models in all four formats end cleanly or 
               `${what}: stderr is not one line: ${res.stderr}`,
             );
             assert(!hasControl(lines[0]), `${what}: raw control characters in ${lines[0]}`);
+            // Every error names the file it concerns: the input, or for what the target cannot express, the output.
+            if (lines[0].includes(input)) counts.named++;
+            else if (!(args[0] === "convert" && res.code === 3 && lines[0].includes(args[3]))) unnamed.push(lines[0]);
             assert(listTree(outDir).length === 0, `${what}: left ${listTree(outDir)}`);
           }
           assert(listTree(tmp).length === 0, `${what}: left in the temp folder: ${listTree(tmp)}`);
@@ -190,9 +194,10 @@ Deno.test("fuzz: thousands of damaged models in all four formats end cleanly or 
       }
     }
     console.log(
-      `fuzz: ${counts.cases} runs, ${counts.clean} clean errors, ${counts.accepted} accepted ` +
+      `fuzz: ${counts.cases} runs, ${counts.clean} clean errors (${counts.named} naming the input), ${counts.accepted} accepted ` +
         `(${counts.cvpAccepted} damaged .cvp decoded, all to the original tensors), ${counts.crashes} crashes`,
     );
+    assert(unnamed.length === 0, `${unnamed.length} errors do not name the input:\n${unnamed.slice(0, 5).join("\n")}`);
     assert(
       counts.cases >= 2500 && counts.clean > counts.cases / 3,
       `too few cases or refusals: ${JSON.stringify(counts)}`,
