@@ -8,6 +8,7 @@
 import { assert, rng, ROOT } from "./helpers.ts";
 import { emptyDir, hasControl, listTree, runMain } from "./hardening_helpers.ts";
 import { convert, openModel } from "../src/convert.ts";
+import { joinCvp, splitCvp } from "./cvp_edit.ts";
 
 /** Cases per format (four formats); the total is reported by the test. */
 const PER_FORMAT = 650;
@@ -46,6 +47,18 @@ const mutators: Record<string, Mutator> = {
   duplicate(r, b) {
     const at = Math.floor(r() * b.length), n = 1 + Math.floor(r() * 256);
     return Uint8Array.from([...b.subarray(0, at + n), ...b.subarray(at, at + n), ...b.subarray(at + n)]);
+  },
+  /** A valid rewrite: one record's metadata re-serialized with other spacing and key order, CRCs made right. */
+  respace(r, b) {
+    const recs = splitCvp(b);
+    const i = Math.floor(r() * recs.length);
+    const keys = Object.keys(recs[i].meta).reverse();
+    const text = JSON.stringify(
+      Object.fromEntries(keys.map((k) => [k, recs[i].meta[k]])),
+      null,
+      1 + Math.floor(r() * 3),
+    );
+    return joinCvp(recs, { rawMeta: { [i]: text } });
   },
   json(r, b) {
     const o = b.slice();
@@ -102,7 +115,7 @@ Deno.test("fuzz: thousands of damaged models in all four formats end cleanly or 
       {
         format: "cvp",
         bytes: await Deno.readFile(`${seeds}/m.cvp`),
-        mutators: ["flip", "byte", "truncate", "cut", "insert", "duplicate"],
+        mutators: ["flip", "byte", "truncate", "cut", "insert", "duplicate", "respace"],
       },
       {
         format: "tfjs",
@@ -195,8 +208,9 @@ Deno.test("fuzz: thousands of damaged models in all four formats end cleanly or 
     }
     console.log(
       `fuzz: ${counts.cases} runs, ${counts.clean} clean errors (${counts.named} naming the input), ${counts.accepted} accepted ` +
-        `(${counts.cvpAccepted} damaged .cvp decoded, all to the original tensors), ${counts.crashes} crashes`,
+        `(${counts.cvpAccepted} accepted .cvp mutations, every one decoded to the original tensors), ${counts.crashes} crashes`,
     );
+    assert(counts.cvpAccepted > 0, "no valid rewrite of the .cvp was decoded");
     assert(unnamed.length === 0, `${unnamed.length} errors do not name the input:\n${unnamed.slice(0, 5).join("\n")}`);
     assert(
       counts.cases >= 2500 && counts.clean > counts.cases / 3,
