@@ -85,7 +85,14 @@ function row(layer: import("./model/types.ts").Layer, shapes: ShapeTracker): Ins
 }
 
 const fmtShape = (s: Shape) => (s ? s.map((d) => (d === null ? "?" : String(d))).join("x") : "?");
-const fmtInt = (n: number) => n.toLocaleString("en-US");
+/** 1234567 -> "1,234,567" (toLocaleString goes through ICU: seconds for a 100,000-layer table). */
+const fmtInt = (n: number) => {
+  if (!Number.isSafeInteger(n)) return n.toLocaleString("en-US");
+  const s = String(Math.abs(n));
+  let out = "";
+  for (let i = 0; i < s.length; i++) out += (i > 0 && (s.length - i) % 3 === 0 ? "," : "") + s[i];
+  return n < 0 ? "-" + out : out;
+};
 
 /** Formats a byte count for people (1.5 MB). */
 export function fmtBytes(n: number): string {
