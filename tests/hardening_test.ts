@@ -512,6 +512,13 @@ Deno.test("7: an output that is an input (same device and inode) is refused and 
   await refused(["convert", model, "-o", model, "--to", "tfjs"], 2, /is the input/);
   await refused(["convert", `${model}/model.json`, "-o", `${model}/model.json`, "--to", "tfjs"], 2, /is the input/);
   assert(listTree(model).join() === files.join(), "the TF.js folder changed");
+  // Another model written over an existing TF.js folder leaves none of the old model's shards behind.
+  const out = `${d}/over`;
+  await convert(CAFFE, out, { to: "tfjs", shardSize: 64 });
+  assert(listTree(out).filter((f) => f.endsWith(".bin")).length > 3, `${listTree(out)}`);
+  const r = await runMain(["convert", CAFFE, "-o", out, "--to", "tfjs"]);
+  assert(r.code === 0, r.stderr);
+  assert(listTree(out).join() === "group1-shard1of1.bin,model.json", `stale shards: ${listTree(out)}`);
 });
 
 // ---- 8. prototxt scale ----------------------------------------------------------------------------------------

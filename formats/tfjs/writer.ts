@@ -72,11 +72,14 @@ export async function writeTfjs(model: ModelStream, path: string, options: Write
     await w.run();
     const json = await w.finish();
     if (outDir) {
+      const stale = await previousShards(outDir);
       const names = await shards.finish(outDir);
       json.weightsManifest[0].paths = names;
       sink = await openFileSink(`${outDir.replace(/\/$/, "")}/model.json`);
       await sink.write(enc.encode(JSON.stringify(json)));
       await sink.close();
+      // The model.json this one replaced listed shards the new one does not: remove them, now that it has landed.
+      for (const n of stale) if (!names.includes(n)) await Deno.remove(`${outDir}/${n}`).catch(() => {});
     } else {
       const names = await shards.finish(spool);
       json.weightsManifest[0].paths = names;
@@ -104,6 +107,19 @@ export async function writeTfjs(model: ModelStream, path: string, options: Write
     throw asOutputError(path, e);
   } finally {
     await removeTemporary(spool);
+  }
+}
+
+/** Shard names (`groupG-shardKofN.bin` only) listed by a model.json already in `dir`, which this write replaces. */
+async function previousShards(dir: string): Promise<string[]> {
+  try {
+    const json = JSON.parse(await Deno.readTextFile(`${dir}/model.json`));
+    const paths = (json?.weightsManifest ?? []).flatMap((g: { paths?: unknown }) =>
+      Array.isArray(g?.paths) ? g.paths : []
+    );
+    return paths.filter((p: unknown): p is string => typeof p === "string" && /^group\d+-shard\d+of\d+\.bin$/.test(p));
+  } catch {
+    return [];
   }
 }
 
