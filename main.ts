@@ -7,13 +7,12 @@
 import { parseArgs } from "node:util";
 import { ConvpressError, errorLine } from "./src/errors.ts";
 import { installCleanupHandlers, removeTemporaries } from "./src/bytes/temp_files.ts";
-import { checkCommandPaths } from "./src/bytes/output_paths.ts";
+import { checkCompressPaths, checkConvertPaths } from "./src/cli/path_guards.ts";
 import { writeReportFile } from "./src/bytes/report_files.ts";
 import { convert, detectFormat, formatFromExtension, openModel, openSource } from "./src/convert.ts";
 import { formatInspection, inspectModel } from "./src/inspect.ts";
 import { terminalProgress } from "./src/progress.ts";
 import { FORMAT_NAMES } from "./formats/registry.ts";
-import { defaultPrototxtPath } from "./formats/caffe/writer.ts";
 import { DATA_OPTIONS } from "./src/cli/data_options.ts";
 import type { FormatName } from "./src/model/types.ts";
 
@@ -219,8 +218,7 @@ async function run(args: string[]): Promise<number> {
     const { loadRecipe, recipeFromFlags } = await import("./src/compress/recipe.ts");
     const { compress } = await import("./src/compress/compress.ts");
     const { formatReport, reportHtml } = await import("./src/compress/report.ts");
-    const reports = [v["report-json"], v["report-html"]];
-    await checkCommandPaths({ inputs: [input, v.prototxt, v.recipe, v.calibration], outputs: [output, ...reports] });
+    await checkCompressPaths(input, output, v);
     const recipe = v.recipe ? await loadRecipe(v.recipe) : recipeFromFlags(v);
     const { calibrationFromFlags, formatCalibration } = await import("./src/compress/calibrate_flags.ts");
     const calibration = calibrationFromFlags(v);
@@ -252,13 +250,7 @@ async function run(args: string[]): Promise<number> {
   if (shard !== undefined && (!Number.isSafeInteger(shard) || shard <= 0)) {
     throw usage(`Invalid --shard-size '${v["shard-size"]}'`);
   }
-  const protoOut = v["prototxt-out"] ?? (to === "caffe" && output !== "-" ? defaultPrototxtPath(output) : undefined);
-  const outputs = [output, protoOut, v["external-data"] ? `${output}.data` : undefined];
-  await checkCommandPaths({
-    inputs: [input, v.prototxt],
-    outputs,
-    folders: [to ?? "tfjs"].includes("tfjs") ? [output] : [],
-  });
+  await checkConvertPaths(input, output, to, v);
   const progress = terminalProgress(command);
   try {
     await convert(input, output, {
