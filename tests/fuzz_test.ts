@@ -7,7 +7,7 @@
  */
 import { assert, rng, ROOT } from "./helpers.ts";
 import { emptyDir, hasControl, listTree, runMain } from "./hardening_helpers.ts";
-import { convert, openModel } from "../src/convert.ts";
+import { convert, openModel } from "../src/app/convert.ts";
 import { joinCvp, splitCvp } from "./cvp_edit.ts";
 
 /** Cases per format (four formats); the total is reported by the test. */

@@ -7,12 +7,12 @@
 import { assert, removeOnExit, ROOT, runCli } from "./helpers.ts";
 import { hasControl, listTree, runMain } from "./hardening_helpers.ts";
 import { joinCvp, splitCvp } from "./cvp_edit.ts";
-import { convert } from "../src/convert.ts";
+import { convert } from "../src/app/convert.ts";
 import { layerStream, type ModelStream } from "../src/model/types.ts";
 import { Tensor } from "../src/model/tensor.ts";
 import { writeOnnx } from "../formats/onnx/writer.ts";
 import { MemorySink } from "../src/bytes/byte_sink.ts";
-import { endTar, writeTarEntry } from "../formats/tfjs/tar.ts";
+import { endTar, writeTarEntry } from "../src/bytes/tar.ts";
 import { KIND } from "../formats/cvp/frame.ts";
 
 const CAFFE = `${ROOT}/fixtures/caffe/tiny_v2.caffemodel`;
@@ -535,7 +535,7 @@ Deno.test("8: a 20,000-layer prototxt costs well under 1 KB per layer; the parse
   const script = `${d}/measure.ts`;
   await Deno.writeTextFile(
     script,
-    `import { openModel } from "${ROOT}/src/convert.ts";
+    `import { openModel } from "${ROOT}/src/app/convert.ts";
 const gc = (globalThis as unknown as { gc: () => void }).gc;
 gc(); const before = Deno.memoryUsage().heapUsed;
 const m = await openModel("${CAFFE}", { prototxt: "${d}/big.prototxt" });

@@ -17,10 +17,11 @@ import { asOutputError } from "../../src/bytes/byte_sink.ts";
 import { makeTempDir, removeTemporary, removeTemporarySync } from "../../src/bytes/temp_files.ts";
 import type { ByteReader } from "../../src/bytes/byte_reader.ts";
 import { layerStream, type ModelStream, planOf } from "../../src/model/types.ts";
-import type { ModelSource, ReadOptions } from "../registry.ts";
+import type { ModelSource } from "../../src/model/format.ts";
+import type { TfjsReadOptions as ReadOptions } from "./options.ts";
 import { readGraphModel } from "./graph_reader.ts";
 import { readLayersModel } from "./layers_reader.ts";
-import { isTar, readTar } from "./tar.ts";
+import { isTar, readTar } from "../../src/bytes/tar.ts";
 import type { ModelJson } from "./types.ts";
 import { indexWeights, weightTensor } from "./weights.ts";
 import type { Tensor } from "../../src/model/tensor.ts";
@@ -33,7 +34,7 @@ export async function spoolTar(r: ByteReader): Promise<string> {
   const dir = await makeTempDir({ prefix: "convpress-tfjs-" });
   try {
     let sawJson = false;
-    for await (const e of readTar(r)) {
+    for await (const e of readTar(r, TfjsError)) {
       if (e.name.startsWith("/") || e.name.split("/").includes("..")) {
         throw new TfjsError("bad_format", `Tar entry '${e.name}' leads out of the model's folder`, {
           file: r.name,

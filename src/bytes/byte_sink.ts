@@ -9,7 +9,6 @@
 import { ConvpressError } from "../errors.ts";
 import {
   guardCreation,
-  removeTemporaries,
   removeTemporary,
   trackTemporary,
   trackUncommittedOutput,
@@ -155,9 +154,6 @@ export function asOutputError(path: string, e: unknown): unknown {
   const fsError = Object.values(Deno.errors).some((C) => e instanceof C) || /\(os error \d+\)/.test(String(e));
   return fsError ? outputError(path, e) : e;
 }
-
-/** Removes every temporary output file still open (the CLI calls this on errors and signals). */
-export const removeTemporaryFiles: () => void = removeTemporaries;
 
 /** Opens a file output at `path`, written under a temporary name until closed. */
 export async function openFileSink(path: string): Promise<ByteSink> {
