@@ -290,6 +290,7 @@ export function validateModel(model: ModelStream, path?: string): ModelStream {
   };
   const v = named(() => new GraphValidator(model.header));
   const reader = model.layers.getReader();
+  let failed = false;
   // Pulled one layer at a time, as the reader's own stream: validation never reads ahead.
   const layers = new ReadableStream<Layer>({
     async pull(c) {
@@ -303,11 +304,17 @@ export function validateModel(model: ModelStream, path?: string): ModelStream {
           c.enqueue(r.value);
         }
       } catch (e) {
-        await reader.cancel(e).catch(() => {});
+        // The reader is released by close(), once the consumer is done: a consumer may still be reading the
+        // tensors of the layer before, and cancelling now would close the input under it.
+        failed = true;
         c.error(e);
       }
     },
     cancel: (reason) => reader.cancel(reason),
   }, { highWaterMark: 0 });
-  return { ...model, layers };
+  const close = () => {
+    if (failed) reader.cancel().catch(() => {});
+    model.close?.();
+  };
+  return { ...model, layers, close };
 }
