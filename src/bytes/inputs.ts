@@ -41,10 +41,11 @@ export async function openFileInput(path: string): Promise<ByteInput> {
       if (closed) return;
       closed = true;
       // After the reads already queued: closing under a read in flight would fail it with a bad resource.
-      serial(async () => {
+      serial(() => {
         try {
           file.close();
         } catch { /* already closed */ }
+        return Promise.resolve();
       });
     },
   };
