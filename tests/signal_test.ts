@@ -1,12 +1,14 @@
 /**
- * SIGINT and SIGTERM at seeded random points of a conversion to each format, to a file and to stdout, leave no file
- * behind: not the output, not its temporaries, not the spool files and folders in the temp folder.
+ * SIGINT and SIGTERM at seeded random points of a conversion to each format, to a file and to stdout (and from a
+ * TF.js tar on stdin), leave no file behind: not the output, not its temporaries, not the spool files and folders in
+ * the temp folder.
  */
 import { assert, removeOnExit, rng, ROOT } from "./helpers.ts";
 import { listTree } from "./hardening_helpers.ts";
 import { type Layer, layerStream, type ModelStream } from "../src/model/types.ts";
 import { Tensor } from "../src/model/tensor.ts";
 import { writeOnnx } from "../formats/onnx/writer.ts";
+import { convert } from "../src/app/convert.ts";
 
 /** A chain of `count` FC layers of n x n (seeded weights), big enough to take a moment to convert. */
 function chain(n: number, count: number): ModelStream {
@@ -51,8 +53,12 @@ Deno.test("signals: SIGINT and SIGTERM during conversions to every format, to fi
   const input = `${base}/chain.onnx`;
   await writeOnnx(chain(1536, 8), input); // 75 MB
   const r = rng(1402);
-  const targets: { to: string; stdout: boolean }[] = [];
+  // A TF.js tar of the same model, for conversions that read stdin (its shards spool to the temp folder).
+  const tar = `${base}/chain.tar`;
+  await convert(input, tar, { to: "tfjs" });
+  const targets: { to: string; stdout: boolean; stdin?: boolean }[] = [];
   for (const to of ["onnx", "caffe", "tfjs", "cvp"]) targets.push({ to, stdout: false }, { to, stdout: true });
+  targets.push({ to: "cvp", stdout: false, stdin: true }, { to: "onnx", stdout: true, stdin: true });
   let interrupted = 0, finished = 0;
   const outcomes: string[] = [];
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
@@ -62,12 +68,30 @@ Deno.test("signals: SIGINT and SIGTERM during conversions to every format, to fi
       await Deno.mkdir(tmp);
       const output = t.stdout ? "-" : `${out}/m.${t.to}`;
       const child = new Deno.Command(Deno.execPath(), {
-        args: ["run", "--allow-read", "--allow-write", `${ROOT}/main.ts`, "convert", input, "-o", output, "--to", t.to],
+        args: [
+          "run",
+          "--allow-read",
+          "--allow-write",
+          `${ROOT}/main.ts`,
+          "convert",
+          ...(t.stdin ? ["--from", "tfjs", "-"] : [input]),
+          "-o",
+          output,
+          "--to",
+          t.to,
+        ],
+        stdin: t.stdin ? "piped" : "null",
         stdout: t.stdout ? "piped" : "null",
         stderr: "piped",
         env: { DENO_NO_UPDATE_CHECK: "1", TMPDIR: tmp },
       }).spawn();
       let started = false;
+      const fed = t.stdin
+        ? (async () => {
+          const f = await Deno.open(tar);
+          await f.readable.pipeTo(child.stdin).catch(() => {}); // the child may end before it has read all
+        })()
+        : Promise.resolve();
       const drained = t.stdout
         ? (async () => {
           for await (const _ of child.stdout) started = true;
@@ -81,12 +105,13 @@ Deno.test("signals: SIGINT and SIGTERM during conversions to every format, to fi
         await sleep(10);
       }
       await sleep(Math.floor(r() * 300));
-      const what = `${signal} ${t.to}${t.stdout ? " to stdout" : ""}`;
+      const what = `${signal} ${t.stdin ? "stdin tar -> " : ""}${t.to}${t.stdout ? " to stdout" : ""}`;
       try {
         child.kill(signal);
       } catch { /* already gone */ }
       const st = await status;
       await drained;
+      await fed;
       const err = new TextDecoder().decode(await new Response(child.stderr).arrayBuffer());
       if (st.success) {
         finished++;
