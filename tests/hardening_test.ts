@@ -552,6 +552,12 @@ console.log(JSON.stringify({ perLayer: (after - before) / ${n}, layers: m.header
   const res = JSON.parse(new TextDecoder().decode(out.stdout));
   console.log(`prototxt: ${Math.round(res.perLayer)} bytes of heap per layer held by the open model (${n} layers)`);
   assert(res.layers >= n && res.perLayer < 1024, JSON.stringify(res));
+  await Deno.writeTextFile(`${d}/many.prototxt`, 'name: "x"\n' + "input_dim: 1\n".repeat(1_000_001));
+  await refused(
+    ["convert", CAFFE, "--prototxt", `${d}/many.prototxt`, "-o", `${d}/x.onnx`],
+    1,
+    /many\.prototxt: more than 1,000,000 fields \(the parser's limit\)/,
+  );
   await Deno.writeTextFile(`${d}/deep.prototxt`, "layer { ".repeat(101) + "}".repeat(101));
   await refused(
     ["convert", CAFFE, "--prototxt", `${d}/deep.prototxt`, "-o", `${d}/x.onnx`],

@@ -129,8 +129,11 @@ interface Token {
 
 /** Deepest message nesting accepted (Caffe nets nest four or five levels). */
 export const MAX_PROTOTXT_DEPTH = 100;
-/** Most field values accepted in one prototxt (a 1,000,000-layer net has about 5,000,000). */
-export const MAX_PROTOTXT_FIELDS = 20_000_000;
+/**
+ * Most field values accepted in one prototxt: about 50 times the largest published Caffe nets (ResNet-152's deploy
+ * prototxt has about 20,000), and a bound on memory (200,000 simple layers open in about 500 MB).
+ */
+export const MAX_PROTOTXT_FIELDS = 1_000_000;
 
 const PUNCT = new Set(["{", "}", "<", ">", ":", ";", ",", "[", "]"]);
 const NUMBER = /[-+]?(0[xX][0-9a-fA-F]+|(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?[fF]?|inf(inity)?|nan)/iy;
