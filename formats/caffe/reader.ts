@@ -335,7 +335,15 @@ async function readIndexed(
     inputs = fields.inputs;
   }
   for (const i of inputs) builder.addInput(i.name, i.shape);
-  const layers = entries.flatMap(([def, blobs]) => builder.convert(def, blobs));
+  // Each definition (and its prototxt message) is dropped once converted, so the text tree and the canonical
+  // layers are not all held at once.
+  const layers: Layer[] = [];
+  for (let i = 0; i < entries.length; i++) {
+    const [def, blobs] = entries[i];
+    (entries as unknown[])[i] = undefined;
+    if (proto) (proto.layers as unknown[])[i] = undefined;
+    layers.push(...builder.convert(def, blobs));
+  }
   builder.sealed = true;
   const header = newHeader(name, builder);
   outputsOf(builder, layers, header);
