@@ -169,7 +169,12 @@ export function errorLine(err: ConvpressError, fallbackFile?: string): string {
     msg = `${file === "-" ? "stdin" : `'${file}'`}: ${msg}`;
   }
   // Names are quoted as '...': cut long ones before escaping, so a 14 KB binary name prints as one short line.
-  msg = msg.replace(/'([^']{121,})'/g, (_, name: string) => `'${[...name].slice(0, MAX_NAME).join("")}...'`);
+  // The user's own paths are kept whole.
+  const keep = new Set([file, fallbackFile, err.file]);
+  msg = msg.replace(
+    /'([^']{121,})'/g,
+    (all, name: string) => keep.has(name) ? all : `'${[...name].slice(0, MAX_NAME).join("")}...'`,
+  );
   return escapeText(msg, 2000);
 }
 

@@ -14,6 +14,8 @@ Deno.test("errorLine: names the input when the error names no file, cuts long qu
   assert(line.startsWith("'in.onnx': Layer '"), line);
   assert(!line.includes("\n") && line.length < 400, `${line.length}: ${line.slice(0, 200)}`);
   assertEquals(errorLine(new ConvpressError("usage", "Bad flag"), "in.onnx"), "Bad flag");
+  const long = `/data/${"deep/".repeat(40)}model.onnx`;
+  assert(errorLine(new ConvpressError("io", `Cannot open '${long}': gone`, { file: long })).includes(long), "path cut");
   assertEquals(
     errorLine(new ConvpressError("io", "Cannot open 'in.onnx': gone", { file: "in.onnx" })),
     "Cannot open 'in.onnx': gone",
