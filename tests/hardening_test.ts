@@ -479,8 +479,27 @@ Deno.test("6: errors name the input file (`-` for a tar), read failures do not s
     assert(!hasControl(l), `raw control characters: ${JSON.stringify(l)}`);
     assert(l.length < 600, `${l.length} characters`);
   }
-  const ins = await runMain(["inspect", `${d}/evil.cvp`]);
-  assert(!hasControl(ins.stdout + ins.stderr, true), "inspect printed raw control characters");
+  // A valid model whose layer is named so: inspect's tables and compress's report print it escaped.
+  await Deno.writeFile(
+    `${d}/named.cvp`,
+    joinCvp(recs2.map((x, i) => (i === li ? { ...x, meta: { ...x.meta, name: evil } } : x))),
+  );
+  await convert(`${d}/named.cvp`, `${d}/named.onnx`, { to: "onnx" });
+  for (
+    const args of [["inspect", `${d}/named.cvp`], ["inspect", `${d}/named.onnx`], [
+      "compress",
+      `${d}/named.cvp`,
+      "-o",
+      `${d}/c.cvp`,
+      "--bits",
+      "4",
+    ]]
+  ) {
+    const out = await runMain(args);
+    assert(out.code === 0, `${args.join(" ")}: ${out.stderr}`);
+    assert(out.stdout.includes("\\x1b[2K"), `${args.join(" ")}: the name is not shown escaped`);
+    assert(!hasControl(out.stdout + out.stderr, true), `${args.join(" ")} printed raw control characters`);
+  }
 });
 
 // ---- 7. no output over an input --------------------------------------------------------------------------------
