@@ -44,7 +44,13 @@ export async function runConvert(
   await checkConvertPaths(positionals[0], output, to, v);
   const progress = terminalProgress(name);
   try {
-    await convert(positionals[0], output, { ...read, ...write, to, progress });
+    await convert(positionals[0], output, {
+      ...read,
+      ...write,
+      to,
+      progress,
+      notice: (line: string) => console.error(line),
+    });
   } finally {
     progress.end();
   }
