@@ -628,7 +628,9 @@ async function open(source, options) {
     });
   }
   if (typeof Response !== "undefined" && source instanceof Response) {
-    if (!source.ok) throw new CvpLoadError("bad_source", `Fetching ${source.url || "the model"} failed: ${source.status}`);
+    if (!source.ok) {
+      throw new CvpLoadError("bad_source", `Fetching ${source.url || "the model"} failed: ${source.status}`);
+    }
     if (!source.body) throw new CvpLoadError("bad_source", "The response has no body");
     const len = Number(source.headers.get("content-length"));
     const encoded = source.headers.get("content-encoding");
@@ -830,7 +832,9 @@ var GraphBuilder = class {
     const v = l.inputs[i];
     const node = this.#value.get(v);
     const dims = this.#dims.get(v);
-    if (node === void 0 || !dims) throw new CvpLoadError("bad_format", `input '${v}' is not produced before`, l.name);
+    if (node === void 0 || !dims) {
+      throw new CvpLoadError("bad_format", `input '${v}' is not produced before`, l.name);
+    }
     return {
       node,
       dims
@@ -1014,7 +1018,9 @@ var GraphBuilder = class {
       case "GlobalAvgPool":
       case "GlobalMaxPool": {
         const x = this.#in(l);
-        if (x.dims.length !== 4) throw new CvpLoadError("unsupported_op", `${l.op} of a rank-${x.dims.length} input`, name);
+        if (x.dims.length !== 4) {
+          throw new CvpLoadError("unsupported_op", `${l.op} of a rank-${x.dims.length} input`, name);
+        }
         const axes = this.#small(`${name}/axes`, [
           2
         ], [
@@ -1143,6 +1149,14 @@ var GraphBuilder = class {
           throw new CvpLoadError("unsupported_op", `Add with coefficients [${coeffs}]`, name);
         }
         const ins = l.inputs.map((_, i) => this.#in(l, i));
+        const rank = ins[0].dims.length;
+        if (ins.some((i) => i.dims.length !== rank)) {
+          throw new CvpLoadError("unsupported_op", `${l.op} of inputs of different ranks`, name);
+        }
+        const dims = ins[0].dims.map((_, k) => {
+          const ds = ins.map((i) => i.dims[k]);
+          return ds.includes(null) ? null : Math.max(...ds);
+        });
         const nodes = ins.map((i) => i.node);
         let node;
         if (ins.length > 2) {
@@ -1158,7 +1172,7 @@ var GraphBuilder = class {
           Mul: "Mul",
           Max: "Maximum"
         }[l.op], name, nodes);
-        return this.#out(l, node, ins[0].dims);
+        return this.#out(l, node, dims);
       }
       case "Concat": {
         const ins = l.inputs.map((_, i) => this.#in(l, i));
@@ -1205,6 +1219,25 @@ var GraphBuilder = class {
       }
       case "Reshape":
         return this.#reshape(l);
+      case "Transpose": {
+        const x = this.#in(l);
+        const perm = a.perm.map((v) => v < 0 ? v + x.dims.length : v);
+        let cur = x.dims.length === 4 ? [
+          0,
+          3,
+          1,
+          2
+        ] : perm.map((_, i) => i);
+        cur = perm.map((i) => cur[i]);
+        if (perm.length === 4) cur = [
+          0,
+          2,
+          3,
+          1
+        ].map((i) => cur[i]);
+        const node = this.#transpose(name, x.node, cur);
+        return this.#out(l, node, perm.map((p2) => x.dims[p2]));
+      }
       case "Pad": {
         const x = this.#in(l);
         const pads = a.pads;
@@ -1249,9 +1282,6 @@ var GraphBuilder = class {
       0
     ];
     const depthwise = group > 1 && group === c && ig === 1;
-    if (group !== 1 && !depthwise) {
-      throw new CvpLoadError("unsupported_op", `grouped convolution (group ${group} of ${c} channels)`, name);
-    }
     let input = x.node;
     if (pads.some((v) => v !== 0)) input = this.#pad(`${name}_pad`, input, pads, 0);
     const khw = kh * kw;
@@ -1281,15 +1311,17 @@ var GraphBuilder = class {
         return (r * ig + ci) * o + oo;
       });
     }
-    const convName = b ? `${name}_conv` : name;
-    const conv = this.#node(depthwise ? "DepthwiseConv2dNative" : "Conv2D", convName, [
-      input,
-      kn
-    ], {
+    const subsample = (s[0] > 1 || s[1] > 1) && (d[0] > 1 || d[1] > 1);
+    const stride = subsample ? [
+      1,
+      1
+    ] : s;
+    const convName = b || subsample ? `${name}_conv` : name;
+    const convAttrs = {
       strides: ints([
         1,
-        s[0],
-        s[1],
+        stride[0],
+        stride[1],
         1
       ]),
       padding: str("VALID"),
@@ -1303,7 +1335,100 @@ var GraphBuilder = class {
       explicit_paddings: {
         list: {}
       }
-    });
+    };
+    let conv;
+    if (group === 1 || depthwise) {
+      conv = this.#node(depthwise ? "DepthwiseConv2dNative" : "Conv2D", convName, [
+        input,
+        kn
+      ], convAttrs);
+    } else {
+      const split = (base, v) => {
+        const axis = this.#small(`${base}/axis`, [], [
+          3
+        ]);
+        return this.#node("Split", base, [
+          axis,
+          v
+        ], {
+          num_split: {
+            i: String(group)
+          }
+        });
+      };
+      const xs = split(`${name}_split_x`, input), ws = split(`${name}_split_w`, kn);
+      const parts = Array.from({
+        length: group
+      }, (_, g) => this.#node("Conv2D", `${name}_group${g}`, [
+        `${xs}:${g}`,
+        `${ws}:${g}`
+      ], convAttrs));
+      const ax = this.#small(`${convName}/axis`, [], [
+        3
+      ]);
+      conv = this.#node("ConcatV2", convName, [
+        ...parts,
+        ax
+      ], {
+        N: {
+          i: String(group)
+        },
+        Tidx: {
+          type: "DT_INT32"
+        }
+      });
+    }
+    if (subsample) {
+      const zeros = this.#small(`${name}_subsample/begin`, [
+        4
+      ], [
+        0,
+        0,
+        0,
+        0
+      ]);
+      const ends = this.#small(`${name}_subsample/end`, [
+        4
+      ], [
+        0,
+        0,
+        0,
+        0
+      ]);
+      const steps = this.#small(`${name}_subsample/strides`, [
+        4
+      ], [
+        1,
+        s[0],
+        s[1],
+        1
+      ]);
+      conv = this.#node("StridedSlice", b ? `${name}_subsample` : name, [
+        conv,
+        zeros,
+        ends,
+        steps
+      ], {
+        Index: {
+          type: "DT_INT32"
+        },
+        begin_mask: {
+          i: "15"
+        },
+        end_mask: {
+          i: "15"
+        },
+        ellipsis_mask: {
+          i: "0"
+        },
+        new_axis_mask: {
+          i: "0"
+        },
+        shrink_axis_mask: {
+          i: "0"
+        }
+      });
+    }
     const out = b ? this.#node("BiasAdd", name, [
       conv,
       param("bias", b.shape)
@@ -1370,15 +1495,9 @@ var GraphBuilder = class {
       while (Math.floor((size + explicit[i] + explicit[i + 2] - k[i]) / s[i]) + 1 < want) explicit[i + 2]++;
     }
     const padded = explicit.some((v) => v !== 0);
-    if (!max && padded) {
-      const include = Boolean(a.countIncludePad);
-      const extra = explicit[2] !== pads[2] || explicit[3] !== pads[3];
-      if (!include || extra) {
-        throw new CvpLoadError("unsupported_op", `AvgPool with pads [${pads}]${ceil ? " in ceil mode" : ""} that TF.js cannot express`, name);
-      }
-    }
     const input = padded ? this.#pad(`${name}_pad`, x.node, explicit, max ? LOWEST : 0) : x.node;
-    const node = this.#node(max ? "MaxPool" : "AvgPool", name, [
+    const scale = !max && padded ? this.#avgScale(l, x.dims, k, s, pads, outHW) : void 0;
+    const pool = this.#node(max ? "MaxPool" : "AvgPool", scale ? `${name}_pool` : name, [
       input
     ], {
       ksize: ints([
@@ -1396,12 +1515,48 @@ var GraphBuilder = class {
       padding: str("VALID"),
       data_format: str("NHWC")
     });
+    const node = scale ? this.#node("Mul", name, [
+      pool,
+      scale
+    ]) : pool;
     this.#out(l, node, [
       x.dims[0],
       x.dims[1],
       outHW[0],
       outHW[1]
     ]);
+  }
+  /** The `[1, oh, ow, 1]` map of window area / canonical divisor, or undefined when it is 1 everywhere. */
+  #avgScale(l, d, k, s, pads, out) {
+    const [h, w] = [
+      d[2],
+      d[3]
+    ];
+    const [oh, ow] = out;
+    if (h === null || w === null || oh === null || ow === null) {
+      throw new CvpLoadError("bad_format", "AvgPool with pads needs the input size", l.name);
+    }
+    const include = Boolean(l.attrs.countIncludePad);
+    const count = (o, i, size) => {
+      const start = o * s[i] - pads[i];
+      const end = Math.min(start + k[i], size + pads[i + 2]);
+      return include ? end - start : Math.min(end, size) - Math.max(start, 0);
+    };
+    const map = new Array(oh * ow);
+    let trivial = true;
+    for (let y = 0; y < oh; y++) {
+      for (let x = 0; x < ow; x++) {
+        const v = k[0] * k[1] / (count(y, 0, h) * count(x, 1, w));
+        map[y * ow + x] = v;
+        if (v !== 1) trivial = false;
+      }
+    }
+    return trivial ? void 0 : this.#small(`${l.name}/divisor`, [
+      1,
+      oh,
+      ow,
+      1
+    ], map, "float32");
   }
   #reshape(l) {
     const x = this.#in(l);
@@ -1441,13 +1596,21 @@ var GraphBuilder = class {
   }
   /** A holder for the next tensor of layer `l`, in its TF layout. */
   tensorInHand(l, role, shape) {
-    const plan = this.#plans.get(role);
-    if (!plan) throw new CvpLoadError("bad_format", `unexpected parameter '${role}'`, l.name);
     const n = shape.reduce((a, b) => a * b, 1);
+    const name = l.params.find((p) => p.role === role)?.name ?? role;
+    const plan = this.#plans.get(role);
+    if (!plan) return {
+      name,
+      node: "",
+      shape,
+      data: new Float32Array(0),
+      put: () => {
+      }
+    };
     const data = new Float32Array(n);
     const map = plan.map;
     return {
-      name: l.params.find((p) => p.role === role).name,
+      name,
       node: plan.node,
       shape: plan.shape,
       data,
@@ -1458,7 +1621,7 @@ var GraphBuilder = class {
   }
   /** Hands a filled tensor to tfjs (the backend takes it; the loader keeps no copy). */
   finish(t) {
-    this.#weights[t.node] = this.#tf.tensor(t.data, t.shape, "float32");
+    if (t.node) this.#weights[t.node] = this.#tf.tensor(t.data, t.shape, "float32");
   }
   /** Frees the tensors made so far (after an error). */
   dispose() {

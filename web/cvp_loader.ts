@@ -536,13 +536,22 @@ class GraphBuilder {
           throw new CvpLoadError("unsupported_op", `Add with coefficients [${coeffs}]`, name);
         }
         const ins = l.inputs.map((_, i) => this.#in(l, i));
+        const rank = ins[0].dims.length;
+        // NHWC inside: broadcasting is canonical only between tensors of one rank.
+        if (ins.some((i) => i.dims.length !== rank)) {
+          throw new CvpLoadError("unsupported_op", `${l.op} of inputs of different ranks`, name);
+        }
+        const dims = ins[0].dims.map((_, k) => {
+          const ds = ins.map((i) => i.dims[k]);
+          return ds.includes(null) ? null : Math.max(...(ds as number[]));
+        });
         const nodes = ins.map((i) => i.node);
         let node: string;
         if (ins.length > 2) {
           if (l.op !== "Add") throw new CvpLoadError("unsupported_op", `${l.op} of ${ins.length} inputs`, name);
           node = this.#node("AddN", name, nodes, { N: { i: String(nodes.length) } });
         } else node = this.#node({ Add: "AddV2", Sub: "Sub", Mul: "Mul", Max: "Maximum" }[l.op], name, nodes);
-        return this.#out(l, node, ins[0].dims);
+        return this.#out(l, node, dims);
       }
       case "Concat": {
         const ins = l.inputs.map((_, i) => this.#in(l, i));
@@ -570,6 +579,16 @@ class GraphBuilder {
       }
       case "Reshape":
         return this.#reshape(l);
+      case "Transpose": {
+        const x = this.#in(l);
+        const perm = (a.perm as number[]).map((v) => (v < 0 ? v + x.dims.length : v));
+        // One Transpose from the NHWC value to the canonical result, itself NHWC when 4-D.
+        let cur = x.dims.length === 4 ? [0, 3, 1, 2] : perm.map((_, i) => i);
+        cur = perm.map((i) => cur[i]);
+        if (perm.length === 4) cur = [0, 2, 3, 1].map((i) => cur[i]);
+        const node = this.#transpose(name, x.node, cur);
+        return this.#out(l, node, perm.map((p) => x.dims[p]));
+      }
       case "Pad": {
         const x = this.#in(l);
         const pads = a.pads as number[];
@@ -599,9 +618,6 @@ class GraphBuilder {
     const d = (a.dilations as number[] | undefined) ?? [1, 1];
     const pads = (a.pads as number[] | undefined) ?? [0, 0, 0, 0];
     const depthwise = group > 1 && group === c && ig === 1;
-    if (group !== 1 && !depthwise) {
-      throw new CvpLoadError("unsupported_op", `grouped convolution (group ${group} of ${c} channels)`, name);
-    }
     let input = x.node;
     if (pads.some((v) => v !== 0)) input = this.#pad(`${name}_pad`, input, pads, 0);
     const khw = kh * kw;
@@ -623,14 +639,48 @@ class GraphBuilder {
         return (r * ig + ci) * o + oo;
       });
     }
-    const convName = b ? `${name}_conv` : name;
-    const conv = this.#node(depthwise ? "DepthwiseConv2dNative" : "Conv2D", convName, [input, kn], {
-      strides: ints([1, s[0], s[1], 1]),
+    // tfjs convolves with strides or dilations, not both: then it convolves at stride 1 and keeps every s-th value.
+    const subsample = (s[0] > 1 || s[1] > 1) && (d[0] > 1 || d[1] > 1);
+    const stride = subsample ? [1, 1] : s;
+    const convName = b || subsample ? `${name}_conv` : name;
+    const convAttrs = {
+      strides: ints([1, stride[0], stride[1], 1]),
       padding: str("VALID"),
       dilations: ints([1, d[0], d[1], 1]),
       data_format: str("NHWC"),
       explicit_paddings: { list: {} },
-    });
+    };
+    let conv: string;
+    if (group === 1 || depthwise) {
+      conv = this.#node(depthwise ? "DepthwiseConv2dNative" : "Conv2D", convName, [input, kn], convAttrs);
+    } else {
+      // A grouped convolution: split the input channels and the kernel's output channels into `group` parts, one
+      // Conv2D each, concatenated (the kernel stays one tensor, [kh, kw, I/group, O]).
+      const split = (base: string, v: string) => {
+        const axis = this.#small(`${base}/axis`, [], [3]);
+        return this.#node("Split", base, [axis, v], { num_split: { i: String(group) } });
+      };
+      const xs = split(`${name}_split_x`, input), ws = split(`${name}_split_w`, kn);
+      const parts = Array.from(
+        { length: group },
+        (_, g) => this.#node("Conv2D", `${name}_group${g}`, [`${xs}:${g}`, `${ws}:${g}`], convAttrs),
+      );
+      const ax = this.#small(`${convName}/axis`, [], [3]);
+      conv = this.#node("ConcatV2", convName, [...parts, ax], { N: { i: String(group) }, Tidx: { type: "DT_INT32" } });
+    }
+    if (subsample) {
+      const zeros = this.#small(`${name}_subsample/begin`, [4], [0, 0, 0, 0]);
+      const ends = this.#small(`${name}_subsample/end`, [4], [0, 0, 0, 0]);
+      const steps = this.#small(`${name}_subsample/strides`, [4], [1, s[0], s[1], 1]);
+      conv = this.#node("StridedSlice", b ? `${name}_subsample` : name, [conv, zeros, ends, steps], {
+        Index: { type: "DT_INT32" },
+        begin_mask: { i: "15" },
+        end_mask: { i: "15" },
+        ellipsis_mask: { i: "0" },
+        new_axis_mask: { i: "0" },
+        shrink_axis_mask: { i: "0" },
+      });
+    }
     const out = b ? this.#node("BiasAdd", name, [conv, param("bias", b.shape)], { data_format: str("NHWC") }) : conv;
     const hw = [0, 1].map((k) => {
       const size = x.dims[2 + k];
@@ -669,25 +719,51 @@ class GraphBuilder {
       while (Math.floor((size + explicit[i] + explicit[i + 2] - k[i]) / s[i]) + 1 < want) explicit[i + 2]++;
     }
     const padded = explicit.some((v) => v !== 0);
-    if (!max && padded) {
-      const include = Boolean(a.countIncludePad);
-      const extra = explicit[2] !== pads[2] || explicit[3] !== pads[3];
-      if (!include || extra) {
-        throw new CvpLoadError(
-          "unsupported_op",
-          `AvgPool with pads [${pads}]${ceil ? " in ceil mode" : ""} that TF.js cannot express`,
-          name,
-        );
-      }
-    }
     const input = padded ? this.#pad(`${name}_pad`, x.node, explicit, max ? LOWEST : 0) : x.node;
-    const node = this.#node(max ? "MaxPool" : "AvgPool", name, [input], {
+    // AvgPool over zero padding divides by the whole window; where the canonical divisor differs (padding left out
+    // of the count, or a ceil-mode window reaching past the padded input), a constant map rescales each position.
+    const scale = !max && padded ? this.#avgScale(l, x.dims, k, s, pads, outHW) : undefined;
+    const pool = this.#node(max ? "MaxPool" : "AvgPool", scale ? `${name}_pool` : name, [input], {
       ksize: ints([1, k[0], k[1], 1]),
       strides: ints([1, s[0], s[1], 1]),
       padding: str("VALID"),
       data_format: str("NHWC"),
     });
+    const node = scale ? this.#node("Mul", name, [pool, scale]) : pool;
     this.#out(l, node, [x.dims[0], x.dims[1], outHW[0], outHW[1]]);
+  }
+
+  /** The `[1, oh, ow, 1]` map of window area / canonical divisor, or undefined when it is 1 everywhere. */
+  #avgScale(
+    l: CvpLayer,
+    d: Dims,
+    k: number[],
+    s: number[],
+    pads: number[],
+    out: (number | null)[],
+  ): string | undefined {
+    const [h, w] = [d[2], d[3]];
+    const [oh, ow] = out;
+    if (h === null || w === null || oh === null || ow === null) {
+      throw new CvpLoadError("bad_format", "AvgPool with pads needs the input size", l.name);
+    }
+    const include = Boolean(l.attrs.countIncludePad);
+    // As Caffe and ONNX Runtime: a window is clipped to the padded input (include) or to the input itself.
+    const count = (o: number, i: 0 | 1, size: number) => {
+      const start = o * s[i] - pads[i];
+      const end = Math.min(start + k[i], size + pads[i + 2]);
+      return include ? end - start : Math.min(end, size) - Math.max(start, 0);
+    };
+    const map = new Array<number>(oh * ow);
+    let trivial = true;
+    for (let y = 0; y < oh; y++) {
+      for (let x = 0; x < ow; x++) {
+        const v = (k[0] * k[1]) / (count(y, 0, h) * count(x, 1, w));
+        map[y * ow + x] = v;
+        if (v !== 1) trivial = false;
+      }
+    }
+    return trivial ? undefined : this.#small(`${l.name}/divisor`, [1, oh, ow, 1], map, "float32");
   }
 
   #reshape(l: CvpLayer): void {
@@ -712,13 +788,15 @@ class GraphBuilder {
 
   /** A holder for the next tensor of layer `l`, in its TF layout. */
   tensorInHand(l: CvpLayer, role: string, shape: number[]): TensorInHand {
-    const plan = this.#plans.get(role);
-    if (!plan) throw new CvpLoadError("bad_format", `unexpected parameter '${role}'`, l.name);
     const n = shape.reduce((a, b) => a * b, 1);
+    const name = l.params.find((p) => p.role === role)?.name ?? role;
+    const plan = this.#plans.get(role);
+    // A parameter the op does not use here (for example the shape tensor an ONNX Reshape kept) is checked and dropped.
+    if (!plan) return { name, node: "", shape, data: new Float32Array(0), put: () => {} };
     const data = new Float32Array(n);
     const map = plan.map;
     return {
-      name: l.params.find((p) => p.role === role)!.name,
+      name,
       node: plan.node,
       shape: plan.shape,
       data,
@@ -732,7 +810,7 @@ class GraphBuilder {
 
   /** Hands a filled tensor to tfjs (the backend takes it; the loader keeps no copy). */
   finish(t: TensorInHand): void {
-    this.#weights[t.node] = this.#tf.tensor(t.data, t.shape, "float32");
+    if (t.node) this.#weights[t.node] = this.#tf.tensor(t.data, t.shape, "float32");
   }
 
   /** Frees the tensors made so far (after an error). */
