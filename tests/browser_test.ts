@@ -122,6 +122,7 @@ Deno.test({
         let maxDiff = 0;
         for (let i = 0; i < want.length; i++) maxDiff = Math.max(maxDiff, Math.abs(res.result.output[i] - want[i]));
         assert(maxDiff <= 1e-4, `${name}: the page's output differs from ONNX Runtime's by ${maxDiff}`);
+        console.log(`${name}: max |page - ONNX Runtime| = ${maxDiff.toExponential(2)} over ${want.length} outputs`);
         assertEquals(res.result.top5.map((t) => t.index), top5(want), `${name}: top-5`);
         // The page's report: every layer, clustered tensors among them, the file's size.
         const cvp = await Deno.stat(`${dir}/${name}.cvp`);

@@ -26,6 +26,8 @@ const state = {
   labels: undefined,
 };
 globalThis.cvpDemo = state;
+/** Loads a .cvp from a URL (for scripts driving the page, such as bench/browser_heap.ts). */
+state.load = (url) => loadModel(url, url.slice(url.lastIndexOf("/") + 1));
 
 function setStatus(s, text) {
   state.state = s;
