@@ -1145,9 +1145,6 @@ var GraphBuilder = class {
       case "Mul":
       case "Max": {
         const coeffs = a.coeffs;
-        if (coeffs && coeffs.some((c) => c !== 1)) {
-          throw new CvpLoadError("unsupported_op", `Add with coefficients [${coeffs}]`, name);
-        }
         const ins = l.inputs.map((_, i) => this.#in(l, i));
         const rank = ins[0].dims.length;
         if (ins.some((i) => i.dims.length !== rank)) {
@@ -1157,7 +1154,16 @@ var GraphBuilder = class {
           const ds = ins.map((i) => i.dims[k]);
           return ds.includes(null) ? null : Math.max(...ds);
         });
-        const nodes = ins.map((i) => i.node);
+        const nodes = ins.map((i, k) => {
+          const c = l.op === "Add" ? coeffs?.[k] ?? 1 : 1;
+          if (c === 1) return i.node;
+          return this.#node("Mul", `${name}_coeff${k}`, [
+            i.node,
+            this.#small(`${name}/coeff${k}`, [], [
+              c
+            ], "float32")
+          ]);
+        });
         let node;
         if (ins.length > 2) {
           if (l.op !== "Add") throw new CvpLoadError("unsupported_op", `${l.op} of ${ins.length} inputs`, name);

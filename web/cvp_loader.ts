@@ -532,9 +532,6 @@ class GraphBuilder {
       case "Mul":
       case "Max": {
         const coeffs = a.coeffs as number[] | undefined;
-        if (coeffs && coeffs.some((c) => c !== 1)) {
-          throw new CvpLoadError("unsupported_op", `Add with coefficients [${coeffs}]`, name);
-        }
         const ins = l.inputs.map((_, i) => this.#in(l, i));
         const rank = ins[0].dims.length;
         // NHWC inside: broadcasting is canonical only between tensors of one rank.
@@ -545,7 +542,12 @@ class GraphBuilder {
           const ds = ins.map((i) => i.dims[k]);
           return ds.includes(null) ? null : Math.max(...(ds as number[]));
         });
-        const nodes = ins.map((i) => i.node);
+        // Caffe's Eltwise SUM with coefficients: each input scaled first.
+        const nodes = ins.map((i, k) => {
+          const c = l.op === "Add" ? coeffs?.[k] ?? 1 : 1;
+          if (c === 1) return i.node;
+          return this.#node("Mul", `${name}_coeff${k}`, [i.node, this.#small(`${name}/coeff${k}`, [], [c], "float32")]);
+        });
         let node: string;
         if (ins.length > 2) {
           if (l.op !== "Add") throw new CvpLoadError("unsupported_op", `${l.op} of ${ins.length} inputs`, name);

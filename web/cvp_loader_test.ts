@@ -12,6 +12,9 @@ import { assert, assertEquals, assertRejects, PYTHON, removeOnExit, ROOT, runCli
 import { bundleLoader, LOADER_JS } from "./build.ts";
 import { CvpLoadError, type CvpModel, type CvpProgress, type CvpSource, loadCvpModel } from "./cvp_loader.ts";
 import { serveDemo } from "./serve.ts";
+import { writeToBytes } from "../formats/cvp/testing.ts";
+import { Tensor } from "../src/model/tensor.ts";
+import { type Layer, layerStream } from "../src/model/types.ts";
 
 const LENET = `${SHARED}/fixtures/caffe/lenet`;
 const SQUEEZE = `${SHARED}/fixtures/caffe/squeezenet_dc`;
@@ -319,4 +322,53 @@ Deno.test({
     assertEquals(res.layers, 8);
     assertEquals(res.bytes, (await Deno.stat(`${dir}/lenet.cvp`)).size);
   },
+});
+
+Deno.test("loader: Caffe's Eltwise with coefficients, a per-channel Scale and a Softmax over the channels", async () => {
+  await tfWasm();
+  const layers: Layer[] = [
+    { name: "relu", op: "Relu", attrs: {}, inputs: ["data"], outputs: ["r"], params: {} },
+    { name: "sig", op: "Sigmoid", attrs: {}, inputs: ["data"], outputs: ["s"], params: {} },
+    { name: "sum", op: "Add", attrs: { coeffs: [0.5, -2] }, inputs: ["r", "s"], outputs: ["sum"], params: {} },
+    {
+      name: "scale",
+      op: "Scale",
+      attrs: { axis: 1 },
+      inputs: ["sum"],
+      outputs: ["sc"],
+      params: {
+        scale: Tensor.fromFloat32("scale.scale", [2], Float32Array.of(3, -1)),
+        bias: Tensor.fromFloat32("scale.bias", [2], Float32Array.of(0.25, 1)),
+      },
+    },
+    { name: "prob", op: "Softmax", attrs: { axis: 1 }, inputs: ["sc"], outputs: ["prob"], params: {} },
+  ];
+  const bytes = await writeToBytes({
+    header: {
+      name: "eltwise",
+      sourceFormat: "caffe",
+      inputs: [{ name: "data", dtype: "float32", shape: [1, 2, 2, 3] }],
+      outputs: [{ name: "prob", dtype: "float32", shape: [1, 2, 2, 3] }],
+      metadata: {},
+    },
+    layers: layerStream((async function* () {
+      yield* layers;
+    })()),
+  });
+  const m = await loadCvpModel(bytes, { tf });
+  const x = Float32Array.from({ length: 12 }, (_, i) => (i - 5.5) / 2);
+  const got = (await runAll(m, x, [1, 2, 2, 3])).prob;
+  // By hand, in NCHW: channel c of position p is x[c * 6 + p].
+  const want = new Float32Array(12);
+  for (let p = 0; p < 6; p++) {
+    const v = [0, 1].map((c) => {
+      const a = x[c * 6 + p];
+      const sum = 0.5 * Math.max(a, 0) - 2 / (1 + Math.exp(-a));
+      return sum * [3, -1][c] + [0.25, 1][c];
+    });
+    const e = v.map((u) => Math.exp(u - Math.max(...v)));
+    for (const c of [0, 1]) want[c * 6 + p] = e[c] / (e[0] + e[1]);
+  }
+  assert(maxDiff(got, want) <= 1e-6, `differs from the hand computation by ${maxDiff(got, want)}`);
+  m.model.dispose();
 });
