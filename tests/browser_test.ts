@@ -59,7 +59,8 @@ function top5(v: ArrayLike<number>): number[] {
 }
 
 Deno.test({
-  name: "browser: the demo page runs LeNet and SqueezeNet .cvp files as ONNX Runtime does, fetching the .cvp alone",
+  name: "browser: the demo page runs LeNet and SqueezeNet .cvp files as ONNX Runtime does, fetching the .cvp alone" +
+    (skip ? ` (skipped: ${skip})` : ""),
   ignore: skip !== undefined,
   sanitizeResources: false,
   sanitizeOps: false,
@@ -147,6 +148,36 @@ Deno.test({
         }
         await check("lenet", res, requests, DIGIT);
         assertEquals(res.result.top5[0].index, 7, "LeNet reads the 7");
+        await page.close();
+      });
+
+      await t.step("LeNet picked through the page's file inputs", async () => {
+        const page = await chromium.browser.newPage();
+        const requests: string[] = [];
+        page.on("request", (r) => requests.push(r.url()));
+        await page.goto(`${origin}/`);
+        const ready = (s: string) =>
+          page.waitForFunction((want) => (globalThis as unknown as { cvpDemo: PageResult }).cvpDemo.state === want, {
+            timeout: 60_000,
+          }, s);
+        await ready("idle");
+        const model = await page.$("#modelFile");
+        await model!.uploadFile(`${dir}/lenet.cvp`);
+        await ready("ready");
+        const image = await page.$("#imageFile");
+        await image!.uploadFile(`${dir}/${DIGIT}`);
+        await ready("done");
+        const res = await page.evaluate(() => {
+          const s = (globalThis as unknown as { cvpDemo: PageResult }).cvpDemo;
+          return JSON.parse(JSON.stringify({ ...s, model: undefined }));
+        }) as PageResult;
+        const want = await ortRun(`${dir}/lenet.onnx`, Float32Array.from(res.result.input), res.result.inputShape);
+        for (let i = 0; i < want.length; i++) assert(Math.abs(res.result.output[i] - want[i]) <= 1e-4, `output ${i}`);
+        assertEquals(res.result.top5[0].index, 7);
+        // The files came from the inputs: nothing of the model over the network.
+        assert(!requests.some((u) => u.includes("/models/")), `fetched: ${requests.join(", ")}`);
+        const rows = await page.$$eval("#layers tbody tr", (trs) => trs.length);
+        assertEquals(rows, 8, "a report row per layer");
         await page.close();
       });
 
