@@ -668,12 +668,15 @@ async function loadCvpModel(source, options = {}) {
   }
   const { stream, total } = await open(source, options);
   let bytes = 0;
-  const counted = stream.pipeThrough(new TransformStream({
-    transform(chunk, c) {
-      bytes += chunk.length;
-      c.enqueue(chunk);
+  const reader = stream.getReader();
+  const chunks = async function* () {
+    for (; ; ) {
+      const r = await reader.read();
+      if (r.done) return;
+      bytes += r.value.length;
+      yield r.value;
     }
-  }));
+  };
   const builder = new GraphBuilder(tf);
   const report = [];
   let layers = 0, tensors = 0;
@@ -690,7 +693,7 @@ async function loadCvpModel(source, options = {}) {
   let hand;
   let param = 0;
   try {
-    for await (const ev of decodeCvp(counted, {
+    for await (const ev of decodeCvp(chunks(), {
       sliceElements: 1 << 16
     })) {
       switch (ev.type) {
@@ -746,18 +749,20 @@ async function loadCvpModel(source, options = {}) {
           break;
       }
     }
+    const built = builder.model(header);
+    progress("done");
+    return {
+      ...built,
+      header,
+      layers: report,
+      bytes
+    };
   } catch (e) {
     builder.dispose();
+    await reader.cancel(e).catch(() => {
+    });
     throw e;
   }
-  const built = builder.model(header);
-  progress("done");
-  return {
-    ...built,
-    header,
-    layers: report,
-    bytes
-  };
 }
 var GraphBuilder = class {
   #tf;

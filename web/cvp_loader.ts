@@ -203,14 +203,16 @@ export async function loadCvpModel(source: CvpSource, options: LoadCvpOptions = 
   }
   const { stream, total } = await open(source, options);
   let bytes = 0;
-  const counted = stream.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, c) {
-        bytes += chunk.length;
-        c.enqueue(chunk);
-      },
-    }),
-  );
+  // The loader reads the stream itself, to count bytes and to cancel the download when it stops early.
+  const reader = (stream as ReadableStream<Uint8Array>).getReader();
+  const chunks = async function* () {
+    for (;;) {
+      const r = await reader.read();
+      if (r.done) return;
+      bytes += r.value.length;
+      yield r.value;
+    }
+  };
   const builder = new GraphBuilder(tf);
   const report: CvpLayerReport[] = [];
   let layers = 0, tensors = 0;
@@ -223,7 +225,7 @@ export async function loadCvpModel(source: CvpSource, options: LoadCvpOptions = 
   let param = 0; // index in layer.params of the tensor in hand
   try {
     // Slices of 64 Ki values (256 kB): the slice in flight stays small next to the tensor in hand.
-    for await (const ev of decodeCvp(counted, { sliceElements: 1 << 16 })) {
+    for await (const ev of decodeCvp(chunks(), { sliceElements: 1 << 16 })) {
       switch (ev.type) {
         case "header":
           header = ev.header;
@@ -278,13 +280,14 @@ export async function loadCvpModel(source: CvpSource, options: LoadCvpOptions = 
           break;
       }
     }
+    const built = builder.model(header!);
+    progress("done");
+    return { ...built, header: header!, layers: report, bytes };
   } catch (e) {
     builder.dispose();
+    await reader.cancel(e).catch(() => {});
     throw e;
   }
-  const built = builder.model(header!);
-  progress("done");
-  return { ...built, header: header!, layers: report, bytes };
 }
 
 /** A tensor being filled slice by slice, in TF.js layout. */

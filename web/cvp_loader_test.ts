@@ -278,6 +278,21 @@ Deno.test({
     assert(e instanceof CvpLoadError && e.code === "unsupported_op", String(e));
     assertEquals(e.message, "Layer 'erf2': op 'Passthrough' has no TF.js graph op in the loader");
     assertEquals(tf.memory().numTensors, before, "no tensor left behind");
+    // From a stream, the error cancels it: the rest of the file is not downloaded.
+    const bytes = Deno.readFileSync(`${d}/small_cnn.cvp`);
+    let at = 0, cancelled = false;
+    const stream = new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (at >= bytes.length) return c.close();
+        c.enqueue(bytes.slice(at, at += 64));
+      },
+      cancel() {
+        cancelled = true;
+      },
+    }, { highWaterMark: 0 });
+    await assertRejects(() => loadCvpModel(stream, { tf }));
+    assert(cancelled, "the stream is cancelled");
+    assert(at < bytes.length, `read ${at} of ${bytes.length} bytes`);
   },
 });
 
