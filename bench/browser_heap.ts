@@ -15,7 +15,7 @@
 import { parseArgs } from "node:util";
 import type { CDPSession, Page } from "puppeteer-core";
 import { serveDemo } from "../web/serve.ts";
-import { chromiumMissing, launchChromium } from "../tests/browser_helpers.ts";
+import { chromiumMissing, launchChromium } from "../web/chromium.ts";
 
 const { values, positionals } = parseArgs({
   args: Deno.args,

@@ -9,8 +9,7 @@
  */
 import { parseArgs } from "node:util";
 import { serveDemo } from "../web/serve.ts";
-import { chromiumMissing, launchChromium } from "../tests/browser_helpers.ts";
-import { ortRun } from "../tests/helpers.ts";
+import { chromiumMissing, launchChromium } from "../web/chromium.ts";
 
 const { values, positionals } = parseArgs({
   args: Deno.args,
@@ -38,6 +37,16 @@ interface Demo {
     loadMs: number;
     result: { input: number[]; inputShape: number[]; output: number[]; top5: { index: number }[]; ms: number };
   };
+}
+
+/** The first output of an ONNX model in ONNX Runtime. */
+async function ortRun(model: string, input: Float32Array, shape: number[]): Promise<Float32Array> {
+  const ort = await import("onnxruntime-node");
+  const session = await ort.InferenceSession.create(model);
+  const res = await session.run({ [session.inputNames[0]]: new ort.Tensor("float32", input, shape) });
+  const out = Float32Array.from(res[session.outputNames[0]].data as Float32Array);
+  await session.release();
+  return out;
 }
 
 const stop = new AbortController();

@@ -11,8 +11,8 @@
 import { Buffer } from "node:buffer";
 import { PNG } from "pngjs";
 import { serveDemo } from "../web/serve.ts";
-import { assert, assertEquals, ortRun, removeOnExit, runCli, SHARED } from "./helpers.ts";
-import { chromiumMissing, launchChromium } from "./browser_helpers.ts";
+import { assert, assertEquals, missing, ortRun, removeOnExit, runCli, SHARED, SHARED_FIXTURES } from "./helpers.ts";
+import { chromiumMissing, launchChromium } from "../web/chromium.ts";
 
 const CAFFE = `${SHARED}/fixtures/caffe`;
 const LENET = `${CAFFE}/lenet`;
@@ -21,24 +21,15 @@ const IMAGENET = `${SHARED}/fixtures/imagenet`;
 const DIGIT = "img_7_0.png"; // label 7
 const PHOTO = "n02391049_zebra.JPEG"; // class 340, zebra
 
-function missing(paths: string[]): string | undefined {
-  for (const p of paths) {
-    try {
-      Deno.statSync(p);
-    } catch {
-      return `fixture ${p} is missing`;
-    }
-  }
-  return undefined;
-}
-
 const skip = chromiumMissing() ??
-  missing([
-    `${LENET}/lenet_iter_10000.caffemodel`,
-    `${LENET}/samples/${DIGIT}`,
-    `${SQUEEZE}/decompressed_SqueezeNet.caffemodel`,
-    `${IMAGENET}/images/${PHOTO}`,
-  ]);
+  missing({
+    paths: [
+      `${SHARED_FIXTURES}/caffe/lenet/lenet_iter_10000.caffemodel`,
+      `${SHARED_FIXTURES}/caffe/lenet/samples/${DIGIT}`,
+      `${SHARED_FIXTURES}/caffe/squeezenet_dc/decompressed_SqueezeNet.caffemodel`,
+      `${SHARED_FIXTURES}/imagenet/images/${PHOTO}`,
+    ],
+  });
 
 interface PageResult {
   state: string;
@@ -60,7 +51,7 @@ function top5(v: ArrayLike<number>): number[] {
 
 Deno.test({
   name: "browser: the demo page runs LeNet and SqueezeNet .cvp files as ONNX Runtime does, fetching the .cvp alone" +
-    (skip ? ` (skipped: ${skip})` : ""),
+    (skip ? ` [skipped: ${skip}]` : ""),
   ignore: skip !== undefined,
   sanitizeResources: false,
   sanitizeOps: false,

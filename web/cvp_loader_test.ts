@@ -8,7 +8,19 @@ import * as wasm from "@tensorflow/tfjs-backend-wasm";
 import { Buffer } from "node:buffer";
 import { PNG } from "pngjs";
 import { CvpDecodeError } from "../formats/cvp/decoder.ts";
-import { assert, assertEquals, assertRejects, PYTHON, removeOnExit, ROOT, runCli, SHARED } from "../tests/helpers.ts";
+import {
+  assert,
+  assertEquals,
+  assertRejects,
+  missing,
+  type Needs,
+  PYTHON,
+  removeOnExit,
+  ROOT,
+  runCli,
+  SHARED,
+  SHARED_FIXTURES,
+} from "../tests/helpers.ts";
 import { bundleLoader, LOADER_JS } from "./build.ts";
 import { CvpLoadError, type CvpModel, type CvpProgress, type CvpSource, loadCvpModel } from "./cvp_loader.ts";
 import { serveDemo } from "./serve.ts";
@@ -18,16 +30,21 @@ import { type Layer, layerStream } from "../src/model/types.ts";
 
 const LENET = `${SHARED}/fixtures/caffe/lenet`;
 const SQUEEZE = `${SHARED}/fixtures/caffe/squeezenet_dc`;
-const haveLenet = exists(`${LENET}/lenet_iter_10000.caffemodel`);
-const haveSqueeze = exists(`${SQUEEZE}/decompressed_SqueezeNet.caffemodel`);
+const NEED_LENET: Needs = { paths: [`${SHARED_FIXTURES}/caffe/lenet/lenet_iter_10000.caffemodel`] };
+const NEED_SQUEEZE: Needs = { paths: [`${SHARED_FIXTURES}/caffe/squeezenet_dc/decompressed_SqueezeNet.caffemodel`] };
+const NEED_ONNX: Needs = { python: ["onnx", "numpy"] };
 
-function exists(p: string): boolean {
-  try {
-    Deno.statSync(p);
-    return true;
-  } catch {
-    return false;
-  }
+/** `Deno.test` skipped, with the reason in its name, when `needs` are missing; tfjs's wasm backend and ONNX Runtime
+ * keep resources across tests, so the sanitizers are off. */
+function test(name: string, needs: Needs, fn: () => Promise<void>): void {
+  const why = missing(needs);
+  Deno.test({
+    name: why ? `${name} [skipped: ${why}]` : name,
+    ignore: why !== undefined,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    fn,
+  });
 }
 
 let ready: Promise<void> | undefined;
@@ -115,12 +132,10 @@ Deno.test("cvp_loader.js is the bundle of cvp_loader.ts and the decoder (deno ta
   assert(fresh === committed, "web/cvp_loader.js is out of date: run `deno task build-web`");
 });
 
-Deno.test({
-  name: "loader: LeNet from bytes, a Blob, a Response, a chunked stream and a URL matches ONNX Runtime on real digits",
-  ignore: !haveLenet,
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
+test(
+  "loader: LeNet from bytes, a Blob, a Response, a chunked stream and a URL matches ONNX Runtime on real digits",
+  NEED_LENET,
+  async () => {
     await tfWasm();
     await model("lenet");
     const bytes = await Deno.readFile(`${dir}/lenet.cvp`);
@@ -182,15 +197,12 @@ Deno.test({
       await server.finished;
     }
   },
-});
+);
 
-Deno.test({
-  name:
-    "loader: SqueezeNet (8-bit clusters, sparse layers, Concat, ceil pooling, padded 1x1 conv) matches ONNX Runtime",
-  ignore: !haveSqueeze,
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
+test(
+  "loader: SqueezeNet (8-bit clusters, sparse layers, Concat, ceil pooling, padded 1x1 conv) matches ONNX Runtime",
+  NEED_SQUEEZE,
+  async () => {
     await tfWasm();
     await model("squeezenet");
     const m = await loadCvpModel(await Deno.readFile(`${dir}/squeezenet.cvp`), { tf });
@@ -204,14 +216,12 @@ Deno.test({
     assertEquals(m.outputs[0].shape, [null, 1000, 1, 1]);
     m.model.dispose();
   },
-});
+);
 
-Deno.test({
-  name:
-    "loader: the ops of make_onnx_ops.py (grouped, depthwise, padded pooling, BatchNorm, LRN, ...) match ONNX Runtime",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
+test(
+  "loader: the ops of make_onnx_ops.py (grouped, depthwise, padded pooling, BatchNorm, LRN, ...) match ONNX Runtime",
+  NEED_ONNX,
+  async () => {
     await tfWasm();
     const d = `${dir}/ops`;
     const out = await new Deno.Command(PYTHON, { args: [`${ROOT}/fixtures/eval/make_onnx_ops.py`, d] }).output();
@@ -234,14 +244,12 @@ Deno.test({
       m.model.dispose();
     }
   },
-});
+);
 
-Deno.test({
-  name: "loader: a damaged .cvp is refused with the decoder's error, and the tensors made so far are freed",
-  ignore: !haveLenet,
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
+test(
+  "loader: a damaged .cvp is refused with the decoder's error, and the tensors made so far are freed",
+  NEED_LENET,
+  async () => {
     await tfWasm();
     await model("lenet");
     const bytes = await Deno.readFile(`${dir}/lenet.cvp`);
@@ -259,13 +267,12 @@ Deno.test({
     const none = await assertRejects(() => loadCvpModel(bytes, {}));
     assert(none instanceof CvpLoadError && none.code === "no_tfjs", String(none));
   },
-});
+);
 
-Deno.test({
-  name: "loader: an op TF.js cannot run is an unsupported_op error naming the layer",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
+test(
+  "loader: an op TF.js cannot run is an unsupported_op error naming the layer",
+  NEED_ONNX,
+  async () => {
     await tfWasm();
     const d = `${dir}/small`;
     await Deno.mkdir(d, { recursive: true });
@@ -294,7 +301,7 @@ Deno.test({
     assert(cancelled, "the stream is cancelled");
     assert(at < bytes.length, `read ${at} of ${bytes.length} bytes`);
   },
-});
+);
 
 const NODE_SCRIPT = `
 import { createReadStream } from "node:fs";
@@ -311,10 +318,10 @@ const y = m.model.execute({ [m.inputs[0].node]: tf.tensor(x, [x.length / 784, 1,
 console.log(JSON.stringify({ out: Array.from(await y.data()), layers: m.layers.length, bytes: m.bytes }));
 `;
 
-Deno.test({
-  name: "loader: its bundled JavaScript runs LeNet in Node.js (tfjs cpu backend) as ONNX Runtime does",
-  ignore: !haveLenet,
-  async fn() {
+test(
+  "loader: its bundled JavaScript runs LeNet in Node.js (tfjs cpu backend) as ONNX Runtime does",
+  NEED_LENET,
+  async () => {
     await model("lenet");
     const { x, labels } = await digits();
     await Deno.writeFile(`${dir}/digits.f32`, new Uint8Array(x.buffer));
@@ -337,9 +344,9 @@ Deno.test({
     assertEquals(res.layers, 8);
     assertEquals(res.bytes, (await Deno.stat(`${dir}/lenet.cvp`)).size);
   },
-});
+);
 
-Deno.test("loader: Caffe's Eltwise with coefficients, a per-channel Scale and a Softmax over the channels", async () => {
+test("loader: Caffe's Eltwise with coefficients, a per-channel Scale and a Softmax over the channels", {}, async () => {
   await tfWasm();
   const layers: Layer[] = [
     { name: "relu", op: "Relu", attrs: {}, inputs: ["data"], outputs: ["r"], params: {} },

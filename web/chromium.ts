@@ -1,6 +1,6 @@
 /**
  * Debian's Chromium, headless, driven through `puppeteer-core` (pinned in deno.json; it never downloads a browser: it
- * is pointed at the Debian binary). Used by tests/browser_test.ts and bench/browser_heap.ts.
+ * is pointed at the Debian binary). Used by tests/browser_test.ts, bench/browser_heap.ts and bench/browser_run.ts.
  *
  * @module
  */
