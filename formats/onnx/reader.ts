@@ -17,7 +17,8 @@ import type { Tensor } from "../../src/model/tensor.ts";
 import { type Layer, layerStream, type ModelHeader, type ModelStream } from "../../src/model/types.ts";
 import { type OnnxEvent, walkModel } from "./parse.ts";
 import { decodeMessage, type NodeMsg, num, onnx, tensorFromMessage, valueInfo } from "./proto.ts";
-import { importNode, PARAM_POSITIONS } from "./import_node.ts";
+import { importNode, type Mapped, PARAM_POSITIONS, type Resolve } from "./import_node.ts";
+import { attrProblems, normalizeLayer } from "../../src/ops/registry.ts";
 import { Graph, Model } from "./types.ts";
 
 /** ONNX-specific header data kept for ONNX -> ONNX pass-through. */
@@ -133,7 +134,7 @@ class GraphBuilder {
         this.feeds.set(outs[0], rec.bytes);
         return undefined;
       }
-      const mapped = importNode(n, this.resolve);
+      const mapped = importMapped(n, name, outs, this.resolve);
       const feeds: OnnxLayerOrigin["feeds"] = [];
       const consts: Tensor[] = [];
       const params: Record<string, Tensor> = {};
@@ -163,7 +164,7 @@ class GraphBuilder {
           origin,
         };
       }
-      return {
+      return normalizeLayer({
         name,
         op: mapped.op,
         attrs: mapped.attrs,
@@ -171,7 +172,7 @@ class GraphBuilder {
         outputs: [...outs],
         params: mapped.params,
         origin,
-      };
+      });
     } catch (e) {
       wrapError(e, OnnxError, `Cannot read ONNX node '${name}' (${n.opType})`, {
         file: this.file,
@@ -294,6 +295,14 @@ export async function readOnnx(r: ByteReader, dir?: string): Promise<ModelStream
     yield* builder.drain(true);
   }
   return { header, layers: layerStream(inOrder(), cleanup), close: once(cleanup) };
+}
+
+/** The node's canonical mapping, or undefined (pass-through) when its attributes do not fit the op's schema. */
+function importMapped(n: NodeMsg, name: string, outs: string[], resolve: Resolve): Mapped | undefined {
+  const m = importNode(n, resolve);
+  if (!m) return undefined;
+  const probe = { name, op: m.op, attrs: m.attrs, inputs: m.inputs, outputs: outs, params: m.params };
+  return attrProblems(probe).length ? undefined : m;
 }
 
 function once(f: () => void): () => void {
