@@ -19,6 +19,8 @@ import { type OnnxEvent, walkModel } from "./parse.ts";
 import { decodeMessage, type NodeMsg, num, onnx, tensorFromMessage, valueInfo } from "./proto.ts";
 import { importNode, type Mapped, PARAM_POSITIONS, type Resolve } from "./import_node.ts";
 import { attrProblems, normalizeLayer } from "../../src/ops/registry.ts";
+import { ShapeTracker } from "../../src/model/shapes.ts";
+import { foldNode } from "./fold.ts";
 import { Graph, Model } from "./types.ts";
 
 /** ONNX-specific header data kept for ONNX -> ONNX pass-through. */
@@ -55,6 +57,10 @@ class GraphBuilder {
   file: string;
   /** True on in-order inputs: free tensors once used. */
   streaming: boolean;
+
+  /** The model header; shapes are followed once its inputs are known (for folding `Shape`). */
+  header?: ModelHeader;
+  #shapes?: ShapeTracker;
 
   constructor(file: string, streaming: boolean) {
     this.file = file;
@@ -110,7 +116,10 @@ class GraphBuilder {
       if (!final && this.#waiting(rec.msg)) return;
       this.cursor++;
       const layer = this.#build(rec);
-      if (layer) yield layer;
+      if (layer) {
+        this.#tracker()?.add(layer);
+        yield layer;
+      }
       if (this.streaming) this.#release();
     }
     if (final) yield* this.#leftovers();
@@ -132,6 +141,12 @@ class GraphBuilder {
       if (n.opType === "Identity" && outs.length === 1 && n.input?.length === 1 && this.resolve(n.input[0])) {
         this.aliases.set(outs[0], n.input[0]);
         this.feeds.set(outs[0], rec.bytes);
+        return undefined;
+      }
+      const folded = foldNode(n, this.resolve, (v) => this.#tracker()?.get(this.resolveName(v)));
+      if (folded) {
+        for (const i of n.input ?? []) if (i && this.resolve(i)) this.#noteUse(i, []);
+        this.tensors.set(outs[0], folded);
         return undefined;
       }
       const mapped = importMapped(n, name, outs, this.resolve);
@@ -180,6 +195,11 @@ class GraphBuilder {
         offset: rec.offset,
       });
     }
+  }
+
+  #tracker(): ShapeTracker | undefined {
+    if (!this.#shapes && this.header && !this.header.pending) this.#shapes = new ShapeTracker(this.header);
+    return this.#shapes;
   }
 
   /** Records that value `name` (maybe through aliases) was used, collecting the feed nodes on the way. */
@@ -244,6 +264,7 @@ export async function readOnnx(r: ByteReader, dir?: string): Promise<ModelStream
     metadata: {},
     origin: { format: "onnx", data: origin },
   };
+  builder.header = header;
   const events = walkModel(r, ctx);
   const take = (ev: OnnxEvent) => {
     switch (ev.kind) {
