@@ -166,7 +166,6 @@ export const EXPORTERS: Readonly<Partial<Record<Op, Exporter>>> = Object.freeze(
   Log: plain("Log"),
   Sqrt: plain("Sqrt"),
   Reciprocal: plain("Reciprocal"),
-  Erf: plain("Erf"),
   Floor: plain("Floor"),
   Softplus: plain("Softplus"),
   Rsqrt(c) {

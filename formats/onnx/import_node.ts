@@ -227,7 +227,6 @@ export const IMPORTERS: Readonly<Record<string, Importer>> = Object.freeze({
   Log: simple("Log"),
   Sqrt: simple("Sqrt"),
   Reciprocal: simple("Reciprocal"),
-  Erf: simple("Erf"),
   Floor: simple("Floor"),
   Softplus: simple("Softplus"),
   HardSwish: simple("HardSwish"),

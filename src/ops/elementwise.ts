@@ -44,7 +44,6 @@ export const Log = unary("ln(x)", (tf, t) => tf.log(t));
 export const Sqrt = unary("sqrt(x)", (tf, t) => tf.sqrt(t));
 export const Rsqrt = unary("1 / sqrt(x)", (tf, t) => tf.rsqrt(t));
 export const Reciprocal = unary("1 / x", (tf, t) => tf.reciprocal(t));
-export const Erf = unary("erf(x)", (tf, t) => tf.erf(t));
 export const Floor = unary("floor(x)", (tf, t) => tf.floor(t));
 export const Softplus = unary("ln(1 + exp(x))", (tf, t) => tf.softplus(t));
 export const Swish = unary("x * sigmoid(x) (SiLU)", (tf, t) => tf.mul(t, tf.sigmoid(t)));

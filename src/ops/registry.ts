@@ -49,7 +49,6 @@ export const OPS = Object.freeze({
   Sqrt: ew.Sqrt,
   Rsqrt: ew.Rsqrt,
   Reciprocal: ew.Reciprocal,
-  Erf: ew.Erf,
   Floor: ew.Floor,
   Cast: ew.Cast,
   Dropout: ew.Dropout,
