@@ -17,12 +17,20 @@ import type { Op } from "../../src/model/ops.ts";
 import { TextMessage } from "./prototxt.ts";
 import type { CaffeLayerDef } from "./net.ts";
 import { DATA_TYPES, TRAIN_ONLY_TYPES } from "./types.ts";
+import { normalizeLayer } from "../../src/ops/registry.ts";
 
 /** A layer's blobs as read: tensors in the file's own shape. `null` in structure-only mode (shapes unknown). */
 export type Blobs = Tensor[] | null;
 
 /** Layer types that carry learned blobs. */
-export const WEIGHTED_TYPES: ReadonlySet<string> = new Set(["Convolution", "InnerProduct", "BatchNorm", "Scale"]);
+export const WEIGHTED_TYPES: ReadonlySet<string> = new Set([
+  "Convolution",
+  "Deconvolution",
+  "InnerProduct",
+  "BatchNorm",
+  "Scale",
+  "PReLU",
+]);
 
 /** Options of {@link CanonicalBuilder}. */
 export interface BuilderOptions {
@@ -98,7 +106,13 @@ export class CanonicalBuilder {
       for (const t of def.top) this.#values.set(t, v);
       return [];
     }
+    if (def.type === "Silence") {
+      // Consumes what a Slice drops (convpress's own floor-pooling crops write one): nothing to compute.
+      this.#bottoms(def, blobs);
+      return [];
+    }
     const inputs = this.#bottoms(def, blobs);
+    if (def.type === "Slice") return this.#slice(def, inputs);
     const { op, attrs, params } = this.#map(def, blobs);
     const outputs = def.top.map((t) => {
       const v = this.#fresh(def.bottom.includes(t) || this.#values.has(t) ? def.name : t);
@@ -108,7 +122,39 @@ export class CanonicalBuilder {
     });
     const layer: Layer = { name: def.name, op, attrs, inputs, outputs, params };
     if (op === "Passthrough") layer.origin = { format: "caffe", data: { msg: def.msg } };
+    else normalizeLayer(layer);
     return [layer];
+  }
+
+  #top(def: CaffeLayerDef, t: string): string {
+    const v = this.#fresh(def.bottom.includes(t) || this.#values.has(t) ? def.name : t);
+    this.#values.set(t, v);
+    this.#produced.push(v);
+    return v;
+  }
+
+  /** Slice: each top is a canonical Slice of one range of the axis (no shapes needed), or an even Split. */
+  #slice(def: CaffeLayerDef, inputs: string[]): Layer[] {
+    const p = def.msg.msg("slice_param") ?? new TextMessage();
+    const axis = p.has("axis") ? p.num("axis", 1) : p.num("slice_dim", 1);
+    const points = p.nums("slice_point");
+    if (!points.length) {
+      const outputs = def.top.map((t) => this.#top(def, t));
+      return [normalizeLayer({ name: def.name, op: "Split", attrs: { axis, split: null }, inputs, outputs, params: {} })];
+    }
+    if (points.length !== def.top.length - 1) {
+      throw this.#err(def, "bad_format", `has ${points.length} slice points for ${def.top.length} tops`);
+    }
+    return def.top.map((t, i) =>
+      normalizeLayer({
+        name: i === 0 ? def.name : `${def.name}/${i}`,
+        op: "Slice",
+        attrs: { starts: [i === 0 ? 0 : points[i - 1]], ends: [i < points.length ? points[i] : 2 ** 31 - 1], axes: [axis], steps: null },
+        inputs,
+        outputs: [this.#top(def, t)],
+        params: {},
+      })
+    );
   }
 
   #bottoms(def: CaffeLayerDef, blobs: Blobs): string[] {
@@ -147,6 +193,52 @@ export class CanonicalBuilder {
         const slope = m.msg("relu_param")?.num("negative_slope", 0) ?? 0;
         return slope ? { op: "LeakyRelu", attrs: { alpha: slope }, ...none } : { op: "Relu", attrs: {}, ...none };
       }
+      case "ReLU6":
+        return { op: "Clip", attrs: { min: 0, max: 6 }, ...none };
+      case "PReLU": {
+        const shared = m.msg("prelu_param")?.bool("channel_shared", false) ?? false;
+        const b = this.#need(def, blobs, 1, "a slope blob");
+        if (!b) return { op: "PRelu", attrs: {}, params: {} };
+        const n = b[0].size;
+        return { op: "PRelu", attrs: {}, params: { slope: this.#reshape(def, b[0], "slope", shared ? [1] : [n, 1, 1]) } };
+      }
+      case "ELU":
+        return { op: "Elu", attrs: { alpha: m.msg("elu_param")?.num("alpha", 1) ?? 1 }, ...none };
+      case "AbsVal":
+        return { op: "Abs", attrs: {}, ...none };
+      case "BNLL":
+        return { op: "Softplus", attrs: {}, ...none };
+      case "Exp":
+      case "Log": {
+        const p = m.msg(def.type === "Exp" ? "exp_param" : "log_param") ?? new TextMessage();
+        if (p.num("base", -1) !== -1 || p.num("scale", 1) !== 1 || p.num("shift", 0) !== 0) {
+          throw this.#err(def, "unsupported", `${def.type} with a base, scale or shift`);
+        }
+        return { op: def.type as Op, attrs: {}, ...none };
+      }
+      case "Power": {
+        const p = m.msg("power_param") ?? new TextMessage();
+        const power = p.num("power", 1), scale = p.num("scale", 1), shift = p.num("shift", 0);
+        const k = (v: number) => ({ const: Tensor.fromFloat32(`${def.name}.const`, [], Float32Array.of(v)) });
+        if (power === 1 && shift === 0) return { op: "Mul", attrs: {}, params: k(scale) };
+        if (power === 1 && scale === 1) return { op: "Add", attrs: {}, params: k(shift) };
+        if (scale === 1 && shift === 0) return { op: "Pow", attrs: {}, params: k(power) };
+        throw this.#err(def, "unsupported", "Power with more than one of power, scale and shift");
+      }
+      case "Permute":
+        return { op: "Transpose", attrs: { perm: m.msg("permute_param")?.nums("order") ?? [] }, ...none };
+      case "Interp": {
+        const p = m.msg("interp_param") ?? new TextMessage();
+        const h = p.num("height", 0), w = p.num("width", 0);
+        if (!h || !w) throw this.#err(def, "unsupported", "Interp without an explicit height and width");
+        return {
+          op: "Resize",
+          attrs: { mode: "linear", coordinate: "align_corners", nearest: "floor", scales: null, sizes: [h, w] },
+          ...none,
+        };
+      }
+      case "Deconvolution":
+        return this.#conv(def, blobs, true);
       case "Sigmoid":
         return { op: "Sigmoid", attrs: {}, ...none };
       case "TanH":
@@ -214,7 +306,7 @@ export class CanonicalBuilder {
     return blobs;
   }
 
-  #conv(def: CaffeLayerDef, blobs: Blobs): { op: Op; attrs: Attrs; params: Record<string, Tensor> } {
+  #conv(def: CaffeLayerDef, blobs: Blobs, transposed = false): { op: Op; attrs: Attrs; params: Record<string, Tensor> } {
     const p = def.msg.msg("convolution_param") ?? new TextMessage();
     if (p.num("axis", 1) !== 1) throw this.#err(def, "unsupported", "convolution over an axis other than 1");
     const kernel = pair(p, "kernel", 0);
@@ -226,8 +318,19 @@ export class CanonicalBuilder {
     const o = p.num("num_output", 0);
     const bias = p.bool("bias_term", true);
     if (!o || !kernel[0] || !kernel[1]) throw this.#err(def, "bad_format", "missing num_output or kernel size");
-    const attrs = { kernel, strides, pads: [pad[0], pad[1], pad[0], pad[1]], dilations, group };
+    const attrs: Attrs = { kernel, strides, pads: [pad[0], pad[1], pad[0], pad[1]], dilations, group };
     const b = this.#need(def, blobs, bias ? 2 : 1, bias ? "a weight and a bias" : "a weight");
+    if (transposed) {
+      // Deconvolution weight: [in, out/group, kh, kw], as ONNX ConvTranspose.
+      attrs.outputPadding = [0, 0];
+      const params: Record<string, Tensor> = {};
+      if (!b) return { op: "ConvTranspose", attrs, params };
+      const per = (o / group) * kernel[0] * kernel[1];
+      if (b[0].size % per !== 0) throw this.#err(def, "bad_format", `weight blob holds ${b[0].size} values`);
+      params.weight = this.#reshape(def, b[0], "weight", [b[0].size / per, o / group, kernel[0], kernel[1]]);
+      if (bias) params.bias = this.#reshape(def, b[1], "bias", [o]);
+      return { op: "ConvTranspose", attrs, params };
+    }
     const params: Record<string, Tensor> = {};
     if (!b) {
       params.weight = Tensor.fromBytes(`${def.name}.weight`, "float32", [o, 0, kernel[0], kernel[1]], new Uint8Array());

@@ -333,12 +333,15 @@ export const HANDLERS: Readonly<Record<string, Handler>> = Object.freeze({
     return split(c, x, axis, sizes, sizes.length);
   },
   Unpack(c) {
-    const x = c.act();
+    let x = c.act();
     const r = c.b.rank(x);
     let axis = c.a.int("axis", 0);
     if (axis < 0) axis += r;
     const n = c.a.int("num", 1);
-    if (r === 4) c.fail("Unpack of a rank-4 value");
+    // Unpacking the channels of a rank-4 value leaves N, H, W in the same order in both layouts.
+    // Other axes: unpack an NHWC view (the rank-3 pieces are then in TF order, which is canonical for rank 3).
+    if (r === 4 && axis === 3) axis = 1;
+    else if (r === 4) x = tfView(c, x);
     const pieces = split({ ...c, name: `${c.name}/split` }, x, axis, null, n);
     return pieces.map((p, i) => {
       const out = i === 0 ? c.name : `${c.name}:${i}`;
