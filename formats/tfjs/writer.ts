@@ -19,7 +19,10 @@ import { ConvpressError, TfjsError } from "../../src/errors.ts";
 import { openFileSink, stdoutSink } from "../../src/bytes/byte_sink.ts";
 import type { ByteSink } from "../../src/bytes/byte_sink.ts";
 import type { Dim, Layer, ModelStream, ValueInfo } from "../../src/model/types.ts";
-import { ShapeTracker, windowOut } from "../../src/model/shapes.ts";
+import { inferShapes, ShapeTracker, windowOut } from "../../src/model/shapes.ts";
+import { attrsOf } from "../../src/ops/registry.ts";
+import type { PadAttrs } from "../../src/ops/tensor_ops.ts";
+import { type GraphEmitter, GRAPH_OPS } from "./graph_ops.ts";
 import type { Tensor } from "../../src/model/tensor.ts";
 import type { WriteOptions } from "../registry.ts";
 import { flattenMaps, oihwToDepthwise, oihwToHwio, permuteColumns, transposeBlocked } from "./layout.ts";
@@ -426,8 +429,12 @@ class TfjsBuilder {
       case "Reshape":
         return await this.#reshape(l, name);
       case "Pad": {
-        const p = a.pads as number[];
-        const value = Number(a.value ?? 0);
+        const pa = attrsOf<PadAttrs>(l);
+        const q = pa.pads;
+        const spatialOnly = q.length === 8 && !q[0] && !q[1] && !q[4] && !q[5] && q.every((v) => v >= 0);
+        if (!spatialOnly || pa.mode !== "constant") return await this.#graphOp(l, name);
+        const p = [q[2], q[3], q[6], q[7]];
+        const value = pa.value;
         if (value !== 0) this.#blockKeras(l.name, `Pad with value ${value}`);
         this.#k("ZeroPadding2D", name, { padding: [[p[0], p[2]], [p[1], p[3]]], data_format: "channels_last" }, [x]);
         await this.#padNode(name, this.#g(x), p, value);
@@ -437,6 +444,7 @@ class TfjsBuilder {
       case "Sub":
       case "Mul":
       case "Max": {
+        if (l.params.const || !this.#sameShapes(l)) return await this.#graphOp(l, name);
         const coeffs = a.coeffs as number[] | undefined;
         if (coeffs && coeffs.some((c) => c !== 1)) this.#blockGraph(l.name, `Add with coefficients [${coeffs}]`);
         const cls = { Add: "Add", Sub: "Subtract", Mul: "Multiply", Max: "Maximum" }[l.op];
@@ -496,8 +504,41 @@ class TfjsBuilder {
         this.#node("Identity", name, [this.#g(x)]);
         return this.#out(out, this.#kOut.get(x), name);
       default:
+        if (GRAPH_OPS[l.op]) return await this.#graphOp(l, name);
         this.#blockGraph(l.name, `op '${l.op}' cannot be expressed in TF.js by convpress`);
     }
+  }
+
+  /** True when every activation input of `l` has the same known shape (Keras merge layers do not broadcast). */
+  #sameShapes(l: Layer): boolean {
+    const s = l.inputs.map((v) => this.#shape(v));
+    if (s.some((x) => !x)) return true; // unknown: the merge layers' own shape rule applies, as before
+    return s.every((x) => JSON.stringify(x) === JSON.stringify(s[0]));
+  }
+
+  /** An op of the GraphDef table (./graph_ops.ts): no Keras layer, so the model becomes a graph-model. */
+  async #graphOp(l: Layer, name: string): Promise<void> {
+    const entry = GRAPH_OPS[l.op];
+    if (!entry) this.#blockGraph(l.name, `op '${l.op}' cannot be expressed in TF.js by convpress`);
+    this.#blockKeras(l.name, `${l.op}${l.params.const ? " with a constant operand" : ""} has no Keras layer`);
+    const outs = inferShapes(l, l.inputs.map((v) => this.#shape(v)));
+    const emitter: GraphEmitter = {
+      node: (op, n, input, attr) => {
+        this.#names.add(n);
+        return this.#node(op, n, input, attr);
+      },
+      g: (v) => this.#g(v),
+      out: (v, node) => this.#out(v, undefined, node),
+      smallConst: (b, s, v, d) => this.#smallConst(b, s, v, d),
+      weight: (n, t) => this.#weight(this.#unique(n), t),
+      shape: (v) => {
+        const i = l.outputs.indexOf(v);
+        return i >= 0 ? outs[i] : this.#shape(v);
+      },
+      unique: (b) => this.#unique(b),
+      fail: (layer, why) => this.#blockGraph(layer, why),
+    };
+    await entry!(emitter, l, name);
   }
 
   #act(l: Layer, name: string, keras: string, op: string): void {
