@@ -91,6 +91,11 @@ export class CanonicalBuilder {
 
   /** Converts one layer; returns zero or more canonical layers (dropped and alias layers give none). */
   convert(def: CaffeLayerDef, blobs: Blobs): Layer[] {
+    if (def.type === "Silence" && def.bottom.every((b) => this.#values.has(b))) {
+      // Consumes what a Slice drops (convpress's own floor-pooling crops write one): nothing to compute.
+      this.#bottoms(def, blobs);
+      return [];
+    }
     if (TRAIN_ONLY_TYPES.has(def.type)) {
       // A data layer's first top becomes the input when a kept layer reads it (its channels are known then).
       if (DATA_TYPES.has(def.type) && def.top.length) this.#dataTops.add(def.top[0]);
@@ -104,11 +109,6 @@ export class CanonicalBuilder {
     if (def.type === "Split") {
       const v = this.#bottoms(def, blobs)[0];
       for (const t of def.top) this.#values.set(t, v);
-      return [];
-    }
-    if (def.type === "Silence") {
-      // Consumes what a Slice drops (convpress's own floor-pooling crops write one): nothing to compute.
-      this.#bottoms(def, blobs);
       return [];
     }
     const inputs = this.#bottoms(def, blobs);
