@@ -16,6 +16,7 @@ import { convert, openModel } from "../mod.ts";
 import { ConvpressError } from "../src/errors.ts";
 import { collectLayers, type FormatName } from "../src/model/types.ts";
 import { runModelDetailed } from "../src/eval/run_model.ts";
+import { loadTf } from "../src/eval/tf.ts";
 import { PYTHON, relativeError, removeOnExit, ROOT } from "./helpers.ts";
 import { extractNsfwModel, nhwcToNchw, randomInput, tfjs } from "./tfjs_helpers.ts";
 
@@ -164,7 +165,8 @@ async function runOnnx(path: string, x: Float32Array, shape: number[]): Promise<
 }
 
 async function runTfjs(jsonPath: string, x: Float32Array, shape: number[]): Promise<Out[]> {
-  const tf = await tfjs();
+  // tfjs itself, on its wasm backend (the CPU backend would take minutes on InceptionV3).
+  const tf = (await loadTf()).tf as Awaited<ReturnType<typeof tfjs>>;
   const dir = jsonPath.slice(0, jsonPath.lastIndexOf("/"));
   const json = JSON.parse(await Deno.readTextFile(jsonPath));
   const handler = {
@@ -259,7 +261,15 @@ function agreeAll(what: string, got: Out[], want: Out[]): void {
       throw new Error(`${what}: output ${i} has ${g.data.length} values [${g.shape}], the original ${w.data.length} [${w.shape}]`);
     }
     const e = relativeError(g.data, w.data);
-    if (!(e <= 1e-4)) throw new Error(`${what}: output ${i} [${w.shape}] differs by ${e.toExponential(2)} relative`);
+    // 1e-4 relative; an output whose values are all nearly zero (a detector's probability map on noise) is judged
+    // against a floor of 1e-3 RMS instead (difference RMS under 1e-7), below which float32 runtimes legitimately
+    // differ (exp in the far tail).
+    let rms = 0;
+    for (const v of w.data) rms += v * v;
+    rms = Math.sqrt(rms / Math.max(1, w.data.length));
+    if (!(e <= 1e-4 || e * rms <= 1e-7)) {
+      throw new Error(`${what}: output ${i} [${w.shape}] differs by ${e.toExponential(2)} relative`);
+    }
   });
 }
 

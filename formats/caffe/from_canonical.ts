@@ -19,7 +19,7 @@ import { type Shape, windowOut } from "../../src/model/shapes.ts";
 import { attrsOf } from "../../src/ops/registry.ts";
 import type { ConvAttrs, ConvTransposeAttrs, PoolAttrs } from "../../src/ops/nn.ts";
 import type { BinaryAttrs, ClipAttrs } from "../../src/ops/elementwise.ts";
-import type { ReduceAttrs, SliceAttrs } from "../../src/ops/tensor_ops.ts";
+import { nearestIsRepeat, type ReduceAttrs, type ResizeAttrs, type SliceAttrs } from "../../src/ops/tensor_ops.ts";
 import { TextEnum, TextMessage } from "./prototxt.ts";
 import { lazyFloat32 } from "./to_canonical.ts";
 
@@ -291,6 +291,49 @@ export const CAFFE_WRITERS: Readonly<Partial<Record<Op, Writer>>> = Object.freez
     return c.fail(`Caffe has no clip layer for [${min}, ${max}] (only ReLU6, as OpenCV reads it)`);
   },
   Sigmoid: plain("Sigmoid"),
+  Swish(c) {
+    // x * sigmoid(x): a Sigmoid and an Eltwise product.
+    const { layer } = c;
+    const s = `${layer.name}_sigmoid`;
+    return [
+      { msg: record(s, "Sigmoid", layer.inputs, [s]), blobs: [] },
+      { msg: eltProd(layer.name, [layer.inputs[0], s], layer.outputs), blobs: [] },
+    ];
+  },
+  HardSigmoid(c) {
+    const a = attrsOf<{ alpha: number; beta: number }>(c.layer);
+    return hardSigmoid(c.layer.name, c.layer.inputs[0], c.layer.outputs[0], a.alpha, a.beta);
+  },
+  HardSwish(c) {
+    const { layer } = c;
+    const hs = `${layer.name}_hardsigmoid`;
+    return [
+      ...hardSigmoid(hs, layer.inputs[0], hs, 1 / 6, 0.5),
+      { msg: eltProd(layer.name, [layer.inputs[0], hs], layer.outputs), blobs: [] },
+    ];
+  },
+  Resize(c) {
+    // Nearest resizing by an integer factor repeats each pixel: a depthwise Deconvolution with a kernel of ones
+    // and the factor as stride (OpenCV and Caffe both read it).
+    const { layer, inShape } = c;
+    const a = attrsOf<ResizeAttrs>(layer);
+    const out = c.outShapes[0];
+    const ch = inShape?.[1], h = inShape?.[2], w = inShape?.[3];
+    if (a.mode !== "nearest" || a.coordinate === "align_corners") c.fail(`${a.mode} resize with ${a.coordinate} coordinates`);
+    if (typeof ch !== "number" || typeof h !== "number" || typeof w !== "number" || !out) c.fail("the input size is unknown");
+    const [sh, sw] = [(out![2] as number) / (h as number), (out![3] as number) / (w as number)];
+    if (!nearestIsRepeat(a, sh, sw)) {
+      c.fail(`nearest resize by ${sh}x${sw} with ${a.coordinate} coordinates and ${a.nearest} rounding (only a repeat of pixels is a Deconvolution)`);
+    }
+    const p = new TextMessage().add("num_output", ch as number).add("bias_term", false);
+    hw(p, "kernel", [sh, sw], -1);
+    hw(p, "stride", [sh, sw], 1);
+    p.add("group", ch as number);
+    const n = (ch as number) * sh * sw;
+    return c.one("Deconvolution", ["convolution_param", p], [
+      Tensor.fromFloat32(`${layer.name}.ones`, [ch as number, 1, sh, sw], new Float32Array(n).fill(1)),
+    ]);
+  },
   Tanh: plain("TanH"),
   Abs: plain("AbsVal"),
   Softplus: plain("BNLL"),
@@ -394,6 +437,30 @@ export const CAFFE_WRITERS: Readonly<Partial<Record<Op, Writer>>> = Object.freez
     return [{ msg, blobs: Object.values(layer.params).map((t) => f32(t)) }];
   },
 });
+
+function eltProd(name: string, bottoms: string[], tops: string[]): TextMessage {
+  return record(name, "Eltwise", bottoms, tops).add("eltwise_param", new TextMessage().add("operation", new TextEnum("PROD")));
+}
+
+/** clip(alpha * x + beta, 0, 1) = relu(alpha * x + beta) - relu(alpha * x + beta - 1): Power, ReLUs and an Eltwise. */
+function hardSigmoid(name: string, x: string, out: string, alpha: number, beta: number): CaffeRecord[] {
+  const lin = `${name}_linear`, hi = `${name}_minus1`, r0 = `${name}_relu`, r1 = `${name}_relu1`;
+  const power = (n: string, b: string, t: string, scale: number, shift: number) =>
+    record(n, "Power", [b], [t]).add("power_param", new TextMessage().add("scale", scale).add("shift", shift));
+  return [
+    { msg: power(lin, x, lin, alpha, beta), blobs: [] },
+    { msg: power(hi, x, hi, alpha, beta - 1), blobs: [] },
+    { msg: record(r0, "ReLU", [lin], [r0]), blobs: [] },
+    { msg: record(r1, "ReLU", [hi], [r1]), blobs: [] },
+    {
+      msg: record(name, "Eltwise", [r0, r1], [out]).add(
+        "eltwise_param",
+        new TextMessage().add("operation", new TextEnum("SUM")).add("coeff", 1).add("coeff", -1),
+      ),
+      blobs: [],
+    },
+  ];
+}
 
 function reducePool(c: Ctx, max: boolean): CaffeRecord[] {
   const a = attrsOf<ReduceAttrs>(c.layer);

@@ -14,13 +14,14 @@ import { Tensor } from "../../src/model/tensor.ts";
 import { attrsOf } from "../../src/ops/registry.ts";
 import type { BinaryAttrs, ClipAttrs } from "../../src/ops/elementwise.ts";
 import type { ConvTransposeAttrs } from "../../src/ops/nn.ts";
-import type {
-  GatherAttrs,
-  PadAttrs,
-  ReduceAttrs,
-  ResizeAttrs,
-  SliceAttrs,
-  SplitAttrs,
+import {
+  type GatherAttrs,
+  nearestIsRepeat,
+  type PadAttrs,
+  type ReduceAttrs,
+  type ResizeAttrs,
+  type SliceAttrs,
+  type SplitAttrs,
 } from "../../src/ops/tensor_ops.ts";
 import type { AttrValueJson } from "./types.ts";
 
@@ -314,11 +315,12 @@ export const GRAPH_OPS: Readonly<Partial<Record<Op, Entry>>> = Object.freeze({
       else if (a.coordinate === "half_pixel" || a.coordinate === "pytorch_half_pixel" && (out![2] as number) > 1 && (out![3] as number) > 1) flags = { align: false, half: true };
       else if (a.coordinate === "asymmetric") flags = { align: false, half: false };
     } else {
-      if (a.coordinate === "asymmetric" && a.nearest === "floor") flags = { align: false, half: false };
-      else if (a.coordinate === "tf_half_pixel_for_nn" && a.nearest === "floor") flags = { align: false, half: true };
+      const x = e.shape(l.inputs[0]);
+      const [sh, sw] = [(out![2] as number) / (x?.[2] as number), (out![3] as number) / (x?.[3] as number)];
+      if (a.coordinate === "tf_half_pixel_for_nn" && a.nearest === "floor") flags = { align: false, half: true };
       else if (a.coordinate === "align_corners" && a.nearest === "round_prefer_ceil") flags = { align: true, half: false };
-      else if (a.coordinate === "asymmetric" && a.scales && a.scales.every((s) => Number.isInteger(s))) {
-        // Integer upscaling: every rounding of o / s picks the same source pixel as floor.
+      else if (nearestIsRepeat(a, sh, sw) || (a.coordinate === "asymmetric" && a.nearest === "floor")) {
+        // TF's legacy nearest resize: source floor(o * in / out).
         flags = { align: false, half: false };
       }
     }

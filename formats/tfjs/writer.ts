@@ -788,7 +788,9 @@ class TfjsBuilder {
     const r = four ? `${name}_flat` : name;
     this.#names.add(r);
     this.#k("Reshape", r, { target_shape: outS.slice(1) }, [kIn]);
-    const shape = await this.#smallConst(`${name}/shape`, [outS.length], outS.map((d, i) => (i === 0 ? -1 : d)));
+    // The batch axis becomes -1 unless the target shape already infers another axis.
+    const tfShape = outS.includes(-1) ? outS : outS.map((d, i) => (i === 0 ? -1 : d));
+    const shape = await this.#smallConst(`${name}/shape`, [outS.length], tfShape);
     g = this.#node("Reshape", r, [g, shape], { Tshape: { type: "DT_INT32" } });
     if (four) {
       if (this.#kerasLive) this.#kOut.set(`${x}#${r}`, r);

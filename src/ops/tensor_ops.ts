@@ -470,6 +470,30 @@ function resizeAxis(tf: Tf, t: TfTensor, a: ResizeAttrs, ax: number, out: number
   return tf.add(g0, tf.mul(tf.sub(g1, g0), w));
 }
 
+/**
+ * True when a nearest Resize by integer factors `sh` x `sw` picks source pixel floor(o / s) for every output o, so
+ * it is a plain repeat of each pixel (writers express that as a strided transposed convolution, or TF's legacy
+ * nearest resize).
+ */
+export function nearestIsRepeat(a: ResizeAttrs, sh: number, sw: number): boolean {
+  if (a.mode !== "nearest" || !Number.isInteger(sh) || !Number.isInteger(sw) || sh < 1 || sw < 1) return false;
+  const s = Math.max(sh, sw);
+  const rounds = a.nearest === "round_prefer_floor" || a.nearest === "round_prefer_ceil";
+  switch (a.coordinate) {
+    case "asymmetric":
+      // o / s = k + r / s: floor gives k; rounding half down keeps k while r / s <= 1/2.
+      return a.nearest === "floor" || (a.nearest === "round_prefer_floor" && s <= 2) || s === 1;
+    case "half_pixel":
+    case "pytorch_half_pixel":
+      // (o + 0.5) / s - 0.5 = k + (r + 0.5) / s - 0.5, strictly within half a pixel of k.
+      return rounds || s === 1;
+    case "tf_half_pixel_for_nn":
+      return a.nearest === "floor" || rounds && s === 1;
+    default:
+      return s === 1;
+  }
+}
+
 /** Resize: nearest or (bi)linear on H and W, every ONNX coordinate mode. */
 export const Resize = defineOp<ResizeAttrs>({
   doc: "H,W resize: nearest (rounding `nearest`) or linear, coordinate modes of ONNX (TF's align_corners, half_pixel)",
