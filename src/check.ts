@@ -12,7 +12,7 @@
  * @module
  */
 import { ConvpressError } from "./errors.ts";
-import { openModel, type OpenOptions } from "./convert.ts";
+import { formatFromExtension, openModel, type OpenOptions } from "./convert.ts";
 import type { FormatName, Layer } from "./model/types.ts";
 import { type Shape, ShapeTracker } from "./model/shapes.ts";
 import { attrsOf } from "./ops/registry.ts";
@@ -80,7 +80,9 @@ function tfjsProblem(layer: Layer, ins: Shape[]): string | undefined {
     const a = attrsOf<ConvAttrs>(layer);
     const w = layer.params.weight?.shape;
     const c = w ? w[1] * a.group : 0;
-    if (a.group !== 1 && !(a.group === c && w?.[1] === 1)) return `grouped convolution (group ${a.group} of ${c} channels)`;
+    if (a.group !== 1 && !(a.group === c && w?.[1] === 1)) {
+      return `grouped convolution (group ${a.group} of ${c} channels)`;
+    }
   }
   if (layer.op === "Softmax") {
     const r = ins[0]?.length ?? 2;
@@ -119,7 +121,23 @@ function problemOf(layer: Layer, target: FormatName, ins: Shape[], outs: Shape[]
 /** Checks every layer of the model at `path` against format `target`. */
 export async function checkModel(path: string, target: FormatName, options: OpenOptions = {}): Promise<CheckReport> {
   // Lenient: a TF.js node the reader cannot map becomes a pass-through layer instead of stopping the read.
-  const model = await openModel(path, { ...options, lenient: true } as OpenOptions);
+  let model;
+  try {
+    model = await openModel(path, { ...options, lenient: true } as OpenOptions);
+  } catch (e) {
+    // What no reading can get past (a TF `while` loop is a cycle in the graph): one problem, for the whole model.
+    if (!(e instanceof ConvpressError) || e.code !== "unsupported") throw e;
+    const op = /cycle/.test(e.message) ? "control flow (while loop)" : "(model)";
+    const source = options.format ?? formatFromExtension(path) ?? "onnx";
+    return {
+      file: path,
+      source,
+      target,
+      layers: 0,
+      problems: [{ layer: e.layer ?? "?", op, why: e.message }],
+      counts: [[op, 1]],
+    };
+  }
   const tracker = new ShapeTracker(model.header);
   const problems: CheckProblem[] = [];
   let layers = 0;

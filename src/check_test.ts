@@ -20,7 +20,9 @@ Deno.test({
     const counts = Object.fromEntries(r.counts);
     // PaddleOCR det: HardSigmoid is expressible now; its nearest x2 Resizes are Deconvolutions. What is left:
     if (r.problems.length) {
-      for (const p of r.problems) if (!p.why.includes(p.layer)) throw new Error(`the reason does not name the layer: ${p.why}`);
+      for (const p of r.problems) {
+        if (!p.why.includes(p.layer)) throw new Error(`the reason does not name the layer: ${p.why}`);
+      }
     }
     const text = formatCheck(r);
     if (!text.includes(`-> caffe`)) throw new Error(text);

@@ -79,7 +79,11 @@ const seen = new Set<string>();
 const list = JSON.parse(
   new TextDecoder().decode(
     new Deno.Command(PYTHON, {
-      args: ["-c", "import re,sys;print(re.findall(r'save\\(\"(\\w+)\"', open(sys.argv[1]).read()))", `${ROOT}/fixtures/eval/make_onnx_registry_ops.py`],
+      args: [
+        "-c",
+        "import re,sys;print(re.findall(r'save\\(\"(\\w+)\"', open(sys.argv[1]).read()))",
+        `${ROOT}/fixtures/eval/make_onnx_registry_ops.py`,
+      ],
     }).outputSync().stdout,
   ).replaceAll("'", '"'),
 ) as string[];
@@ -108,8 +112,21 @@ for (const name of list) {
 Deno.test("registry ops against ONNX Runtime: canonical-only ops through their ONNX export", async () => {
   const shape = [2, 3, 4, 5];
   const x = Float32Array.from({ length: 120 }, (_, i) => 0.1 + ((i * 37) % 17) / 7);
-  const header = { name: "hand", sourceFormat: "onnx" as const, inputs: [{ name: "x", dtype: "float32", shape }], outputs: ["rsqrt", "swish", "scale"].map((n) => ({ name: n, dtype: "float32", shape })), metadata: {} };
-  const layer = (name: string, op: Layer["op"], params: Layer["params"] = {}): Layer => ({ name, op, attrs: {}, inputs: ["x"], outputs: [name], params });
+  const header = {
+    name: "hand",
+    sourceFormat: "onnx" as const,
+    inputs: [{ name: "x", dtype: "float32", shape }],
+    outputs: ["rsqrt", "swish", "scale"].map((n) => ({ name: n, dtype: "float32", shape })),
+    metadata: {},
+  };
+  const layer = (name: string, op: Layer["op"], params: Layer["params"] = {}): Layer => ({
+    name,
+    op,
+    attrs: {},
+    inputs: ["x"],
+    outputs: [name],
+    params,
+  });
   const layers = [
     layer("rsqrt", "Rsqrt"),
     layer("swish", "Swish"),

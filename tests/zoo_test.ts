@@ -18,7 +18,7 @@ import { collectLayers, type FormatName } from "../src/model/types.ts";
 import { runModelDetailed } from "../src/eval/run_model.ts";
 import { loadTf } from "../src/eval/tf.ts";
 import { PYTHON, relativeError, removeOnExit, ROOT } from "./helpers.ts";
-import { extractNsfwModel, nhwcToNchw, randomInput, tfjs } from "./tfjs_helpers.ts";
+import { extractNsfwModel, nhwcToNchw, randomInput, type tfjs } from "./tfjs_helpers.ts";
 
 const CACHE = Deno.env.get("CONVPRESS_ZOO_CACHE") ?? "/tmp/convpress-zoo-cache";
 const HUMAN = `${ROOT}/node_modules/@vladmandic/human/models`;
@@ -91,6 +91,21 @@ async function nsfw(model: string): Promise<string> {
 
 const ALL: FormatName[] = ["onnx", "tfjs", "caffe"];
 
+/**
+ * The human models: TF 'SAME' padding of stride-2 convolutions on even sizes is asymmetric, which Caffe cannot
+ * express; centernet and movenet end in post-processing ops outside the canonical set (TopKV2, FloorDiv, GatherNd,
+ * Equal), which the TF.js reader cannot map for any target.
+ */
+const HUMAN_EXPECT: Record<string, Partial<Record<FormatName, Outcome>>> = {
+  blazeface: { onnx: "agree", caffe: { op: "Conv" } },
+  centernet: { onnx: { op: "Equal" }, caffe: { op: "Equal" } },
+  facemesh: { onnx: "agree", caffe: { op: "Conv" } },
+  faceres: { onnx: "agree", caffe: { op: "Conv" } },
+  "handlandmark-lite": { onnx: "agree", caffe: { op: "Conv" } },
+  iris: { onnx: "agree", caffe: { op: "Conv" } },
+  "movenet-lightning": { onnx: { op: "FloorDiv" }, caffe: { op: "FloorDiv" } },
+};
+
 const MODELS: ZooModel[] = [
   ...TORCH.map((name): ZooModel => ({
     name: `torchvision ${name}`,
@@ -99,14 +114,10 @@ const MODELS: ZooModel[] = [
     path: async () => `${await torchExports()}/${name}.onnx`,
     range: [-1, 1],
     expect: {
-      tfjs: "agree",
-      caffe: ({
-        mobilenet_v2: "agree",
-        efficientnet_b0: { op: "Swish" },
-        shufflenet_v2_x1_0: "agree",
-        regnet: "agree",
-        googlenet: "agree",
-      } as Record<string, Outcome>)[name] ?? "agree",
+      // RegNet's grouped convolutions (group width 8): TF.js has no grouped convolution op.
+      tfjs: name === "regnet" ? { op: "Conv" } : "agree",
+      // DenseNet's transitions are exported as Pad + AveragePool; Caffe has no Pad layer.
+      caffe: name === "densenet121" ? { op: "Pad" } : "agree",
     },
   })),
   ...([
@@ -137,14 +148,16 @@ const MODELS: ZooModel[] = [
     format: "tfjs",
     shape,
     path: () => Promise.resolve(`${HUMAN}/${name}.json`),
-    expect: { onnx: "agree", caffe: "agree" },
+    expect: HUMAN_EXPECT[name] ?? { onnx: "agree", caffe: "agree" },
   })),
-  ...(["mobilenet_v2", "mobilenet_v2_mid", "inception_v3"]).map((m): ZooModel => ({
+  ...["mobilenet_v2", "mobilenet_v2_mid", "inception_v3"].map((m): ZooModel => ({
     name: `nsfwjs ${m}`,
     format: "tfjs",
     shape: [1, m === "inception_v3" ? 299 : 224, m === "inception_v3" ? 299 : 224, 3],
     path: () => nsfw(m),
-    expect: { onnx: "agree", caffe: "agree" },
+    // TF 'SAME' padding of a stride-2 conv on an even size pads one more at the end: Caffe pads symmetrically.
+    // InceptionV3's 'same' average pools exclude padded cells, which Caffe's AVE cannot.
+    expect: { onnx: "agree", caffe: { op: m === "mobilenet_v2" ? "Pad" : m === "inception_v3" ? "AvgPool" : "Conv" } },
   })),
 ];
 
@@ -158,7 +171,10 @@ async function runOnnx(path: string, x: Float32Array, shape: number[]): Promise<
   const s = await ort.InferenceSession.create(path);
   try {
     const res = await s.run({ [s.inputNames[0]]: new ort.Tensor("float32", x, shape) });
-    return s.outputNames.map((o) => ({ data: Float32Array.from(res[o].data as ArrayLike<number>, Number), shape: [...res[o].dims] }));
+    return s.outputNames.map((o) => ({
+      data: Float32Array.from(res[o].data as ArrayLike<number>, Number),
+      shape: [...res[o].dims],
+    }));
   } finally {
     await s.release?.();
   }
@@ -204,10 +220,20 @@ async function runTfjs(jsonPath: string, x: Float32Array, shape: number[]): Prom
 async function runOpenCv(dir: string, x: Float32Array, shape: number[], blobs: string[]): Promise<Out[]> {
   await Deno.writeFile(`${dir}/in.f32`, new Uint8Array(x.buffer, x.byteOffset, x.byteLength));
   const r = await new Deno.Command(PYTHON, {
-    args: [`${ROOT}/fixtures/zoo/run_opencv.py`, `${dir}/m.prototxt`, `${dir}/m.caffemodel`, `${dir}/in.f32`, shape.join(","), `${dir}/out`, ...blobs],
+    args: [
+      `${ROOT}/fixtures/zoo/run_opencv.py`,
+      `${dir}/m.prototxt`,
+      `${dir}/m.caffemodel`,
+      `${dir}/in.f32`,
+      shape.join(","),
+      `${dir}/out`,
+      ...blobs,
+    ],
     stderr: "piped",
   }).output();
-  if (!r.success) throw new Error(`OpenCV: ${new TextDecoder().decode(r.stderr).split("\n").filter(Boolean).slice(-2).join(" ")}`);
+  if (!r.success) {
+    throw new Error(`OpenCV: ${new TextDecoder().decode(r.stderr).split("\n").filter(Boolean).slice(-2).join(" ")}`);
+  }
   const shapes = JSON.parse(await Deno.readTextFile(`${dir}/out.json`)) as number[][];
   return await Promise.all(shapes.map(async (s, k) => {
     const b = await Deno.readFile(`${dir}/out.${k}.f32`);
@@ -247,7 +273,9 @@ function nchwToNhwc(x: Float32Array, [n, c, h, w]: number[]): Float32Array {
   const out = new Float32Array(x.length);
   for (let b = 0; b < n; b++) {
     for (let k = 0; k < c; k++) {
-      for (let y = 0; y < h; y++) for (let z = 0; z < w; z++) out[((b * h + y) * w + z) * c + k] = x[((b * c + k) * h + y) * w + z];
+      for (let y = 0; y < h; y++) {
+        for (let z = 0; z < w; z++) out[((b * h + y) * w + z) * c + k] = x[((b * c + k) * h + y) * w + z];
+      }
     }
   }
   return out;
@@ -258,7 +286,9 @@ function agreeAll(what: string, got: Out[], want: Out[]): void {
   want.forEach((w, i) => {
     const g = got[i];
     if (g.data.length !== w.data.length) {
-      throw new Error(`${what}: output ${i} has ${g.data.length} values [${g.shape}], the original ${w.data.length} [${w.shape}]`);
+      throw new Error(
+        `${what}: output ${i} has ${g.data.length} values [${g.shape}], the original ${w.data.length} [${w.shape}]`,
+      );
     }
     const e = relativeError(g.data, w.data);
     // 1e-4 relative; an output whose values are all nearly zero (a detector's probability map on noise) is judged
@@ -302,8 +332,16 @@ for (const m of MODELS) {
         agreeAll(`${m.name} eval`, [{ data: r.data, shape: r.shape }], [want[0]]);
         row.push("agree");
       } catch (e) {
-        row.push(`error: ${(e as Error).message.slice(0, 80)}`);
-        problems.push(`eval: ${(e as Error).message}`);
+        // A model the reader cannot map (post-processing ops) cannot be evaluated either: the same refusal.
+        const ops = Object.values(m.expect).map((o) => (o === "agree" ? "" : o?.op));
+        const readOp = ops.length && ops.every((o) => o && o === ops[0]) ? ops[0] : undefined;
+        const msg = (e as Error).message;
+        if (readOp && e instanceof ConvpressError && e.code === "unsupported" && msg.includes(`'${readOp}'`)) {
+          row.push(`error (${readOp})`);
+        } else {
+          row.push(`error: ${msg.slice(0, 80)}`);
+          problems.push(`eval: ${msg}`);
+        }
       }
       for (const to of ALL) {
         if (to === m.format) continue;
@@ -321,15 +359,22 @@ for (const m of MODELS) {
             problems.push(`${to}: ${err.message}`);
             continue;
           }
-          const layers = await collectLayers((await openModel(src)).layers);
+          // The layer's op: read leniently (a node the reader cannot map becomes a pass-through layer).
+          const layers = await collectLayers((await openModel(src, { lenient: true } as never)).layers);
           const layer = layers.find((l) => l.name === err.layer);
-          const op = layer ? (layer.op === "Passthrough" ? String(layer.attrs.onnxOp ?? layer.attrs.type) : layer.op) : "?";
+          const op = layer
+            ? (layer.op === "Passthrough" ? String(layer.attrs.onnxOp || layer.attrs.type) : layer.op)
+            : "?";
           row.push(`error (${op})`);
+          // A read-side refusal ("has no canonical equivalent") holds for every target and names no format.
+          const readSide = layer?.op === "Passthrough" && layer.origin?.format !== to;
           const named = err.layer && err.message.includes(err.layer) && err.message.includes(op) &&
-            err.message.includes(FORMAT_LABEL[to]);
+            (readSide || err.message.includes(FORMAT_LABEL[to]));
           if (!named) problems.push(`${to}: the error does not name the layer, op ${op} and format: ${err.message}`);
           if (expected === "agree") problems.push(`${to}: ${err.message}`);
-          else if (expected.op !== op) problems.push(`${to}: fails on ${op}, the table expects ${expected.op}: ${err.message}`);
+          else if (expected.op !== op) {
+            problems.push(`${to}: fails on ${op}, the table expects ${expected.op}: ${err.message}`);
+          }
         } finally {
           await Deno.remove(dir, { recursive: true }).catch(() => {});
         }
@@ -337,7 +382,10 @@ for (const m of MODELS) {
       report.push(`| ${row.join(" | ")} |`);
       const file = Deno.env.get("ZOO_REPORT");
       if (file) {
-        await Deno.writeTextFile(file, ["| model | eval | to ONNX / TF.js | to Caffe |", "|---|---|---|---|", ...report].join("\n") + "\n");
+        await Deno.writeTextFile(
+          file,
+          ["| model | eval | to ONNX / TF.js | to Caffe |", "|---|---|---|---|", ...report].join("\n") + "\n",
+        );
       }
       if (problems.length) throw new Error(`${m.name}:\n  ${problems.join("\n  ")}`);
     },

@@ -95,7 +95,15 @@ function convParam(c: Ctx, a: ConvAttrs, o: number, kernel: number[]): TextMessa
 }
 
 /** Records that keep `[start, end)` of `axis` of `bottom` as `top`: a Slice, its dropped parts to a Silence. */
-function sliceRecords(name: string, bottom: string, top: string, axis: number, start: number, end: number, dim: number) {
+function sliceRecords(
+  name: string,
+  bottom: string,
+  top: string,
+  axis: number,
+  start: number,
+  end: number,
+  dim: number,
+) {
   const p = new TextMessage().add("axis", axis);
   const tops: string[] = [];
   const drop: string[] = [];
@@ -123,7 +131,7 @@ function binaryConst(c: Ctx, op: Op): CaffeRecord[] {
   const n = k.size;
   if (a.constFirst && (op === "Sub" || op === "Div" || op === "Pow")) c.fail(`a constant on the left of ${op}`);
   const perChannel = n > 1 && typeof channels === "number" && n === channels &&
-    k.shape.slice(-2).every((d, i, s) => s.length < 3 || d === 1) && (c.inShape?.length ?? 0) >= 2;
+    k.shape.slice(-2).every((d, _, s) => s.length < 3 || d === 1) && (c.inShape?.length ?? 0) >= 2;
   if (n !== 1 && !perChannel) c.fail(`a constant operand of shape [${k.shape}] that is not per channel`);
   const values = async () => await k.float32();
   if (n === 1 && (op === "Mul" || op === "Add" || op === "Sub" || op === "Div" || op === "Pow")) {
@@ -142,8 +150,7 @@ function binaryConst(c: Ctx, op: Op): CaffeRecord[] {
   }
   if (op !== "Mul" && op !== "Add" && op !== "Sub" && op !== "Div") c.fail(`${op} with a per-channel constant`);
   const ch = n;
-  const map = (f: (v: number) => number, name: string) =>
-    lazyFloat32(name, [ch], async () => (await values()).map(f));
+  const map = (f: (v: number) => number, name: string) => lazyFloat32(name, [ch], async () => (await values()).map(f));
   const p = new TextMessage();
   if (op === "Mul" || op === "Div") {
     const s = map(op === "Mul" ? (v) => v : (v) => 1 / v, `${k.name}/scale`);
@@ -279,7 +286,9 @@ export const CAFFE_WRITERS: Readonly<Partial<Record<Op, Writer>>> = Object.freez
   PRelu(c) {
     const s = c.layer.params.slope;
     const ch = c.inShape?.[1];
-    if (s.size === 1) return c.one("PReLU", ["prelu_param", new TextMessage().add("channel_shared", true)], [f32(s, [1])]);
+    if (s.size === 1) {
+      return c.one("PReLU", ["prelu_param", new TextMessage().add("channel_shared", true)], [f32(s, [1])]);
+    }
     if (s.size !== ch || s.shape.slice(1).some((d) => d !== 1)) c.fail(`a slope of shape [${s.shape}]`);
     return c.one("PReLU", ["prelu_param", new TextMessage()], [f32(s, [s.size])]);
   },
@@ -319,11 +328,17 @@ export const CAFFE_WRITERS: Readonly<Partial<Record<Op, Writer>>> = Object.freez
     const a = attrsOf<ResizeAttrs>(layer);
     const out = c.outShapes[0];
     const ch = inShape?.[1], h = inShape?.[2], w = inShape?.[3];
-    if (a.mode !== "nearest" || a.coordinate === "align_corners") c.fail(`${a.mode} resize with ${a.coordinate} coordinates`);
-    if (typeof ch !== "number" || typeof h !== "number" || typeof w !== "number" || !out) c.fail("the input size is unknown");
+    if (a.mode !== "nearest" || a.coordinate === "align_corners") {
+      c.fail(`${a.mode} resize with ${a.coordinate} coordinates`);
+    }
+    if (typeof ch !== "number" || typeof h !== "number" || typeof w !== "number" || !out) {
+      c.fail("the input size is unknown");
+    }
     const [sh, sw] = [(out![2] as number) / (h as number), (out![3] as number) / (w as number)];
     if (!nearestIsRepeat(a, sh, sw)) {
-      c.fail(`nearest resize by ${sh}x${sw} with ${a.coordinate} coordinates and ${a.nearest} rounding (only a repeat of pixels is a Deconvolution)`);
+      c.fail(
+        `nearest resize by ${sh}x${sw} with ${a.coordinate} coordinates and ${a.nearest} rounding (only a repeat of pixels is a Deconvolution)`,
+      );
     }
     const p = new TextMessage().add("num_output", ch as number).add("bias_term", false);
     hw(p, "kernel", [sh, sw], -1);
@@ -353,7 +368,10 @@ export const CAFFE_WRITERS: Readonly<Partial<Record<Op, Writer>>> = Object.freez
     return c.one("LRN", ["lrn_param", p]);
   },
   Dropout: (c) =>
-    c.one("Dropout", ["dropout_param", new TextMessage().add("dropout_ratio", attrsOf<{ ratio: number }>(c.layer).ratio)]),
+    c.one("Dropout", [
+      "dropout_param",
+      new TextMessage().add("dropout_ratio", attrsOf<{ ratio: number }>(c.layer).ratio),
+    ]),
   Identity: plain("Split"),
   Concat(c) {
     const axis = attrsOf<{ axis: number }>(c.layer).axis;
@@ -388,7 +406,15 @@ export const CAFFE_WRITERS: Readonly<Partial<Record<Op, Writer>>> = Object.freez
     const d = c.inShape?.[axis];
     if (typeof d !== "number") c.fail("a slice of an axis of unknown size");
     const cl = (v: number) => Math.min(Math.max(v < 0 ? v + (d as number) : v, 0), d as number);
-    return sliceRecords(c.layer.name, c.layer.inputs[0], c.layer.outputs[0], axis, cl(a.starts[0]), cl(a.ends[0]), d as number);
+    return sliceRecords(
+      c.layer.name,
+      c.layer.inputs[0],
+      c.layer.outputs[0],
+      axis,
+      cl(a.starts[0]),
+      cl(a.ends[0]),
+      d as number,
+    );
   },
   Add: eltwise,
   Sub: eltwise,
@@ -402,13 +428,20 @@ export const CAFFE_WRITERS: Readonly<Partial<Record<Op, Writer>>> = Object.freez
     if (!scale || !bias || !mean || !variance) c.fail("BatchNorm without all four parameters");
     const ch = mean.size;
     const bn = record(layer.name, "BatchNorm", layer.inputs, layer.outputs);
-    bn.add("batch_norm_param", new TextMessage().add("use_global_stats", true).add("eps", attrsOf<{ epsilon: number }>(layer).epsilon));
+    bn.add(
+      "batch_norm_param",
+      new TextMessage().add("use_global_stats", true).add("eps", attrsOf<{ epsilon: number }>(layer).epsilon),
+    );
     const sc = record(`${layer.name}_scale`, "Scale", layer.outputs, layer.outputs);
     sc.add("scale_param", new TextMessage().add("bias_term", true));
     return [
       {
         msg: bn,
-        blobs: [f32(mean, [ch]), f32(variance, [ch]), Tensor.fromFloat32(`${layer.name}.factor`, [1], Float32Array.of(1))],
+        blobs: [
+          f32(mean, [ch]),
+          f32(variance, [ch]),
+          Tensor.fromFloat32(`${layer.name}.factor`, [1], Float32Array.of(1)),
+        ],
       },
       { msg: sc, blobs: [f32(scale, [ch]), f32(bias, [ch])] },
     ];
@@ -439,7 +472,10 @@ export const CAFFE_WRITERS: Readonly<Partial<Record<Op, Writer>>> = Object.freez
 });
 
 function eltProd(name: string, bottoms: string[], tops: string[]): TextMessage {
-  return record(name, "Eltwise", bottoms, tops).add("eltwise_param", new TextMessage().add("operation", new TextEnum("PROD")));
+  return record(name, "Eltwise", bottoms, tops).add(
+    "eltwise_param",
+    new TextMessage().add("operation", new TextEnum("PROD")),
+  );
 }
 
 /** clip(alpha * x + beta, 0, 1) = relu(alpha * x + beta) - relu(alpha * x + beta - 1): Power, ReLUs and an Eltwise. */

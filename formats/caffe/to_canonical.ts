@@ -140,7 +140,9 @@ export class CanonicalBuilder {
     const points = p.nums("slice_point");
     if (!points.length) {
       const outputs = def.top.map((t) => this.#top(def, t));
-      return [normalizeLayer({ name: def.name, op: "Split", attrs: { axis, split: null }, inputs, outputs, params: {} })];
+      return [
+        normalizeLayer({ name: def.name, op: "Split", attrs: { axis, split: null }, inputs, outputs, params: {} }),
+      ];
     }
     if (points.length !== def.top.length - 1) {
       throw this.#err(def, "bad_format", `has ${points.length} slice points for ${def.top.length} tops`);
@@ -149,7 +151,12 @@ export class CanonicalBuilder {
       normalizeLayer({
         name: i === 0 ? def.name : `${def.name}/${i}`,
         op: "Slice",
-        attrs: { starts: [i === 0 ? 0 : points[i - 1]], ends: [i < points.length ? points[i] : 2 ** 31 - 1], axes: [axis], steps: null },
+        attrs: {
+          starts: [i === 0 ? 0 : points[i - 1]],
+          ends: [i < points.length ? points[i] : 2 ** 31 - 1],
+          axes: [axis],
+          steps: null,
+        },
         inputs,
         outputs: [this.#top(def, t)],
         params: {},
@@ -200,7 +207,11 @@ export class CanonicalBuilder {
         const b = this.#need(def, blobs, 1, "a slope blob");
         if (!b) return { op: "PRelu", attrs: {}, params: {} };
         const n = b[0].size;
-        return { op: "PRelu", attrs: {}, params: { slope: this.#reshape(def, b[0], "slope", shared ? [1] : [n, 1, 1]) } };
+        return {
+          op: "PRelu",
+          attrs: {},
+          params: { slope: this.#reshape(def, b[0], "slope", shared ? [1] : [n, 1, 1]) },
+        };
       }
       case "ELU":
         return { op: "Elu", attrs: { alpha: m.msg("elu_param")?.num("alpha", 1) ?? 1 }, ...none };
@@ -306,7 +317,11 @@ export class CanonicalBuilder {
     return blobs;
   }
 
-  #conv(def: CaffeLayerDef, blobs: Blobs, transposed = false): { op: Op; attrs: Attrs; params: Record<string, Tensor> } {
+  #conv(
+    def: CaffeLayerDef,
+    blobs: Blobs,
+    transposed = false,
+  ): { op: Op; attrs: Attrs; params: Record<string, Tensor> } {
     const p = def.msg.msg("convolution_param") ?? new TextMessage();
     if (p.num("axis", 1) !== 1) throw this.#err(def, "unsupported", "convolution over an axis other than 1");
     const kernel = pair(p, "kernel", 0);

@@ -143,7 +143,10 @@ export const EXPORTERS: Readonly<Partial<Record<Op, Exporter>>> = Object.freeze(
     const flat = `${name}_flatten`;
     ins[0] = flat;
     return {
-      nodes: [node("Flatten", `${name}/flatten`, [c.x], [flat], [int("axis", 1)]), node("Gemm", name, ins, [c.y], gemmAttrs)],
+      nodes: [
+        node("Flatten", `${name}/flatten`, [c.x], [flat], [int("axis", 1)]),
+        node("Gemm", name, ins, [c.y], gemmAttrs),
+      ],
       constants: [],
     };
   },
@@ -328,7 +331,9 @@ export const EXPORTERS: Readonly<Partial<Record<Op, Exporter>>> = Object.freeze(
       return c.one("Resize", attrs, [c.x, "", s.name], [s]);
     }
     const n = c.inShape?.[0], ch = c.inShape?.[1];
-    if (typeof n !== "number" || typeof ch !== "number") return c.fail("Resize to sizes needs the input's batch and channels");
+    if (typeof n !== "number" || typeof ch !== "number") {
+      return c.fail("Resize to sizes needs the input's batch and channels");
+    }
     const s = c.i64("sizes", [n, ch, ...a.sizes!]);
     return c.one("Resize", attrs, [c.x, "", "", s.name], [s]);
   },

@@ -35,7 +35,8 @@ function strides(shape: number[]): number[] {
 /** Numpy broadcast of two small values. */
 function broadcast(a: Val, b: Val, f: (x: number, y: number) => number): Val | undefined {
   const r = Math.max(a.shape.length, b.shape.length);
-  const pa = [...Array(r - a.shape.length).fill(1), ...a.shape], pb = [...Array(r - b.shape.length).fill(1), ...b.shape];
+  const pa = [...Array(r - a.shape.length).fill(1), ...a.shape],
+    pb = [...Array(r - b.shape.length).fill(1), ...b.shape];
   const shape: number[] = [];
   for (let i = 0; i < r; i++) {
     if (pa[i] !== pb[i] && pa[i] !== 1 && pb[i] !== 1) return undefined;
@@ -77,7 +78,11 @@ const ARITH: Record<string, (x: number, y: number) => number> = {
 };
 
 /** Folds one node; returns its single output's value, or undefined when it is not foldable. */
-function foldValue(node: NodeMsg, ins: (Val | undefined)[], shapeOf: (name: string) => Dim[] | undefined): Val | undefined {
+function foldValue(
+  node: NodeMsg,
+  ins: (Val | undefined)[],
+  shapeOf: (name: string) => Dim[] | undefined,
+): Val | undefined {
   const op = node.opType ?? "";
   const x = ins[0];
   if (op === "Shape") {
@@ -94,7 +99,7 @@ function foldValue(node: NodeMsg, ins: (Val | undefined)[], shapeOf: (name: stri
     case "Identity":
       return x;
     case "Gather":
-      return gather(x, ins[1]!, attrInt(node, "axis", 0));
+      return ins[1] ? gather(x, ins[1], attrInt(node, "axis", 0)) : undefined;
     case "Unsqueeze": {
       const axes = ins[1]?.v ?? attrInts(node, "axes", [])!;
       const r = x.shape.length + axes.length;
@@ -106,11 +111,16 @@ function foldValue(node: NodeMsg, ins: (Val | undefined)[], shapeOf: (name: stri
     }
     case "Squeeze": {
       const axes = ins[1]?.v ?? attrInts(node, "axes", undefined);
-      const drop = new Set((axes ?? x.shape.flatMap((d, i) => (d === 1 ? [i] : []))).map((a) => (a < 0 ? a + x.shape.length : a)));
+      const drop = new Set(
+        (axes ?? x.shape.flatMap((d, i) => (d === 1 ? [i] : []))).map((a) => (a < 0 ? a + x.shape.length : a)),
+      );
       return { ...x, shape: x.shape.filter((_, i) => !drop.has(i)) };
     }
     case "Concat": {
-      if (ins.some((v) => v!.shape.length !== 1) || attrInt(node, "axis", 0) !== 0 && x.shape.length === 1 && attrInt(node, "axis", 0) !== -1) {
+      if (
+        ins.some((v) => v!.shape.length !== 1) ||
+        attrInt(node, "axis", 0) !== 0 && x.shape.length === 1 && attrInt(node, "axis", 0) !== -1
+      ) {
         return undefined;
       }
       const v = ins.flatMap((i) => i!.v);
@@ -123,7 +133,8 @@ function foldValue(node: NodeMsg, ins: (Val | undefined)[], shapeOf: (name: stri
       return { v: int ? x.v.map(Math.trunc) : x.v, shape: x.shape, int };
     }
     case "Reshape": {
-      const spec = ins[1]!.v;
+      if (!ins[1]) return undefined;
+      const spec = ins[1].v;
       const out = spec.map((d, i) => (d === 0 ? x.shape[i] : d));
       const m = out.indexOf(-1);
       if (m >= 0) out[m] = x.v.length / prod(out.filter((_, i) => i !== m));
@@ -132,7 +143,10 @@ function foldValue(node: NodeMsg, ins: (Val | undefined)[], shapeOf: (name: stri
     case "Slice": {
       if (x.shape.length !== 1) return undefined;
       const d = x.v.length;
-      const s0 = ins[1]!.v[0], e0 = ins[2]!.v[0], step = ins[4]?.v[0] ?? 1;
+      // Opset < 10: bounds are attributes.
+      const s0 = ins[1]?.v[0] ?? attrInts(node, "starts", [0])![0];
+      const e0 = ins[2]?.v[0] ?? attrInts(node, "ends", [d])![0];
+      const step = ins[4]?.v[0] ?? 1;
       if (step !== 1) return undefined;
       const cl = (v: number) => Math.min(Math.max(v < 0 ? v + d : v, 0), d);
       const v = x.v.slice(cl(s0), cl(e0));
@@ -142,8 +156,8 @@ function foldValue(node: NodeMsg, ins: (Val | undefined)[], shapeOf: (name: stri
       return { ...x, v: x.v.map(Math.floor) };
     default: {
       const f = ARITH[op];
-      if (!f || ins.length !== 2) return undefined;
-      const r = broadcast(x, ins[1]!, f);
+      if (!f || ins.length !== 2 || !ins[1]) return undefined;
+      const r = broadcast(x, ins[1], f);
       if (r && r.int && op === "Div") r.v = r.v.map(Math.trunc);
       return r;
     }
@@ -154,7 +168,11 @@ function foldValue(node: NodeMsg, ins: (Val | undefined)[], shapeOf: (name: stri
  * The folded output of `node` as a tensor named after its output, or undefined. `shapeOf` gives the static shape of
  * an activation, when known.
  */
-export function foldNode(node: NodeMsg, resolve: Resolve, shapeOf: (name: string) => Dim[] | undefined): Tensor | undefined {
+export function foldNode(
+  node: NodeMsg,
+  resolve: Resolve,
+  shapeOf: (name: string) => Dim[] | undefined,
+): Tensor | undefined {
   if ((node.domain ?? "") !== "" || (node.output?.length ?? 0) !== 1) return undefined;
   const inputs = node.input ?? [];
   if (!inputs.length) return undefined;

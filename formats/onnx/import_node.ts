@@ -98,7 +98,12 @@ function pool(c: Ctx): Mapped | undefined {
   if (d.some((v) => v !== 1) || attrInt(node, "storage_order", 0) !== 0) return undefined;
   const pads = pads2d(node);
   if (!pads) return undefined;
-  const attrs: Attrs = { kernel: k, strides: attrInts(node, "strides", [1, 1])!, pads, ceil: attrInt(node, "ceil_mode", 0) === 1 };
+  const attrs: Attrs = {
+    kernel: k,
+    strides: attrInts(node, "strides", [1, 1])!,
+    pads,
+    ceil: attrInt(node, "ceil_mode", 0) === 1,
+  };
   if (node.opType === "AveragePool") attrs.countIncludePad = attrInt(node, "count_include_pad", 0) === 1;
   return { op: node.opType === "MaxPool" ? "MaxPool" : "AvgPool", attrs, inputs: [c.x], params: {} };
 }
@@ -172,7 +177,9 @@ function resize(c: Ctx): Mapped | undefined {
   const four = sizes ?? scales;
   if (!four || four.length !== 4) return undefined;
   if (scales && (scales[0] !== 1 || scales[1] !== 1)) return undefined;
-  const coordinate = upsample || c.ins.length === 2 ? "asymmetric" : attrString(node, "coordinate_transformation_mode", "half_pixel");
+  const coordinate = upsample || c.ins.length === 2
+    ? "asymmetric"
+    : attrString(node, "coordinate_transformation_mode", "half_pixel");
   const nearest = upsample || c.ins.length === 2 ? "floor" : attrString(node, "nearest_mode", "round_prefer_floor");
   return {
     op: "Resize",
@@ -232,7 +239,13 @@ export const IMPORTERS: Readonly<Record<string, Importer>> = Object.freeze({
   HardSwish: simple("HardSwish"),
   LeakyRelu: simple("LeakyRelu", (n) => ({ alpha: attrFloat(n, "alpha", 0.01) })),
   Elu: simple("Elu", (n) => ({ alpha: attrFloat(n, "alpha", 1) })),
-  Selu: simple("Selu", (n) => ({ alpha: attrFloat(n, "alpha", 1.67326319217681884765625), gamma: attrFloat(n, "gamma", 1.05070102214813232421875) })),
+  Selu: simple(
+    "Selu",
+    (n) => ({
+      alpha: attrFloat(n, "alpha", 1.67326319217681884765625),
+      gamma: attrFloat(n, "gamma", 1.05070102214813232421875),
+    }),
+  ),
   HardSigmoid: simple("HardSigmoid", (n) => ({ alpha: attrFloat(n, "alpha", 0.2), beta: attrFloat(n, "beta", 0.5) })),
   Cast(c) {
     const to = CAST_TO[attrInt(c.node, "to", 1)];

@@ -81,7 +81,9 @@ async function constOperand(e: GraphEmitter, k: Tensor, rank: number, name: stri
     const out = new Float32Array(v.length);
     for (let a = 0; a < n; a++) {
       for (let b = 0; b < c; b++) {
-        for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) out[((a * h + y) * w + x) * c + b] = v[((a * c + b) * h + y) * w + x];
+        for (let y = 0; y < h; y++) {
+          for (let x = 0; x < w; x++) out[((a * h + y) * w + x) * c + b] = v[((a * c + b) * h + y) * w + x];
+        }
       }
     }
     return await e.weight(name, Tensor.fromFloat32(name, [n, h, w, c], out));
@@ -164,7 +166,9 @@ export const GRAPH_OPS: Readonly<Partial<Record<Op, Entry>>> = Object.freeze({
   },
   Selu(e, l, name) {
     const a = attrsOf<{ alpha: number; gamma: number }>(l);
-    if (Math.abs(a.alpha - 1.6732632) > 1e-6 || Math.abs(a.gamma - 1.0507009) > 1e-6) e.fail(l.name, "Selu with other constants");
+    if (Math.abs(a.alpha - 1.6732632) > 1e-6 || Math.abs(a.gamma - 1.0507009) > 1e-6) {
+      e.fail(l.name, "Selu with other constants");
+    }
     e.out(l.outputs[0], e.node("Selu", name, [e.g(l.inputs[0])]));
   },
   Swish(e, l, name) {
@@ -189,7 +193,10 @@ export const GRAPH_OPS: Readonly<Partial<Record<Op, Entry>>> = Object.freeze({
     const dst = { float32: "DT_FLOAT", int32: "DT_INT32", bool: "DT_BOOL", int64: "DT_INT32" }[to];
     if (!dst) e.fail(l.name, `Cast to ${to}`);
     // tfjs computes in float32 and int32: a round trip through int32 truncates as the canonical Cast does.
-    const c = e.node("Cast", e.unique(`${name}_to`), [e.g(l.inputs[0])], { SrcT: { type: "DT_FLOAT" }, DstT: { type: dst! } });
+    const c = e.node("Cast", e.unique(`${name}_to`), [e.g(l.inputs[0])], {
+      SrcT: { type: "DT_FLOAT" },
+      DstT: { type: dst! },
+    });
     e.out(l.outputs[0], e.node("Cast", name, [c], { SrcT: { type: dst! }, DstT: { type: "DT_FLOAT" } }));
   },
   async Transpose(e, l, name) {
@@ -210,7 +217,10 @@ export const GRAPH_OPS: Readonly<Partial<Record<Op, Entry>>> = Object.freeze({
     const ax = a.axis < 0 ? a.axis + r : a.axis;
     const d = e.shape(x)?.[ax];
     const n = l.outputs.length;
-    const sizes = a.split ?? (typeof d === "number" ? Array.from({ length: n }, (_, i) => Math.min(Math.ceil(d / n), d - Math.ceil(d / n) * i)) : undefined);
+    const sizes = a.split ??
+      (typeof d === "number"
+        ? Array.from({ length: n }, (_, i) => Math.min(Math.ceil(d / n), d - Math.ceil(d / n) * i))
+        : undefined);
     if (!sizes) e.fail(l.name, "an even split of an axis of unknown size");
     const s = await e.smallConst(`${name}/sizes`, [n], sizes!);
     const axis = await e.smallConst(`${name}/axis`, [], [r === 4 ? NHWC_AXIS[ax] : ax]);
@@ -251,14 +261,17 @@ export const GRAPH_OPS: Readonly<Partial<Record<Op, Entry>>> = Object.freeze({
     const b = await e.smallConst(`${name}/begin`, [r], begin);
     const en = await e.smallConst(`${name}/end`, [r], end);
     const st = await e.smallConst(`${name}/strides`, [r], strides);
-    e.out(l.outputs[0], e.node("StridedSlice", name, [e.g(x), b, en, st], {
-      Index: I32,
-      begin_mask: { i: "0" },
-      end_mask: { i: String(endMask) },
-      ellipsis_mask: { i: "0" },
-      new_axis_mask: { i: "0" },
-      shrink_axis_mask: { i: "0" },
-    }));
+    e.out(
+      l.outputs[0],
+      e.node("StridedSlice", name, [e.g(x), b, en, st], {
+        Index: I32,
+        begin_mask: { i: "0" },
+        end_mask: { i: String(endMask) },
+        ellipsis_mask: { i: "0" },
+        new_axis_mask: { i: "0" },
+        shrink_axis_mask: { i: "0" },
+      }),
+    );
   },
   async Pad(e, l, name) {
     const a = attrsOf<PadAttrs>(l);
@@ -288,22 +301,47 @@ export const GRAPH_OPS: Readonly<Partial<Record<Op, Entry>>> = Object.freeze({
     const idx = await e.smallConst(`${name}/indices`, a.indicesShape, a.indices);
     if (r === 4 && a.indicesShape.length === 1) {
       const axis = await e.smallConst(`${name}/axis`, [], [NHWC_AXIS[ax]]);
-      e.out(l.outputs[0], e.node("GatherV2", name, [e.g(x), idx, axis], { Taxis: I32, Tindices: I32, Tparams: { type: "DT_FLOAT" }, batch_dims: { i: "0" } }));
+      e.out(
+        l.outputs[0],
+        e.node("GatherV2", name, [e.g(x), idx, axis], {
+          Taxis: I32,
+          Tindices: I32,
+          Tparams: { type: "DT_FLOAT" },
+          batch_dims: { i: "0" },
+        }),
+      );
       return;
     }
     const v = await canonicalView(e, x, name);
     const axis = await e.smallConst(`${name}/axis`, [], [ax]);
-    const g = e.node("GatherV2", e.unique(`${name}_gather`), [v, idx, axis], { Taxis: I32, Tindices: I32, Tparams: { type: "DT_FLOAT" }, batch_dims: { i: "0" } });
+    const g = e.node("GatherV2", e.unique(`${name}_gather`), [v, idx, axis], {
+      Taxis: I32,
+      Tindices: I32,
+      Tparams: { type: "DT_FLOAT" },
+      batch_dims: { i: "0" },
+    });
     await finishCanonical(e, l, name, g);
   },
   DepthToSpace(e, l, name) {
     const a = attrsOf<{ blocksize: number; mode: string }>(l);
     if (a.mode !== "DCR") e.fail(l.name, "DepthToSpace in CRD mode (TF's is DCR)");
-    e.out(l.outputs[0], e.node("DepthToSpace", name, [e.g(l.inputs[0])], { block_size: { i: String(a.blocksize) }, data_format: { s: btoa("NHWC") } }));
+    e.out(
+      l.outputs[0],
+      e.node("DepthToSpace", name, [e.g(l.inputs[0])], {
+        block_size: { i: String(a.blocksize) },
+        data_format: { s: btoa("NHWC") },
+      }),
+    );
   },
   SpaceToDepth(e, l, name) {
     const a = attrsOf<{ blocksize: number }>(l);
-    e.out(l.outputs[0], e.node("SpaceToDepth", name, [e.g(l.inputs[0])], { block_size: { i: String(a.blocksize) }, data_format: { s: btoa("NHWC") } }));
+    e.out(
+      l.outputs[0],
+      e.node("SpaceToDepth", name, [e.g(l.inputs[0])], {
+        block_size: { i: String(a.blocksize) },
+        data_format: { s: btoa("NHWC") },
+      }),
+    );
   },
   async Resize(e, l, name) {
     const a = attrsOf<ResizeAttrs>(l);
@@ -312,24 +350,31 @@ export const GRAPH_OPS: Readonly<Partial<Record<Op, Entry>>> = Object.freeze({
     let flags: { align: boolean; half: boolean } | undefined;
     if (a.mode === "linear") {
       if (a.coordinate === "align_corners") flags = { align: true, half: false };
-      else if (a.coordinate === "half_pixel" || a.coordinate === "pytorch_half_pixel" && (out![2] as number) > 1 && (out![3] as number) > 1) flags = { align: false, half: true };
+      else if (
+        a.coordinate === "half_pixel" ||
+        a.coordinate === "pytorch_half_pixel" && (out![2] as number) > 1 && (out![3] as number) > 1
+      ) flags = { align: false, half: true };
       else if (a.coordinate === "asymmetric") flags = { align: false, half: false };
     } else {
       const x = e.shape(l.inputs[0]);
       const [sh, sw] = [(out![2] as number) / (x?.[2] as number), (out![3] as number) / (x?.[3] as number)];
       if (a.coordinate === "tf_half_pixel_for_nn" && a.nearest === "floor") flags = { align: false, half: true };
-      else if (a.coordinate === "align_corners" && a.nearest === "round_prefer_ceil") flags = { align: true, half: false };
-      else if (nearestIsRepeat(a, sh, sw) || (a.coordinate === "asymmetric" && a.nearest === "floor")) {
+      else if (a.coordinate === "align_corners" && a.nearest === "round_prefer_ceil") {
+        flags = { align: true, half: false };
+      } else if (nearestIsRepeat(a, sh, sw) || (a.coordinate === "asymmetric" && a.nearest === "floor")) {
         // TF's legacy nearest resize: source floor(o * in / out).
         flags = { align: false, half: false };
       }
     }
     if (!flags) e.fail(l.name, `${a.mode} resize with ${a.coordinate} coordinates and ${a.nearest} rounding`);
     const size = await e.smallConst(`${name}/size`, [2], [out![2] as number, out![3] as number]);
-    e.out(l.outputs[0], e.node(a.mode === "linear" ? "ResizeBilinear" : "ResizeNearestNeighbor", name, [e.g(l.inputs[0]), size], {
-      align_corners: { b: flags!.align },
-      half_pixel_centers: { b: flags!.half },
-    }));
+    e.out(
+      l.outputs[0],
+      e.node(a.mode === "linear" ? "ResizeBilinear" : "ResizeNearestNeighbor", name, [e.g(l.inputs[0]), size], {
+        align_corners: { b: flags!.align },
+        half_pixel_centers: { b: flags!.half },
+      }),
+    );
   },
   ReduceMean: reduce("Mean"),
   ReduceMax: reduce("Max"),
@@ -355,7 +400,15 @@ export const GRAPH_OPS: Readonly<Partial<Record<Op, Entry>>> = Object.freeze({
     if (rankOf(e, x) === 4) e.fail(l.name, "a matrix product of a rank-4 value");
     const b = w ? await e.weight(`${name}/b`, w) : e.g(l.inputs[1]);
     const r = Math.max(rankOf(e, x), w ? 2 : rankOf(e, l.inputs[1]));
-    e.out(l.outputs[0], e.node(r > 2 ? "BatchMatMulV2" : "MatMul", name, [e.g(x), b], r > 2 ? { adj_x: { b: false }, adj_y: { b: false } } : { transpose_a: { b: false }, transpose_b: { b: false } }));
+    e.out(
+      l.outputs[0],
+      e.node(
+        r > 2 ? "BatchMatMulV2" : "MatMul",
+        name,
+        [e.g(x), b],
+        r > 2 ? { adj_x: { b: false }, adj_y: { b: false } } : { transpose_a: { b: false }, transpose_b: { b: false } },
+      ),
+    );
   },
   async ConvTranspose(e, l, name) {
     const a = attrsOf<ConvTransposeAttrs>(l);
@@ -363,14 +416,18 @@ export const GRAPH_OPS: Readonly<Partial<Record<Op, Entry>>> = Object.freeze({
     if (a.group !== 1 || a.dilations.some((d) => d !== 1)) e.fail(l.name, "grouped or dilated transposed convolution");
     const out = e.shape(l.outputs[0]);
     const x = e.shape(l.inputs[0]) ?? [];
-    if (!out || x.length !== 4 || out.slice(1).some((d) => typeof d !== "number")) e.fail(l.name, "the output shape is unknown");
+    if (!out || x.length !== 4 || out.slice(1).some((d) => typeof d !== "number")) {
+      e.fail(l.name, "the output shape is unknown");
+    }
     const [ci, co, kh, kw] = w.shape;
     // Canonical [in, out, kh, kw] -> TF [kh, kw, out, in]; full output, then crop/pad to the canonical pads.
     const v = await w.float32();
     const f = new Float32Array(v.length);
     for (let i = 0; i < ci; i++) {
       for (let o = 0; o < co; o++) {
-        for (let y = 0; y < kh; y++) for (let z = 0; z < kw; z++) f[((y * kw + z) * co + o) * ci + i] = v[((i * co + o) * kh + y) * kw + z];
+        for (let y = 0; y < kh; y++) {
+          for (let z = 0; z < kw; z++) f[((y * kw + z) * co + o) * ci + i] = v[((i * co + o) * kh + y) * kw + z];
+        }
       }
     }
     const filt = await e.weight(`${name}/filter`, Tensor.fromFloat32(`${name}/filter`, [kh, kw, co, ci], f));

@@ -253,7 +253,7 @@ export const HANDLERS: Readonly<Record<string, Handler>> = Object.freeze({
   LeakyRelu: unary("LeakyRelu", (a) => ({ alpha: a.float("alpha", 0.2) })),
   Square: (c) => c.b.op("Mul", c.name, [c.act(), c.act()]),
   Softmax: (c) => c.b.op("Softmax", c.name, [c.act()], { axis: canonAxis(-1, c.b.rank(c.act())) }),
-  Prelu: async (c) => prelu(c, c.name, c.act(), 1),
+  Prelu: (c) => prelu(c, c.name, c.act(), 1),
   Cast(c) {
     const to = TF_DTYPES[c.a.type("DstT")];
     if (!to) c.fail(`Cast to ${c.a.type("DstT")}`);
@@ -441,13 +441,27 @@ async function matMul(c: Ctx): Promise<string> {
       if (tb) c.fail("a constant operand with transpose_b on a batched product");
       if (w.shape.length !== 2) c.fail(`a constant operand of rank ${w.shape.length}`);
       w = w.with({});
-      v = b.add({ name: b.unique(mmOut), op: "MatMul", attrs: {}, inputs: [x], outputs: [mmOut], params: { weight: w } });
+      v = b.add({
+        name: b.unique(mmOut),
+        op: "MatMul",
+        attrs: {},
+        inputs: [x],
+        outputs: [mmOut],
+        params: { weight: w },
+      });
     } else {
       const y = tb ? swap(c.act(1), "tb") : c.act(1);
       v = b.op("MatMul", mmOut, [x, y], {}, mmOut);
     }
     if (bias) {
-      v = b.add({ name: b.unique(`${name}/bias`), op: "Add", attrs: {}, inputs: [v], outputs: [out], params: { const: bias } });
+      v = b.add({
+        name: b.unique(`${name}/bias`),
+        op: "Add",
+        attrs: {},
+        inputs: [v],
+        outputs: [out],
+        params: { const: bias },
+      });
     }
   }
   return await fusedActivation(c, rest, v, 3);
@@ -550,7 +564,14 @@ function split(c: Ctx, x: string, axis: number, sizes: number[] | null, n: numbe
     const known = sizes.filter((s) => s !== -1).reduce((s, v) => s + v, 0);
     sizes = sizes.map((s) => (s === -1 ? d - known : s));
   }
-  c.b.add({ name: c.b.unique(c.name), op: "Split", attrs: { axis, split: sizes }, inputs: [x], outputs: outs, params: {} });
+  c.b.add({
+    name: c.b.unique(c.name),
+    op: "Split",
+    attrs: { axis, split: sizes },
+    inputs: [x],
+    outputs: outs,
+    params: {},
+  });
   return outs;
 }
 
@@ -619,7 +640,14 @@ async function convTranspose(c: Ctx): Promise<string> {
   const h = c.b.dim(x, 2, c.name), w = c.b.dim(x, 3, c.name);
   const [oh, ow] = [shape[1], shape[2]];
   const mode = padding(c.a);
-  const crop = (inn: number, out: number, k: number, st: number, p: TfPadding, axis: number): [number, number, number] => {
+  const crop = (
+    inn: number,
+    out: number,
+    k: number,
+    st: number,
+    p: TfPadding,
+    axis: number,
+  ): [number, number, number] => {
     const full = (inn - 1) * st + k;
     let before: number;
     if (Array.isArray(p)) before = p[axis];
@@ -751,7 +779,13 @@ async function fold(
     case "Sub":
     case "FloorDiv":
     case "RealDiv": {
-      const f = { Mul: (p: number, q: number) => p * q, Add: (p: number, q: number) => p + q, Sub: (p: number, q: number) => p - q, FloorDiv: (p: number, q: number) => Math.floor(p / q), RealDiv: (p: number, q: number) => p / q }[n.op];
+      const f = {
+        Mul: (p: number, q: number) => p * q,
+        Add: (p: number, q: number) => p + q,
+        Sub: (p: number, q: number) => p - q,
+        FloorDiv: (p: number, q: number) => Math.floor(p / q),
+        RealDiv: (p: number, q: number) => p / q,
+      }[n.op];
       if (y.v.length === 1) return { v: x.v.map((p) => f(p, y.v[0])), shape: x.shape };
       if (x.v.length === 1) return { v: y.v.map((q) => f(x.v[0], q)), shape: y.shape };
       if (x.v.length === y.v.length) return { v: x.v.map((p, i) => f(p, y.v[i])), shape: x.shape };
@@ -762,7 +796,19 @@ async function fold(
   }
 }
 
-const FOLDABLE = new Set(["Shape", "Identity", "Cast", "Pack", "ConcatV2", "StridedSlice", "Mul", "Add", "Sub", "FloorDiv", "RealDiv"]);
+const FOLDABLE = new Set([
+  "Shape",
+  "Identity",
+  "Cast",
+  "Pack",
+  "ConcatV2",
+  "StridedSlice",
+  "Mul",
+  "Add",
+  "Sub",
+  "FloorDiv",
+  "RealDiv",
+]);
 
 /** Builds the header and canonical layers of a graph-model. `weight(name)` gives a Const node's lazy tensor. */
 export async function readGraphModel(
@@ -845,7 +891,10 @@ export async function readGraphModel(
     if (!isWeight(v)) return undefined;
     const t = weight(v);
     if (!t || t.size > 4096) return undefined;
-    return { v: t.dtype === "float32" || t.dtype === "float16" ? Array.from(await t.float32()) : await t.numbers(), shape: [...t.shape] };
+    return {
+      v: t.dtype === "float32" || t.dtype === "float16" ? Array.from(await t.float32()) : await t.numbers(),
+      shape: [...t.shape],
+    };
   };
   consumersOf = (_c, canonical) => {
     const tfName = [...vals.entries()].find(([, v]) => v === canonical)?.[0] ?? canonical;
@@ -872,9 +921,13 @@ export async function readGraphModel(
       }
       const handler = HANDLERS[n.op];
       if (!handler) {
-        throw new TfjsError("unsupported", `Cannot convert TF.js node '${n.name}': op '${n.op}' has no canonical equivalent`, {
-          layer: n.name,
-        });
+        throw new TfjsError(
+          "unsupported",
+          `Cannot convert TF.js node '${n.name}': op '${n.op}' has no canonical equivalent`,
+          {
+            layer: n.name,
+          },
+        );
       }
       const ctx = context(n, ins);
       const out = await handler(ctx);
@@ -886,14 +939,17 @@ export async function readGraphModel(
       // Lenient (for `check`): the node becomes a pass-through layer and reading goes on, so every problem shows.
       unsupported.push(e);
       const inputs = ins.map((i) => vals.get(valueName(i))).filter((v): v is string => v !== undefined);
-      vals.set(n.name, b.add({
-        name: b.unique(n.name),
-        op: "Passthrough",
-        attrs: { type: n.op, reason: e.message },
-        inputs,
-        outputs: [n.name],
-        params: {},
-      }));
+      vals.set(
+        n.name,
+        b.add({
+          name: b.unique(n.name),
+          op: "Passthrough",
+          attrs: { type: n.op, reason: e.message },
+          inputs,
+          outputs: [n.name],
+          params: {},
+        }),
+      );
     }
   }
   header.outputs = outNames.map((o) => {

@@ -22,7 +22,7 @@ import type { Dim, Layer, ModelStream, ValueInfo } from "../../src/model/types.t
 import { inferShapes, ShapeTracker, windowOut } from "../../src/model/shapes.ts";
 import { attrsOf } from "../../src/ops/registry.ts";
 import type { PadAttrs } from "../../src/ops/tensor_ops.ts";
-import { type GraphEmitter, GRAPH_OPS } from "./graph_ops.ts";
+import { GRAPH_OPS, type GraphEmitter } from "./graph_ops.ts";
 import type { Tensor } from "../../src/model/tensor.ts";
 import type { WriteOptions } from "../registry.ts";
 import { flattenMaps, oihwToDepthwise, oihwToHwio, permuteColumns, transposeBlocked } from "./layout.ts";

@@ -33,21 +33,24 @@ function unaryWith<A>(doc: string, attrs: OpDef<A>["attrs"], f: (tf: Tf, t: TfTe
   };
 }
 
-export const Relu = unary("max(x, 0)", (tf, t) => tf.relu(t));
-export const Sigmoid = unary("1 / (1 + exp(-x))", (tf, t) => tf.sigmoid(t));
-export const Tanh = unary("tanh(x)", (tf, t) => tf.tanh(t));
-export const Identity = unary("x", (tf, t) => tf.clone(t));
-export const Abs = unary("|x|", (tf, t) => tf.abs(t));
-export const Neg = unary("-x", (tf, t) => tf.neg(t));
-export const Exp = unary("exp(x)", (tf, t) => tf.exp(t));
-export const Log = unary("ln(x)", (tf, t) => tf.log(t));
-export const Sqrt = unary("sqrt(x)", (tf, t) => tf.sqrt(t));
-export const Rsqrt = unary("1 / sqrt(x)", (tf, t) => tf.rsqrt(t));
-export const Reciprocal = unary("1 / x", (tf, t) => tf.reciprocal(t));
-export const Floor = unary("floor(x)", (tf, t) => tf.floor(t));
-export const Softplus = unary("ln(1 + exp(x))", (tf, t) => tf.softplus(t));
-export const Swish = unary("x * sigmoid(x) (SiLU)", (tf, t) => tf.mul(t, tf.sigmoid(t)));
-export const HardSwish = unary("x * clip(x / 6 + 0.5, 0, 1)", (tf, t) => tf.mul(t, hardSigmoid(tf, t, 1 / 6, 0.5)));
+export const Relu: OpDef<NoAttrs> = unary("max(x, 0)", (tf, t) => tf.relu(t));
+export const Sigmoid: OpDef<NoAttrs> = unary("1 / (1 + exp(-x))", (tf, t) => tf.sigmoid(t));
+export const Tanh: OpDef<NoAttrs> = unary("tanh(x)", (tf, t) => tf.tanh(t));
+export const Identity: OpDef<NoAttrs> = unary("x", (tf, t) => tf.clone(t));
+export const Abs: OpDef<NoAttrs> = unary("|x|", (tf, t) => tf.abs(t));
+export const Neg: OpDef<NoAttrs> = unary("-x", (tf, t) => tf.neg(t));
+export const Exp: OpDef<NoAttrs> = unary("exp(x)", (tf, t) => tf.exp(t));
+export const Log: OpDef<NoAttrs> = unary("ln(x)", (tf, t) => tf.log(t));
+export const Sqrt: OpDef<NoAttrs> = unary("sqrt(x)", (tf, t) => tf.sqrt(t));
+export const Rsqrt: OpDef<NoAttrs> = unary("1 / sqrt(x)", (tf, t) => tf.rsqrt(t));
+export const Reciprocal: OpDef<NoAttrs> = unary("1 / x", (tf, t) => tf.reciprocal(t));
+export const Floor: OpDef<NoAttrs> = unary("floor(x)", (tf, t) => tf.floor(t));
+export const Softplus: OpDef<NoAttrs> = unary("ln(1 + exp(x))", (tf, t) => tf.softplus(t));
+export const Swish: OpDef<NoAttrs> = unary("x * sigmoid(x) (SiLU)", (tf, t) => tf.mul(t, tf.sigmoid(t)));
+export const HardSwish: OpDef<NoAttrs> = unary(
+  "x * clip(x / 6 + 0.5, 0, 1)",
+  (tf, t) => tf.mul(t, hardSigmoid(tf, t, 1 / 6, 0.5)),
+);
 
 function hardSigmoid(tf: Tf, t: TfTensor, alpha: number, beta: number): TfTensor {
   return tf.clipByValue(tf.add(tf.mul(t, alpha), beta), 0, 1);
@@ -57,18 +60,22 @@ function hardSigmoid(tf: Tf, t: TfTensor, alpha: number, beta: number): TfTensor
 export interface DropoutAttrs {
   ratio: number;
 }
-export const Dropout = unaryWith<DropoutAttrs>("identity at inference", { ratio: float(0.5) }, (tf, t) => tf.clone(t));
+export const Dropout: OpDef<DropoutAttrs> = unaryWith<DropoutAttrs>(
+  "identity at inference",
+  { ratio: float(0.5) },
+  (tf, t) => tf.clone(t),
+);
 
 /** Attributes of LeakyRelu and Elu. */
 export interface AlphaAttrs {
   alpha: number;
 }
-export const LeakyRelu = unaryWith<AlphaAttrs>(
+export const LeakyRelu: OpDef<AlphaAttrs> = unaryWith<AlphaAttrs>(
   "x < 0 ? alpha * x : x",
   { alpha: float(0.01) },
   (tf, t, a) => tf.leakyRelu(t, a.alpha),
 );
-export const Elu = unaryWith<AlphaAttrs>(
+export const Elu: OpDef<AlphaAttrs> = unaryWith<AlphaAttrs>(
   "x < 0 ? alpha * (exp(x) - 1) : x",
   { alpha: float(1) },
   (tf, t, a) => a.alpha === 1 ? tf.elu(t) : tf.where(tf.less(t, 0), tf.mul(tf.sub(tf.exp(t), 1), a.alpha), t),
@@ -79,7 +86,7 @@ export interface SeluAttrs {
   alpha: number;
   gamma: number;
 }
-export const Selu = unaryWith<SeluAttrs>(
+export const Selu: OpDef<SeluAttrs> = unaryWith<SeluAttrs>(
   "gamma * (x < 0 ? alpha * (exp(x) - 1) : x)",
   { alpha: float(1.6732632423543772), gamma: float(1.0507009873554805) },
   (tf, t, a) => tf.mul(tf.where(tf.less(t, 0), tf.mul(tf.sub(tf.exp(t), 1), a.alpha), t), a.gamma),
@@ -90,7 +97,7 @@ export interface HardSigmoidAttrs {
   alpha: number;
   beta: number;
 }
-export const HardSigmoid = unaryWith<HardSigmoidAttrs>(
+export const HardSigmoid: OpDef<HardSigmoidAttrs> = unaryWith<HardSigmoidAttrs>(
   "clip(alpha * x + beta, 0, 1)",
   { alpha: float(0.2), beta: float(0.5) },
   (tf, t, a) => hardSigmoid(tf, t, a.alpha, a.beta),
@@ -101,7 +108,7 @@ export interface ClipAttrs {
   min: number;
   max: number;
 }
-export const Clip = unaryWith<ClipAttrs>(
+export const Clip: OpDef<ClipAttrs> = unaryWith<ClipAttrs>(
   "min(max(x, min), max) (Relu6 is Clip 0..6)",
   { min: float(-Infinity), max: float(Infinity) },
   (tf, t, a) => {
@@ -117,7 +124,7 @@ export interface CastAttrs {
   to: string;
 }
 const CAST_TARGETS = ["float32", "float16", "float64", "int32", "int64", "int8", "uint8", "int16", "bool"] as const;
-export const Cast = unaryWith<CastAttrs>(
+export const Cast: OpDef<CastAttrs> = unaryWith<CastAttrs>(
   "convert to dtype `to` (eval keeps float32 values rounded as the target would hold them)",
   { to: str("float32", CAST_TARGETS) },
   (tf, t, a) => {
@@ -129,7 +136,7 @@ export const Cast = unaryWith<CastAttrs>(
 );
 
 /** PRelu: x < 0 ? slope * x : x, the slope broadcast against NCHW (usually [C, 1, 1] or [C]). */
-export const PRelu = defineOp<NoAttrs>({
+export const PRelu: OpDef<NoAttrs> = defineOp<NoAttrs>({
   doc: "x < 0 ? slope * x : x; slope broadcasts against the NCHW input ([C,1,1] per channel, [1] shared)",
   params: ["slope"],
   attrs: {},
@@ -218,10 +225,14 @@ function binary(doc: string, f: (tf: Tf, a: TfTensor, b: TfTensor) => TfTensor, 
   };
 }
 
-export const Add = binary("a + b, broadcast (n-ary with optional coeffs)", (tf, a, b) => tf.add(a, b), true);
-export const Sub = binary("a - b, broadcast", (tf, a, b) => tf.sub(a, b));
-export const Mul = binary("a * b, broadcast (n-ary)", (tf, a, b) => tf.mul(a, b), true);
-export const Div = binary("a / b, broadcast", (tf, a, b) => tf.div(a, b));
-export const Pow = binary("a ^ b, broadcast", (tf, a, b) => tf.pow(a, b));
-export const Max = binary("max(a, b), broadcast (n-ary)", (tf, a, b) => tf.maximum(a, b), true);
-export const Min = binary("min(a, b), broadcast (n-ary)", (tf, a, b) => tf.minimum(a, b), true);
+export const Add: OpDef<BinaryAttrs> = binary(
+  "a + b, broadcast (n-ary with optional coeffs)",
+  (tf, a, b) => tf.add(a, b),
+  true,
+);
+export const Sub: OpDef<BinaryAttrs> = binary("a - b, broadcast", (tf, a, b) => tf.sub(a, b));
+export const Mul: OpDef<BinaryAttrs> = binary("a * b, broadcast (n-ary)", (tf, a, b) => tf.mul(a, b), true);
+export const Div: OpDef<BinaryAttrs> = binary("a / b, broadcast", (tf, a, b) => tf.div(a, b));
+export const Pow: OpDef<BinaryAttrs> = binary("a ^ b, broadcast", (tf, a, b) => tf.pow(a, b));
+export const Max: OpDef<BinaryAttrs> = binary("max(a, b), broadcast (n-ary)", (tf, a, b) => tf.maximum(a, b), true);
+export const Min: OpDef<BinaryAttrs> = binary("min(a, b), broadcast (n-ary)", (tf, a, b) => tf.minimum(a, b), true);

@@ -5,11 +5,11 @@
  *
  * @module
  */
-import type { Dim, Layer } from "../model/types.ts";
+import type { Dim } from "../model/types.ts";
 import type { Shape } from "../model/shapes.ts";
 import type { Tf, TfTensor } from "../eval/tf.ts";
 import { alongAxis, axisIn, nchw, nhwc, toNchw, toNhwc } from "./act.ts";
-import { type Act, bool, defineOp, float, int, ints, type KernelContext, type Params } from "./op_def.ts";
+import { type Act, bool, defineOp, float, int, ints, type KernelContext, type OpDef, type Params } from "./op_def.ts";
 import { dimNum, windowOut } from "./window.ts";
 
 /** Attributes of Conv. */
@@ -180,7 +180,7 @@ function conv(k: KernelContext<ConvAttrs>, x: Act): Act {
 }
 
 /** Conv: 2-D convolution, groups and dilation, explicit pads. */
-export const Conv = defineOp<ConvAttrs>({
+export const Conv: OpDef<ConvAttrs> = defineOp<ConvAttrs>({
   doc: "2-D convolution; weight [O, I/group, kh, kw], bias? [O]",
   params: ["weight", "bias"],
   attrs: { ...spatialSchema, dilations: ints([1, 1]), group: int(1) },
@@ -209,7 +209,7 @@ function fc(k: KernelContext<Record<string, never>>, x: Act): Act {
 }
 
 /** FC: y = x W^T + b; a rank > 2 input is flattened from axis 1 (C,H,W order). */
-export const FC = defineOp<Record<string, never>>({
+export const FC: OpDef<Record<string, never>> = defineOp<Record<string, never>>({
   doc: "fully connected; weight [out, in], bias? [out]; a rank > 2 input is flattened in C,H,W order",
   params: ["weight", "bias"],
   attrs: {},
@@ -281,7 +281,7 @@ function pool(k: KernelContext<PoolAttrs>, x: Act, max: boolean): Act {
 const poolSchema = { ...spatialSchema, ceil: bool(false), countIncludePad: bool(false) };
 
 /** MaxPool: 2-D max pooling. */
-export const MaxPool = defineOp<PoolAttrs>({
+export const MaxPool: OpDef<PoolAttrs> = defineOp<PoolAttrs>({
   doc: "2-D max pooling; ceil or floor rounding, explicit pads",
   attrs: poolSchema,
   validate: checkSpatial,
@@ -290,7 +290,7 @@ export const MaxPool = defineOp<PoolAttrs>({
 });
 
 /** AvgPool: 2-D average pooling. */
-export const AvgPool = defineOp<PoolAttrs>({
+export const AvgPool: OpDef<PoolAttrs> = defineOp<PoolAttrs>({
   doc: "2-D average pooling; ceil or floor rounding, explicit pads, countIncludePad",
   attrs: poolSchema,
   validate: checkSpatial,
@@ -308,7 +308,7 @@ function globalPool(k: KernelContext<unknown>, x: Act, avg: boolean): Act {
 const globalShape = (x: Shape): Shape[] => [x ? [x[0], x[1], ...x.slice(2).map(() => 1)] : undefined];
 
 /** GlobalAvgPool: mean over every axis after the channels, kept as size 1. */
-export const GlobalAvgPool = defineOp<Record<string, never>>({
+export const GlobalAvgPool: OpDef<Record<string, never>> = defineOp<Record<string, never>>({
   doc: "mean over the spatial axes (kept as 1)",
   attrs: {},
   infer: (_a, [x]) => globalShape(x),
@@ -316,7 +316,7 @@ export const GlobalAvgPool = defineOp<Record<string, never>>({
 });
 
 /** GlobalMaxPool: max over every axis after the channels, kept as size 1. */
-export const GlobalMaxPool = defineOp<Record<string, never>>({
+export const GlobalMaxPool: OpDef<Record<string, never>> = defineOp<Record<string, never>>({
   doc: "max over the spatial axes (kept as 1)",
   attrs: {},
   infer: (_a, [x]) => globalShape(x),
@@ -338,7 +338,7 @@ export interface BatchNormAttrs {
 }
 
 /** BatchNorm: inference-time batch normalization over axis 1. */
-export const BatchNorm = defineOp<BatchNormAttrs>({
+export const BatchNorm: OpDef<BatchNormAttrs> = defineOp<BatchNormAttrs>({
   doc: "inference batch normalization over axis 1; scale, bias, mean, var [C]",
   params: ["scale", "bias", "mean", "var"],
   attrs: { epsilon: float(1e-5) },
@@ -368,7 +368,7 @@ export interface ScaleAttrs {
 }
 
 /** Scale: per-channel affine y = x * scale[c] + bias[c]. */
-export const Scale = defineOp<ScaleAttrs>({
+export const Scale: OpDef<ScaleAttrs> = defineOp<ScaleAttrs>({
   doc: "per-channel affine on `axis`; scale [C], bias? [C]",
   params: ["scale", "bias"],
   attrs: { axis: int(1) },
@@ -432,7 +432,7 @@ function lrn(k: KernelContext<LrnAttrs>, x: Act): Act {
 }
 
 /** LRN: local response normalization across channels. */
-export const LRN = defineOp<LrnAttrs>({
+export const LRN: OpDef<LrnAttrs> = defineOp<LrnAttrs>({
   doc: "local response normalization across channels (Caffe ACROSS_CHANNELS, ONNX LRN)",
   attrs: { size: int(5), alpha: float(1e-4), beta: float(0.75), bias: float(1) },
   elementwise: true,
@@ -466,7 +466,7 @@ function convTranspose(k: KernelContext<ConvTransposeAttrs>, x: Act): Act {
 }
 
 /** ConvTranspose: 2-D transposed convolution (Caffe Deconvolution, TF Conv2DBackpropInput). */
-export const ConvTranspose = defineOp<ConvTransposeAttrs>({
+export const ConvTranspose: OpDef<ConvTransposeAttrs> = defineOp<ConvTransposeAttrs>({
   doc: "2-D transposed convolution; weight [I, O/group, kh, kw] (ONNX), bias? [O]; pads crop, outputPadding extends",
   params: ["weight", "bias"],
   attrs: { ...spatialSchema, dilations: ints([1, 1]), group: int(1), outputPadding: ints([0, 0]) },

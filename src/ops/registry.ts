@@ -11,7 +11,7 @@
  * @module
  */
 import { ConvpressError } from "../errors.ts";
-import type { AttrValue, Attrs, Layer } from "../model/types.ts";
+import type { Attrs, AttrValue, Layer } from "../model/types.ts";
 import type { AttrSpec, OpDef } from "./op_def.ts";
 import * as nn from "./nn.ts";
 import * as ew from "./elementwise.ts";
@@ -127,7 +127,9 @@ export function attrProblems(layer: Layer): string[] {
       if (spec.default === undefined) out.push(`attribute '${k}' is required`);
       else full[k] = spec.default;
     } else if (!kindOk(spec, v)) {
-      out.push(`attribute '${k}' = ${JSON.stringify(v)} is not ${spec.oneOf ? `one of ${spec.oneOf}` : `a ${spec.kind}`}`);
+      out.push(
+        `attribute '${k}' = ${JSON.stringify(v)} is not ${spec.oneOf ? `one of ${spec.oneOf}` : `a ${spec.kind}`}`,
+      );
     } else full[k] = v;
   }
   if (!out.length && def.validate) {

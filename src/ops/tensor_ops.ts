@@ -7,10 +7,9 @@
  * @module
  */
 import type { Dim } from "../model/types.ts";
-import type { Shape } from "../model/shapes.ts";
 import type { Tf, TfTensor } from "../eval/tf.ts";
 import { AXIS_IN_NHWC, axisIn, inNchw, nchw, normAxis, sameLayout, toNchw } from "./act.ts";
-import { type Act, bool, defineOp, float, floats, int, ints, type KernelContext, str } from "./op_def.ts";
+import { type Act, bool, defineOp, float, floats, int, ints, type KernelContext, type OpDef, str } from "./op_def.ts";
 import { dimNum } from "./window.ts";
 
 const known = (ds: Dim[]): ds is number[] => ds.every((d) => typeof d === "number");
@@ -28,7 +27,7 @@ export interface AxisAttrs {
 }
 
 /** Flatten: [d0..d(axis-1)] x [d(axis)..] as a 2-D tensor. */
-export const Flatten = defineOp<AxisAttrs>({
+export const Flatten: OpDef<AxisAttrs> = defineOp<AxisAttrs>({
   doc: "2-D [prod(d<axis), prod(d>=axis)] in C,H,W order",
   attrs: { axis: int(1) },
   infer(a, [x]) {
@@ -56,14 +55,14 @@ function reshapeTarget(spec: number[], x: Dim[]): Dim[] {
   const out: Dim[] = spec.map((d, i) => (d === 0 ? x[i] : d));
   const minus = out.indexOf(-1);
   if (minus >= 0) {
-    const rest = out.filter((d, i) => i !== minus);
+    const rest = out.filter((_, i) => i !== minus);
     out[minus] = known(x) && known(rest) ? prod(x) / Math.max(1, prod(rest)) : null;
   }
   return out;
 }
 
 /** Reshape to a constant shape. */
-export const Reshape = defineOp<ReshapeAttrs>({
+export const Reshape: OpDef<ReshapeAttrs> = defineOp<ReshapeAttrs>({
   doc: "to a constant shape (0 copies a dimension, -1 infers one), C,H,W order",
   attrs: { shape: ints() },
   validate: (a) => a.shape.filter((d) => d === -1).length > 1 ? "more than one -1 in the shape" : undefined,
@@ -88,7 +87,7 @@ export interface TransposeAttrs {
 const permOf = (a: TransposeAttrs, r: number) => a.perm ?? Array.from({ length: r }, (_, i) => r - 1 - i);
 
 /** Transpose: permutes the axes. */
-export const Transpose = defineOp<TransposeAttrs>({
+export const Transpose: OpDef<TransposeAttrs> = defineOp<TransposeAttrs>({
   doc: "permutes axes: output axis i is input axis perm[i]",
   attrs: { perm: ints(null) },
   infer: (a, [x]) => [x ? permOf(a, x.length).map((p) => x[p]) : undefined],
@@ -115,7 +114,7 @@ function unsqueezeShape(axes: number[], x: Dim[]): Dim[] {
 }
 
 /** Squeeze: drops size-1 axes (all of them when `axes` is null). */
-export const Squeeze = defineOp<AxesAttrs>({
+export const Squeeze: OpDef<AxesAttrs> = defineOp<AxesAttrs>({
   doc: "drops size-1 axes (all when axes is null)",
   attrs: { axes: ints(null) },
   infer: (a, [x]) => [x ? squeezeShape(a.axes, x) : undefined],
@@ -123,7 +122,7 @@ export const Squeeze = defineOp<AxesAttrs>({
 });
 
 /** Unsqueeze: inserts size-1 axes at `axes` of the output (TF ExpandDims). */
-export const Unsqueeze = defineOp<{ axes: number[] }>({
+export const Unsqueeze: OpDef<{ axes: number[] }> = defineOp<{ axes: number[] }>({
   doc: "inserts size-1 axes at output positions `axes` (TF ExpandDims)",
   attrs: { axes: ints() },
   infer: (a, [x]) => [x ? unsqueezeShape(a.axes, x) : undefined],
@@ -131,7 +130,7 @@ export const Unsqueeze = defineOp<{ axes: number[] }>({
 });
 
 /** Concat: joins inputs along `axis`. */
-export const Concat = defineOp<AxisAttrs>({
+export const Concat: OpDef<AxisAttrs> = defineOp<AxisAttrs>({
   doc: "joins inputs along any axis",
   attrs: { axis: int(1) },
   infer(a, ins) {
@@ -170,10 +169,11 @@ function splitSizes(a: SplitAttrs, d: number, n: number): number[] {
 }
 
 /** Split: cuts the input along `axis` into the layer's outputs. */
-export const Split = defineOp<SplitAttrs>({
+export const Split: OpDef<SplitAttrs> = defineOp<SplitAttrs>({
   doc: "cuts along `axis` into the layer's outputs (sizes `split`, or even)",
   attrs: { axis: int(0), split: ints(null) },
-  validate: (a, l) => a.split && a.split.length !== l.outputs.length ? "split sizes do not match the outputs" : undefined,
+  validate: (a, l) =>
+    a.split && a.split.length !== l.outputs.length ? "split sizes do not match the outputs" : undefined,
   infer(a, [x], l) {
     if (!x) return l.outputs.map(() => undefined);
     const ax = a.axis < 0 ? a.axis + x.length : a.axis;
@@ -226,7 +226,7 @@ function sliceIndices(a: SliceAttrs, shape: number[]): (number[] | undefined)[] 
 }
 
 /** Slice with constant bounds (ONNX Slice, TF StridedSlice without masks that change rank). */
-export const Slice = defineOp<SliceAttrs>({
+export const Slice: OpDef<SliceAttrs> = defineOp<SliceAttrs>({
   doc: "constant starts/ends/axes/steps on any axis (ONNX clamping; negative steps)",
   attrs: { starts: ints(), ends: ints(), axes: ints(null), steps: ints(null) },
   validate(a) {
@@ -276,7 +276,7 @@ export interface PadAttrs {
 }
 
 /** Pad on any axis: constant, reflect or edge. */
-export const Pad = defineOp<PadAttrs>({
+export const Pad: OpDef<PadAttrs> = defineOp<PadAttrs>({
   doc: "pads [begins..., ends...] on every axis; constant (value), reflect or edge; negative pads crop",
   attrs: { pads: ints(), mode: str("constant", ["constant", "reflect", "edge"]), value: float(0) },
   validate: (a) => a.pads.length % 2 ? "pads must hold a begin and an end per axis" : undefined,
@@ -329,11 +329,10 @@ export interface GatherAttrs {
 }
 
 /** Gather with constant indices. */
-export const Gather = defineOp<GatherAttrs>({
+export const Gather: OpDef<GatherAttrs> = defineOp<GatherAttrs>({
   doc: "takes constant indices (of shape indicesShape) along `axis`",
   attrs: { axis: int(0), indices: ints(), indicesShape: ints() },
-  validate: (a) =>
-    prod(a.indicesShape) === a.indices.length ? undefined : "indices do not fill indicesShape",
+  validate: (a) => prod(a.indicesShape) === a.indices.length ? undefined : "indices do not fill indicesShape",
   infer(a, [x]) {
     if (!x) return [undefined];
     const ax = a.axis < 0 ? a.axis + x.length : a.axis;
@@ -358,7 +357,7 @@ export interface BlockAttrs {
 }
 
 /** DepthToSpace: moves channel blocks into space. */
-export const DepthToSpace = defineOp<BlockAttrs>({
+export const DepthToSpace: OpDef<BlockAttrs> = defineOp<BlockAttrs>({
   doc: "channels to blocksize x blocksize space; mode DCR (TF) or CRD (PixelShuffle)",
   attrs: { blocksize: int(), mode: str("DCR", ["DCR", "CRD"]) },
   infer(a, [x]) {
@@ -381,7 +380,7 @@ export const DepthToSpace = defineOp<BlockAttrs>({
 });
 
 /** SpaceToDepth: moves blocksize x blocksize space blocks into channels (DCR order). */
-export const SpaceToDepth = defineOp<{ blocksize: number }>({
+export const SpaceToDepth: OpDef<{ blocksize: number }> = defineOp<{ blocksize: number }>({
   doc: "blocksize x blocksize space blocks to channels (DCR order, as TF and ONNX)",
   attrs: { blocksize: int() },
   infer(a, [x]) {
@@ -452,8 +451,10 @@ function nearestIndex(mode: string, x: number): number {
 function resizeAxis(tf: Tf, t: TfTensor, a: ResizeAttrs, ax: number, out: number, scale: number): TfTensor {
   const inn = t.shape[ax];
   if (a.mode === "nearest") {
-    const idx = Array.from({ length: out }, (_, o) =>
-      Math.min(Math.max(nearestIndex(a.nearest, source(a, o, inn, out, scale)), 0), inn - 1));
+    const idx = Array.from(
+      { length: out },
+      (_, o) => Math.min(Math.max(nearestIndex(a.nearest, source(a, o, inn, out, scale)), 0), inn - 1),
+    );
     return tf.gather(t, tf.tensor1d(idx, "int32"), ax);
   }
   const lo: number[] = [], hi: number[] = [], wt: number[] = [];
@@ -495,7 +496,7 @@ export function nearestIsRepeat(a: ResizeAttrs, sh: number, sw: number): boolean
 }
 
 /** Resize: nearest or (bi)linear on H and W, every ONNX coordinate mode. */
-export const Resize = defineOp<ResizeAttrs>({
+export const Resize: OpDef<ResizeAttrs> = defineOp<ResizeAttrs>({
   doc: "H,W resize: nearest (rounding `nearest`) or linear, coordinate modes of ONNX (TF's align_corners, half_pixel)",
   attrs: {
     mode: str("nearest", ["nearest", "linear"]),
@@ -509,7 +510,12 @@ export const Resize = defineOp<ResizeAttrs>({
     if (!x || x.length !== 4) return [undefined];
     const h = dimNum(x[2]), w = dimNum(x[3]);
     if (a.sizes) return [[x[0], x[1], a.sizes[0], a.sizes[1]]];
-    return [[x[0], x[1], h === undefined ? null : Math.floor(h * a.scales![0]), w === undefined ? null : Math.floor(w * a.scales![1])]];
+    return [[
+      x[0],
+      x[1],
+      h === undefined ? null : Math.floor(h * a.scales![0]),
+      w === undefined ? null : Math.floor(w * a.scales![1]),
+    ]];
   },
   kernel(k, [x]) {
     const { tf, a } = k;
@@ -524,7 +530,7 @@ export const Resize = defineOp<ResizeAttrs>({
 });
 
 /** Softmax over one axis. */
-export const Softmax = defineOp<AxisAttrs>({
+export const Softmax: OpDef<AxisAttrs> = defineOp<AxisAttrs>({
   doc: "softmax over one axis",
   attrs: { axis: int(-1) },
   elementwise: true,
@@ -569,9 +575,15 @@ function reduce(doc: string, f: (tf: Tf, t: TfTensor, axes: number[], keep: bool
   });
 }
 
-export const ReduceMean = reduce("mean over axes (global average pooling included)", (tf, t, ax, kd) => tf.mean(t, ax, kd));
-export const ReduceMax = reduce("max over axes (global max pooling included)", (tf, t, ax, kd) => tf.max(t, ax, kd));
-export const ReduceSum = reduce("sum over axes", (tf, t, ax, kd) => tf.sum(t, ax, kd));
+export const ReduceMean: OpDef<ReduceAttrs> = reduce(
+  "mean over axes (global average pooling included)",
+  (tf, t, ax, kd) => tf.mean(t, ax, kd),
+);
+export const ReduceMax: OpDef<ReduceAttrs> = reduce(
+  "max over axes (global max pooling included)",
+  (tf, t, ax, kd) => tf.max(t, ax, kd),
+);
+export const ReduceSum: OpDef<ReduceAttrs> = reduce("sum over axes", (tf, t, ax, kd) => tf.sum(t, ax, kd));
 
 /** Attributes of ArgMax. */
 export interface ArgMaxAttrs {
@@ -580,7 +592,7 @@ export interface ArgMaxAttrs {
 }
 
 /** ArgMax: index of the largest value along `axis` (first one on ties). */
-export const ArgMax = defineOp<ArgMaxAttrs>({
+export const ArgMax: OpDef<ArgMaxAttrs> = defineOp<ArgMaxAttrs>({
   doc: "index of the largest value along `axis` (int64 in ONNX; float32 values in eval)",
   attrs: { axis: int(0), keepdims: bool(true) },
   infer(a, [x]) {
@@ -599,7 +611,7 @@ export const ArgMax = defineOp<ArgMaxAttrs>({
 });
 
 /** MatMul: numpy matrix product of two activations, or of an activation and a constant `weight` [K, N]. */
-export const MatMul = defineOp<Record<string, never>>({
+export const MatMul: OpDef<Record<string, never>> = defineOp<Record<string, never>>({
   doc: "numpy matmul: activation x activation, or activation x constant weight [K, N]",
   params: ["weight"],
   attrs: {},
