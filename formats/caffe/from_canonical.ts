@@ -274,6 +274,20 @@ export const CAFFE_WRITERS: Readonly<Partial<Record<Op, Writer>>> = Object.freez
     if (c.layer.params.bias) blobs.push(f32(c.layer.params.bias, [w.shape[0]]));
     return c.one("InnerProduct", ["inner_product_param", p], blobs);
   },
+  MatMul(c) {
+    const w = c.layer.params.weight;
+    if (!w || c.inShape?.length !== 2) c.fail("a matrix product other than a 2-D input times a constant");
+    // InnerProduct weight [N, K] = the constant [K, N] transposed.
+    const [k, n] = w.shape;
+    const t = lazyFloat32(`${w.name}/t`, [n, k], async () => {
+      const v = await w.float32();
+      const o = new Float32Array(v.length);
+      for (let i = 0; i < k; i++) for (let j = 0; j < n; j++) o[j * k + i] = v[i * n + j];
+      return o;
+    });
+    const p = new TextMessage().add("num_output", n).add("bias_term", false);
+    return c.one("InnerProduct", ["inner_product_param", p], [t]);
+  },
   MaxPool: pooling,
   AvgPool: pooling,
   GlobalAvgPool: (c) => globalPool(c, false, false),

@@ -113,6 +113,7 @@ export class CanonicalBuilder {
     }
     const inputs = this.#bottoms(def, blobs);
     if (def.type === "Slice") return this.#slice(def, inputs);
+    if (def.type === "Power") return this.#power(def, inputs);
     const { op, attrs, params } = this.#map(def, blobs);
     const outputs = def.top.map((t) => {
       const v = this.#fresh(def.bottom.includes(t) || this.#values.has(t) ? def.name : t);
@@ -131,6 +132,33 @@ export class CanonicalBuilder {
     this.#values.set(t, v);
     this.#produced.push(v);
     return v;
+  }
+
+  /** Power: y = (shift + scale * x) ^ power, as a chain of Mul, Add and Pow by scalar constants. */
+  #power(def: CaffeLayerDef, inputs: string[]): Layer[] {
+    const p = def.msg.msg("power_param") ?? new TextMessage();
+    const steps: [Op, number][] = [];
+    if (p.num("scale", 1) !== 1) steps.push(["Mul", p.num("scale", 1)]);
+    if (p.num("shift", 0) !== 0) steps.push(["Add", p.num("shift", 0)]);
+    if (p.num("power", 1) !== 1) steps.push(["Pow", p.num("power", 1)]);
+    if (!steps.length) steps.push(["Mul", 1]);
+    const out: Layer[] = [];
+    let x = inputs[0];
+    steps.forEach(([op, v], i) => {
+      const last = i === steps.length - 1;
+      const name = i === 0 ? def.name : `${def.name}/${op.toLowerCase()}`;
+      const y = last ? this.#top(def, def.top[0]) : this.#fresh(name);
+      out.push(normalizeLayer({
+        name,
+        op,
+        attrs: {},
+        inputs: [x],
+        outputs: [y],
+        params: { const: Tensor.fromFloat32(`${name}.const`, [], Float32Array.of(v)) },
+      }));
+      x = y;
+    });
+    return out;
   }
 
   /** Slice: each top is a canonical Slice of one range of the axis (no shapes needed), or an even Split. */
@@ -226,15 +254,6 @@ export class CanonicalBuilder {
           throw this.#err(def, "unsupported", `${def.type} with a base, scale or shift`);
         }
         return { op: def.type as Op, attrs: {}, ...none };
-      }
-      case "Power": {
-        const p = m.msg("power_param") ?? new TextMessage();
-        const power = p.num("power", 1), scale = p.num("scale", 1), shift = p.num("shift", 0);
-        const k = (v: number) => ({ const: Tensor.fromFloat32(`${def.name}.const`, [], Float32Array.of(v)) });
-        if (power === 1 && shift === 0) return { op: "Mul", attrs: {}, params: k(scale) };
-        if (power === 1 && scale === 1) return { op: "Add", attrs: {}, params: k(shift) };
-        if (scale === 1 && shift === 0) return { op: "Pow", attrs: {}, params: k(power) };
-        throw this.#err(def, "unsupported", "Power with more than one of power, scale and shift");
       }
       case "Permute":
         return { op: "Transpose", attrs: { perm: m.msg("permute_param")?.nums("order") ?? [] }, ...none };

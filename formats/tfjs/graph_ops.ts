@@ -394,21 +394,35 @@ export const GRAPH_OPS: Readonly<Partial<Record<Op, Entry>>> = Object.freeze({
     }
     await finishCanonical(e, l, name, y);
   },
+  async Softmax(e, l, name) {
+    // TF.js softmax runs on the last axis of its (NHWC for rank 4) tensor: move the canonical axis there and back.
+    const x = l.inputs[0];
+    const r = rankOf(e, x);
+    const ax0 = attrsOf<{ axis: number }>(l).axis;
+    const ax = ax0 < 0 ? ax0 + r : ax0;
+    const tfAx = r === 4 ? NHWC_AXIS[ax] : ax;
+    if (tfAx === r - 1) return e.out(l.outputs[0], e.node("Softmax", name, [e.g(x)]));
+    const perm = Array.from({ length: r }, (_, i) => i).filter((i) => i !== tfAx).concat([tfAx]);
+    const inv = perm.map((_, i) => perm.indexOf(i));
+    const t = await transpose(e, e.unique(`${name}_last`), e.g(x), perm);
+    const s = e.node("Softmax", e.unique(`${name}_softmax`), [t]);
+    e.out(l.outputs[0], await transpose(e, name, s, inv));
+  },
   async MatMul(e, l, name) {
     const w = l.params.weight;
     const x = l.inputs[0];
-    if (rankOf(e, x) === 4) e.fail(l.name, "a matrix product of a rank-4 value");
-    const b = w ? await e.weight(`${name}/b`, w) : e.g(l.inputs[1]);
     const r = Math.max(rankOf(e, x), w ? 2 : rankOf(e, l.inputs[1]));
-    e.out(
-      l.outputs[0],
-      e.node(
-        r > 2 ? "BatchMatMulV2" : "MatMul",
-        name,
-        [e.g(x), b],
-        r > 2 ? { adj_x: { b: false }, adj_y: { b: false } } : { transpose_a: { b: false }, transpose_b: { b: false } },
-      ),
+    // Rank-4 operands are NHWC in TF.js: multiply their canonical (NCHW) views.
+    const a = await canonicalView(e, x, `${name}_a`);
+    const b = w ? await e.weight(`${name}/b`, w) : await canonicalView(e, l.inputs[1], `${name}_b`);
+    const mm = e.node(
+      r > 2 ? "BatchMatMulV2" : "MatMul",
+      r === 4 ? e.unique(`${name}_mm`) : name,
+      [a, b],
+      r > 2 ? { adj_x: { b: false }, adj_y: { b: false } } : { transpose_a: { b: false }, transpose_b: { b: false } },
     );
+    if (r === 4) await finishCanonical(e, l, name, mm);
+    else e.out(l.outputs[0], mm);
   },
   async ConvTranspose(e, l, name) {
     const a = attrsOf<ConvTransposeAttrs>(l);

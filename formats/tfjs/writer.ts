@@ -376,13 +376,9 @@ class TfjsBuilder {
       case "Softmax": {
         const rank = this.#shape(x)?.length ?? 2;
         const axis = Number(a.axis ?? 1);
-        const ok = rank === 4 ? axis === 1 : axis === rank - 1 || axis === -1;
-        if (!ok) {
-          this.#blockGraph(
-            l.name,
-            `Softmax on axis ${axis} of a rank-${rank} tensor (TF.js softmax runs on the last axis)`,
-          );
-        }
+        const ok = rank === 4 ? axis === 1 || axis === -3 : axis === rank - 1 || axis === -1;
+        // Other axes: moved last by a transpose and back (./graph_ops.ts).
+        if (!ok) return await this.#graphOp(l, name);
         return this.#act(l, name, "softmax", "Softmax");
       }
       case "LeakyRelu": {
