@@ -24,10 +24,10 @@ import { attrsOf } from "../../src/ops/registry.ts";
 import type { PadAttrs } from "../../src/ops/tensor_ops.ts";
 import { GRAPH_OPS, type GraphEmitter } from "./graph_ops.ts";
 import type { Tensor } from "../../src/model/tensor.ts";
-import type { WriteOptions } from "../registry.ts";
+import type { TfjsWriteOptions as WriteOptions } from "./options.ts";
 import { flattenMaps, oihwToDepthwise, oihwToHwio, permuteColumns, transposeBlocked } from "./layout.ts";
 import { DEFAULT_SHARD_SIZE, type QuantizeMode, ShardWriter } from "./shards.ts";
-import { endTar, writeTarEntry } from "./tar.ts";
+import { endTar, writeTarEntry } from "../../src/bytes/tar.ts";
 import type { AttrValueJson, KerasLayerJson, ModelJson, NodeDefJson } from "./types.ts";
 
 const enc = new TextEncoder();

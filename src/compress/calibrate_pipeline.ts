@@ -11,16 +11,14 @@
  *
  * @module
  */
-import { openModel, type OpenOptions } from "../convert.ts";
+import { applyStages, openModel, type OpenOptions } from "../app/convert.ts";
 import { scanStructure, useCounts } from "../eval/structure.ts";
 import type { Layer, ModelStream } from "../model/types.ts";
 import { type CalibrateSettings, type CalibrationEvent, Calibrator, type Criterion } from "./calibrate.ts";
 import { type CalibrationDataOptions, loadCalibration, sampleDims } from "./calibration_data.ts";
-import { clusterStage } from "./cluster.ts";
-import { gapStage } from "./gap.ts";
-import { analyzePruning, planPruning, type PruneOptions, type PrunePlan, pruneStage } from "./prune.ts";
+import { analyzePruning, planPruning, type PruneOptions, type PrunePlan } from "./prune.ts";
+import { createStage, kindOf } from "./stages.ts";
 import type { Recipe, StageSpec } from "./recipe.ts";
-import { tsvdStage } from "./tsvd.ts";
 
 /** Options of `compress --calibration`: the data (as `eval --data`) and the tuning. */
 export interface CalibrationOptions extends CalibrationDataOptions, CalibrateSettings {}
@@ -47,12 +45,6 @@ function emptyPlan(): PrunePlan {
   return { keep: new Map(), order: [], skipped: [], macsBefore: 0, macsAfter: 0, paramsBefore: 0, paramsAfter: 0 };
 }
 
-function chain(model: ModelStream, stages: TransformStream<Layer, Layer>[]): ModelStream {
-  let layers = model.layers;
-  for (const s of stages) layers = layers.pipeThrough(s);
-  return { header: model.header, layers, close: model.close };
-}
-
 /**
  * The stages of `specs` over `model`, with `cal`'s pre-GAP tap before the GAP stage and its calibrating stage at
  * index `at` (before the spec there).
@@ -67,12 +59,8 @@ function stagesWith(
   const out: TransformStream<Layer, Layer>[] = [];
   specs.forEach((s, i) => {
     if (i === at && cal) out.push(cal.stage());
-    if ("gap" in s) {
-      if (cal) out.push(cal.preGapTap());
-      out.push(gapStage(model.header));
-    } else if ("prune" in s) out.push(pruneStage(model, plan ?? emptyPlan()));
-    else if ("tsvd" in s) out.push(tsvdStage(s.tsvd));
-    else out.push(clusterStage(s.cluster));
+    if (cal && kindOf(s) === "gap") out.push(cal.preGapTap());
+    out.push(createStage(s, { model, plan: plan ?? emptyPlan() }));
   });
   if (at === specs.length && cal) out.push(cal.stage());
   return out;
@@ -93,7 +81,7 @@ export async function prepareCalibration(
   const first = await openModel(input, open);
   const header = first.header;
   const structure = await scanStructure(
-    chain(first, stagesWith(first, specs.slice(0, Math.max(0, at)), -1, undefined)),
+    applyStages(first, stagesWith(first, specs.slice(0, Math.max(0, at)), -1, undefined)),
   );
   first.close?.();
   const wiring = { uses: useCounts(structure), keep: structure.outputs };
@@ -115,7 +103,10 @@ export async function prepareCalibration(
     const cal = await Calibrator.create(batch, wiring, { analyze: { criterion, step: prune.step ?? 0.05 } }, options);
     const model = await openModel(input, open);
     try {
-      const stream = chain(model, [...stagesWith(model, specs.slice(0, pruneAt), -1, undefined, cal), cal.stage()]);
+      const stream = applyStages(model, [
+        ...stagesWith(model, specs.slice(0, pruneAt), -1, undefined, cal),
+        cal.stage(),
+      ]);
       const analysis = cal.applyTo(
         await analyzePruning(stream, { ...prune, criterion: criterion === "l2" ? "l2" : "l1" }),
       );

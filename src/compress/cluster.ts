@@ -12,6 +12,7 @@
 import { Tensor, toFloat32 } from "../model/tensor.ts";
 import type { Layer } from "../model/types.ts";
 import { type CenterRepr, type Clustering, kmeans1dStream } from "./kmeans1d.ts";
+import { keyValues, type StageModule } from "./stage.ts";
 
 /** Options of the cluster stage. */
 export interface ClusterOptions {
@@ -87,3 +88,25 @@ export function clusterStage(options: ClusterOptions): TransformStream<Layer, La
     },
   });
 }
+
+/** The clustering stage: `{ "cluster": { "bits": { "conv": 5, "fc": 4 } } }`, `--bits conv=5,fc=4`. */
+export const cluster: StageModule<"cluster", ClusterOptions> = {
+  kind: "cluster",
+  flag: { name: "bits", type: "string", help: "N | conv=N,fc=M: k-means clustering with 2^N centres" },
+  validate(o) {
+    const bits = (o as ClusterOptions).bits;
+    const ok = (b: unknown) => b === undefined || (Number.isInteger(b) && (b as number) >= 1 && (b as number) <= 16);
+    if (typeof bits === "number" ? !ok(bits) : !bits || ![bits.conv, bits.fc, bits.default].every(ok)) {
+      return "needs bits from 1 to 16";
+    }
+    return undefined;
+  },
+  fromFlags(value) {
+    const v = String(value);
+    const bits: ClusterOptions["bits"] = v.includes("=")
+      ? Object.fromEntries(Object.entries(keyValues("--bits", v)).map(([k, n]) => [k, Number(n)]))
+      : Number(v);
+    return { bits };
+  },
+  create: (options) => clusterStage(options),
+};

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Tf, TfTensor } from "../eval/tf.ts";
+import type { Tf, TfTensor } from "./op_def.ts";
 import type { Act } from "./op_def.ts";
 
 const NCHW_TO_NHWC = [0, 2, 3, 1];

@@ -6,7 +6,7 @@
  */
 import type { Dim, Layer } from "../model/types.ts";
 import type { Shape } from "../model/shapes.ts";
-import type { Tf, TfTensor } from "../eval/tf.ts";
+import type { Tf, TfTensor } from "./op_def.ts";
 import { keepLayout, toNchw } from "./act.ts";
 import { type Act, bool, defineOp, float, floats, type KernelContext, type OpDef, str } from "./op_def.ts";
 import { broadcastShapes } from "./window.ts";

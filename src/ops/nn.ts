@@ -7,7 +7,7 @@
  */
 import type { Dim } from "../model/types.ts";
 import type { Shape } from "../model/shapes.ts";
-import type { Tf, TfTensor } from "../eval/tf.ts";
+import type { Tf, TfTensor } from "./op_def.ts";
 import { alongAxis, axisIn, nchw, nhwc, toNchw, toNhwc } from "./act.ts";
 import { type Act, bool, defineOp, float, int, ints, type KernelContext, type OpDef, type Params } from "./op_def.ts";
 import { dimNum, windowOut } from "./window.ts";

@@ -11,7 +11,10 @@
  */
 import type { AttrValue, Layer } from "../model/types.ts";
 import type { Shape } from "../model/shapes.ts";
-import type { Tf, TfTensor } from "../eval/tf.ts";
+/** The tfjs namespace (type only: importing it loads nothing; kernels get the loaded module as an argument). */
+export type Tf = typeof import("@tensorflow/tfjs");
+/** A tfjs tensor. */
+export type TfTensor = import("@tensorflow/tfjs").Tensor;
 
 /** The JSON-like kinds an attribute can have. */
 export type AttrKind = "int" | "float" | "bool" | "string" | "ints" | "floats" | "strings";

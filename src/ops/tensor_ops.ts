@@ -7,7 +7,7 @@
  * @module
  */
 import type { Dim } from "../model/types.ts";
-import type { Tf, TfTensor } from "../eval/tf.ts";
+import type { Tf, TfTensor } from "./op_def.ts";
 import { AXIS_IN_NHWC, axisIn, inNchw, nchw, normAxis, sameLayout, toNchw } from "./act.ts";
 import { type Act, bool, defineOp, float, floats, int, ints, type KernelContext, type OpDef, str } from "./op_def.ts";
 import { dimNum } from "./window.ts";

