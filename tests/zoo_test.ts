@@ -114,8 +114,7 @@ const MODELS: ZooModel[] = [
     path: async () => `${await torchExports()}/${name}.onnx`,
     range: [-1, 1],
     expect: {
-      // RegNet's grouped convolutions (group width 8): TF.js has no grouped convolution op.
-      tfjs: name === "regnet" ? { op: "Conv" } : "agree",
+      tfjs: "agree",
       // DenseNet's transitions are exported as Pad + AveragePool; Caffe has no Pad layer.
       caffe: name === "densenet121" ? { op: "Pad" } : "agree",
     },

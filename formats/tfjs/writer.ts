@@ -23,7 +23,7 @@ import { inferShapes, ShapeTracker, windowOut } from "../../src/model/shapes.ts"
 import { attrsOf } from "../../src/ops/registry.ts";
 import type { PadAttrs } from "../../src/ops/tensor_ops.ts";
 import { GRAPH_OPS, type GraphEmitter } from "./graph_ops.ts";
-import type { Tensor } from "../../src/model/tensor.ts";
+import { Tensor } from "../../src/model/tensor.ts";
 import type { TfjsWriteOptions as WriteOptions } from "./options.ts";
 import { flattenMaps, oihwToDepthwise, oihwToHwio, permuteColumns, transposeBlocked } from "./layout.ts";
 import { DEFAULT_SHARD_SIZE, type QuantizeMode, ShardWriter } from "./shards.ts";
@@ -625,9 +625,7 @@ class TfjsBuilder {
       mode = "valid";
     }
     const depthwise = group > 1 && group === c && ig === 1;
-    if (group !== 1 && !depthwise) {
-      this.#blockGraph(l.name, `grouped convolution (group ${group} of ${c} channels) has no TF.js op`);
-    }
+    if (group !== 1 && !depthwise) return await this.#groupedConv(l, name, gIn, mode);
     const common = {
       kernel_size: [kh, kw],
       strides: s,
@@ -662,6 +660,49 @@ class TfjsBuilder {
       this.#node("BiasAdd", name, [convName, bn], { data_format: str("NHWC") });
     }
     this.#out(l.outputs[0], name, name);
+  }
+
+  /**
+   * A grouped convolution (neither plain nor depthwise), which TF.js has no op for: the input's channels split
+   * into the groups (SplitV), one Conv2D per group with that group's filters, and the results joined (ConcatV2).
+   * Graph side only: there is no Keras layer for it.
+   */
+  async #groupedConv(l: Layer, name: string, gIn: string, mode: "same" | "valid"): Promise<void> {
+    this.#blockKeras(l.name, `grouped convolution (group ${l.attrs.group}) has no Keras layer`);
+    const W = l.params.weight, a = l.attrs;
+    const [o, ig, kh, kw] = W.shape;
+    const g = Number(a.group);
+    const s = (a.strides as number[] | undefined) ?? [1, 1];
+    const d = (a.dilations as number[] | undefined) ?? [1, 1];
+    const og = o / g, per = og * ig * kh * kw;
+    const sizes = await this.#smallConst(`${name}/group_sizes`, [g], new Array(g).fill(ig));
+    const axis = await this.#smallConst(`${name}/group_axis`, [], [3]);
+    const split = this.#unique(`${name}_groups`);
+    this.#node("SplitV", split, [gIn, sizes, axis], { num_split: { i: String(g) }, Tlen: { type: "DT_INT32" } });
+    const outs: string[] = [];
+    for (let i = 0; i < g; i++) {
+      // Group i's filters are rows [i * og, (i + 1) * og) of the OIHW weight: contiguous.
+      const part = Tensor.fromChunks(`${W.name}/g${i}`, "float32", [og, ig, kh, kw], per * 4, async function* () {
+        const all = await W.float32();
+        yield new Uint8Array(all.slice(i * per, (i + 1) * per).buffer);
+      });
+      const k = await this.#weight(this.#unique(`${name}/kernel_g${i}`), oihwToHwio(part));
+      outs.push(this.#node("Conv2D", this.#unique(`${name}_g${i}`), [i === 0 ? split : `${split}:${i}`, k], {
+        strides: ints([1, s[0], s[1], 1]),
+        padding: str(mode.toUpperCase()),
+        dilations: ints([1, d[0], d[1], 1]),
+        data_format: str("NHWC"),
+        explicit_paddings: { list: {} },
+      }));
+    }
+    const ax = await this.#smallConst(`${name}/concat_axis`, [], [3]);
+    const cat = l.params.bias ? this.#unique(`${name}_concat`) : name;
+    this.#node("ConcatV2", cat, [...outs, ax], { N: { i: String(g) }, Tidx: { type: "DT_INT32" } });
+    if (l.params.bias) {
+      const bn = await this.#weight(`${name}/bias`, l.params.bias);
+      this.#node("BiasAdd", name, [cat, bn], { data_format: str("NHWC") });
+    }
+    this.#out(l.outputs[0], undefined, name);
   }
 
   async #flatten(x: string, out: string, name: string, layer: string): Promise<void> {

@@ -73,22 +73,12 @@ function nativeOp(layer: Layer): string {
   return layer.op === "Passthrough" ? String(layer.attrs.onnxOp || layer.attrs.type || "Passthrough") : layer.op;
 }
 
-function tfjsProblem(layer: Layer, ins: Shape[]): string | undefined {
+function tfjsProblem(layer: Layer): string | undefined {
   if (layer.op === "Passthrough") return layer.origin?.format === "tfjs" ? undefined : "no TF.js op";
   if (!TFJS_CORE.has(layer.op) && !GRAPH_OPS[layer.op]) return "no TF.js op";
-  if (layer.op === "Conv") {
+  if (layer.op === "ConvTranspose") {
     const a = attrsOf<ConvAttrs>(layer);
-    const w = layer.params.weight?.shape;
-    const c = w ? w[1] * a.group : 0;
-    if (a.group !== 1 && !(a.group === c && w?.[1] === 1)) {
-      return `grouped convolution (group ${a.group} of ${c} channels)`;
-    }
-  }
-  if (layer.op === "Softmax") {
-    const r = ins[0]?.length ?? 2;
-    const axis = attrsOf<{ axis: number }>(layer).axis;
-    const ok = r === 4 ? axis === 1 || axis === -3 : axis === r - 1 || axis === -1;
-    if (!ok) return `softmax on axis ${axis} of a rank-${r} tensor`;
+    if (a.group !== 1 || a.dilations.some((d) => d !== 1)) return "grouped or dilated transposed convolution";
   }
   return undefined;
 }
@@ -106,7 +96,7 @@ function problemOf(layer: Layer, target: FormatName, ins: Shape[], outs: Shape[]
         toCaffeRecords(layer, ins[0], outs);
         return undefined;
       case "tfjs": {
-        const p = tfjsProblem(layer, ins);
+        const p = tfjsProblem(layer);
         return p && reason ? reason : p;
       }
       case "cvp":
