@@ -115,8 +115,7 @@ const MODELS: ZooModel[] = [
     range: [-1, 1],
     expect: {
       tfjs: "agree",
-      // DenseNet's transitions are exported as Pad + AveragePool; Caffe has no Pad layer.
-      caffe: name === "densenet121" ? { op: "Pad" } : "agree",
+      caffe: "agree",
     },
   })),
   ...([

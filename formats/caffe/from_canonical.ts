@@ -387,6 +387,11 @@ export const CAFFE_WRITERS: Readonly<Partial<Record<Op, Writer>>> = Object.freez
       new TextMessage().add("dropout_ratio", attrsOf<{ ratio: number }>(c.layer).ratio),
     ]),
   Identity: plain("Split"),
+  Pad(c) {
+    // PyTorch exports some average pools with an all-zero Pad in front: nothing to do, so a Split (identity).
+    if (attrsOf<{ pads: number[] }>(c.layer).pads.every((p) => p === 0)) return c.one("Split");
+    return c.fail("Caffe has no padding layer");
+  },
   Concat(c) {
     const axis = attrsOf<{ axis: number }>(c.layer).axis;
     return c.one("Concat", ["concat_param", axis === 1 ? new TextMessage() : new TextMessage().add("axis", axis)]);
