@@ -12,7 +12,7 @@ import { collectLayers, type Layer, type ModelStream } from "../src/model/types.
 import { Tensor } from "../src/model/tensor.ts";
 import { OPS } from "../src/ops/registry.ts";
 import { LayerExecutor } from "../src/eval/executor.ts";
-import { assert, PYTHON, relativeError, removeOnExit, ROOT } from "./helpers.ts";
+import { assert, PYTHON, relativeError, removeOnExit, ROOT, testNeeding } from "./helpers.ts";
 
 interface Case {
   name: string;
@@ -76,20 +76,13 @@ function canonicalOnly(header: ModelStream["header"], layers: Layer[]): ModelStr
 
 const seen = new Set<string>();
 
-const list = JSON.parse(
-  new TextDecoder().decode(
-    new Deno.Command(PYTHON, {
-      args: [
-        "-c",
-        "import re,sys;print(re.findall(r'save\\(\"(\\w+)\"', open(sys.argv[1]).read()))",
-        `${ROOT}/fixtures/eval/make_onnx_registry_ops.py`,
-      ],
-    }).outputSync().stdout,
-  ).replaceAll("'", '"'),
-) as string[];
+/** The case names, from the fixture script's `save("NAME", ...)` calls. */
+const list = [
+  ...Deno.readTextFileSync(`${ROOT}/fixtures/eval/make_onnx_registry_ops.py`).matchAll(/save\("(\w+)"/g),
+].map((m) => m[1]);
 
 for (const name of list) {
-  Deno.test(`registry ops against ONNX Runtime: ${name}`, async () => {
+  testNeeding(`registry ops against ONNX Runtime: ${name}`, { python: ["onnx"] }, async () => {
     const { dir, cases } = await fixtures();
     const c = cases.find((k) => k.name === name)!;
     const path = `${dir}/${name}.onnx`;
@@ -143,7 +136,7 @@ Deno.test("registry ops against ONNX Runtime: canonical-only ops through their O
   compare("hand eval", await evalAll(layers, "x", x, shape, [...want.keys()]), want);
 });
 
-Deno.test("registry ops against ONNX Runtime: every registry op is covered", async () => {
+testNeeding("registry ops against ONNX Runtime: every registry op is covered", { python: ["onnx"] }, async () => {
   // Ops the older eval tests cover against ONNX Runtime and OpenCV (tests/eval_onnx_test.ts, tests/eval_caffe_test.ts).
   for (const op of ["Conv", "FC", "MaxPool", "AvgPool", "GlobalMaxPool", "BatchNorm", "LRN", "Dropout", "Flatten"]) {
     seen.add(op);

@@ -17,7 +17,7 @@ import { ConvpressError } from "../src/errors.ts";
 import { collectLayers, type FormatName } from "../src/model/types.ts";
 import { runModelDetailed } from "../src/eval/run_model.ts";
 import { loadTf } from "../src/eval/tf.ts";
-import { PYTHON, relativeError, removeOnExit, ROOT } from "./helpers.ts";
+import { type Needs, PYTHON, relativeError, removeOnExit, ROOT, testNeeding } from "./helpers.ts";
 import { extractNsfwModel, nhwcToNchw, randomInput, type tfjs } from "./tfjs_helpers.ts";
 
 const CACHE = Deno.env.get("CONVPRESS_ZOO_CACHE") ?? "/tmp/convpress-zoo-cache";
@@ -306,96 +306,91 @@ const report: string[] = [];
 const FORMAT_LABEL: Record<FormatName, string> = { onnx: "ONNX", tfjs: "TF.js", caffe: "Caffe", cvp: ".cvp" };
 
 for (const m of MODELS) {
-  Deno.test({
-    name: `zoo: ${m.name}`,
-    ignore: (m.name.startsWith("human") && !exists(HUMAN)) || (m.name.startsWith("PaddleOCR") && !exists(OCR)) ||
-      (m.name.startsWith("nsfwjs") && !exists(NSFW)),
-    async fn() {
-      const src = await m.path();
-      const size = m.shape.reduce((a, b) => a * b, 1);
-      const [lo, hi] = m.range ?? [0, 1];
-      const x = randomInput(size, 7, lo, hi);
-      const want = (m.format === "onnx" ? await runOnnx(src, x, m.shape) : await runTfjs(src, x, m.shape)).map((o) =>
-        canonical(o, m.format)
-      );
-      const row: string[] = [m.name];
-      const problems: string[] = [];
-      // convpress's own evaluator against the original runtime (first output).
+  testNeeding(`zoo: ${m.name}`, needsOf(m), async () => {
+    const src = await m.path();
+    const size = m.shape.reduce((a, b) => a * b, 1);
+    const [lo, hi] = m.range ?? [0, 1];
+    const x = randomInput(size, 7, lo, hi);
+    const want = (m.format === "onnx" ? await runOnnx(src, x, m.shape) : await runTfjs(src, x, m.shape)).map((o) =>
+      canonical(o, m.format)
+    );
+    const row: string[] = [m.name];
+    const problems: string[] = [];
+    // convpress's own evaluator against the original runtime (first output).
+    try {
+      const nchwX = m.format === "tfjs" ? nhwcToNchw(x, m.shape) : x;
+      const shape = m.format === "tfjs" ? [m.shape[0], m.shape[3], m.shape[1], m.shape[2]] : m.shape;
+      const model = await openModel(src);
+      const first = model.header.outputs[0]?.name;
+      const r = await runModelDetailed(model, nchwX, shape, { outputName: first });
+      model.close?.();
+      agreeAll(`${m.name} eval`, [{ data: r.data, shape: r.shape }], [want[0]]);
+      row.push("agree");
+    } catch (e) {
+      // A model the reader cannot map (post-processing ops) cannot be evaluated either: the same refusal.
+      const ops = Object.values(m.expect).map((o) => (o === "agree" ? "" : o?.op));
+      const readOp = ops.length && ops.every((o) => o && o === ops[0]) ? ops[0] : undefined;
+      const msg = (e as Error).message;
+      if (readOp && e instanceof ConvpressError && e.code === "unsupported" && msg.includes(`'${readOp}'`)) {
+        row.push(`error (${readOp})`);
+      } else {
+        row.push(`error: ${msg.slice(0, 80)}`);
+        problems.push(`eval: ${msg}`);
+      }
+    }
+    for (const to of ALL) {
+      if (to === m.format) continue;
+      const expected = m.expect[to] ?? "agree";
+      const dir = await Deno.makeTempDir({ prefix: "convpress-zoo-" });
       try {
-        const nchwX = m.format === "tfjs" ? nhwcToNchw(x, m.shape) : x;
-        const shape = m.format === "tfjs" ? [m.shape[0], m.shape[3], m.shape[1], m.shape[2]] : m.shape;
-        const model = await openModel(src);
-        const first = model.header.outputs[0]?.name;
-        const r = await runModelDetailed(model, nchwX, shape, { outputName: first });
-        model.close?.();
-        agreeAll(`${m.name} eval`, [{ data: r.data, shape: r.shape }], [want[0]]);
+        const got = await runConverted(m, src, to, x, dir);
+        agreeAll(`${m.name} -> ${to}`, got, want);
         row.push("agree");
+        if (expected !== "agree") problems.push(`${to}: agrees, but the table expects an error on ${expected.op}`);
       } catch (e) {
-        // A model the reader cannot map (post-processing ops) cannot be evaluated either: the same refusal.
-        const ops = Object.values(m.expect).map((o) => (o === "agree" ? "" : o?.op));
-        const readOp = ops.length && ops.every((o) => o && o === ops[0]) ? ops[0] : undefined;
-        const msg = (e as Error).message;
-        if (readOp && e instanceof ConvpressError && e.code === "unsupported" && msg.includes(`'${readOp}'`)) {
-          row.push(`error (${readOp})`);
-        } else {
-          row.push(`error: ${msg.slice(0, 80)}`);
-          problems.push(`eval: ${msg}`);
+        const err = e as Error;
+        if (!(err instanceof ConvpressError) || err.code !== "unsupported") {
+          row.push(`FAIL: ${err.message.slice(0, 100)}`);
+          problems.push(`${to}: ${err.message}`);
+          continue;
         }
-      }
-      for (const to of ALL) {
-        if (to === m.format) continue;
-        const expected = m.expect[to] ?? "agree";
-        const dir = await Deno.makeTempDir({ prefix: "convpress-zoo-" });
-        try {
-          const got = await runConverted(m, src, to, x, dir);
-          agreeAll(`${m.name} -> ${to}`, got, want);
-          row.push("agree");
-          if (expected !== "agree") problems.push(`${to}: agrees, but the table expects an error on ${expected.op}`);
-        } catch (e) {
-          const err = e as Error;
-          if (!(err instanceof ConvpressError) || err.code !== "unsupported") {
-            row.push(`FAIL: ${err.message.slice(0, 100)}`);
-            problems.push(`${to}: ${err.message}`);
-            continue;
-          }
-          // The layer's op: read leniently (a node the reader cannot map becomes a pass-through layer).
-          const layers = await collectLayers((await openModel(src, { lenient: true } as never)).layers);
-          const layer = layers.find((l) => l.name === err.layer);
-          const op = layer
-            ? (layer.op === "Passthrough" ? String(layer.attrs.onnxOp || layer.attrs.type) : layer.op)
-            : "?";
-          row.push(`error (${op})`);
-          // A read-side refusal ("has no canonical equivalent") holds for every target and names no format.
-          const readSide = layer?.op === "Passthrough" && layer.origin?.format !== to;
-          const named = err.layer && err.message.includes(err.layer) && err.message.includes(op) &&
-            (readSide || err.message.includes(FORMAT_LABEL[to]));
-          if (!named) problems.push(`${to}: the error does not name the layer, op ${op} and format: ${err.message}`);
-          if (expected === "agree") problems.push(`${to}: ${err.message}`);
-          else if (expected.op !== op) {
-            problems.push(`${to}: fails on ${op}, the table expects ${expected.op}: ${err.message}`);
-          }
-        } finally {
-          await Deno.remove(dir, { recursive: true }).catch(() => {});
+        // The layer's op: read leniently (a node the reader cannot map becomes a pass-through layer).
+        const layers = await collectLayers((await openModel(src, { lenient: true } as never)).layers);
+        const layer = layers.find((l) => l.name === err.layer);
+        const op = layer
+          ? (layer.op === "Passthrough" ? String(layer.attrs.onnxOp || layer.attrs.type) : layer.op)
+          : "?";
+        row.push(`error (${op})`);
+        // A read-side refusal ("has no canonical equivalent") holds for every target and names no format.
+        const readSide = layer?.op === "Passthrough" && layer.origin?.format !== to;
+        const named = err.layer && err.message.includes(err.layer) && err.message.includes(op) &&
+          (readSide || err.message.includes(FORMAT_LABEL[to]));
+        if (!named) problems.push(`${to}: the error does not name the layer, op ${op} and format: ${err.message}`);
+        if (expected === "agree") problems.push(`${to}: ${err.message}`);
+        else if (expected.op !== op) {
+          problems.push(`${to}: fails on ${op}, the table expects ${expected.op}: ${err.message}`);
         }
+      } finally {
+        await Deno.remove(dir, { recursive: true }).catch(() => {});
       }
-      report.push(`| ${row.join(" | ")} |`);
-      const file = Deno.env.get("ZOO_REPORT");
-      if (file) {
-        await Deno.writeTextFile(
-          file,
-          ["| model | eval | to ONNX / TF.js | to Caffe |", "|---|---|---|---|", ...report].join("\n") + "\n",
-        );
-      }
-      if (problems.length) throw new Error(`${m.name}:\n  ${problems.join("\n  ")}`);
-    },
+    }
+    report.push(`| ${row.join(" | ")} |`);
+    const file = Deno.env.get("ZOO_REPORT");
+    if (file) {
+      await Deno.writeTextFile(
+        file,
+        ["| model | eval | to ONNX / TF.js | to Caffe |", "|---|---|---|---|", ...report].join("\n") + "\n",
+      );
+    }
+    if (problems.length) throw new Error(`${m.name}:\n  ${problems.join("\n  ")}`);
   });
 }
 
-function exists(p: string): boolean {
-  try {
-    Deno.statSync(p);
-    return true;
-  } catch {
-    return false;
-  }
+/** What a model's test needs: the package in node_modules, or Debian's torchvision for the PyTorch exports. */
+function needsOf(m: ZooModel): Needs {
+  const python = ["onnx", "cv2", ...(m.name.startsWith("torchvision") ? ["torch", "torchvision"] : [])];
+  if (m.name.startsWith("human")) return { paths: [HUMAN], python };
+  if (m.name.startsWith("PaddleOCR")) return { paths: [OCR], python };
+  if (m.name.startsWith("nsfwjs")) return { paths: [NSFW], python };
+  return { python };
 }
