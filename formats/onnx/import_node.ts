@@ -50,6 +50,10 @@ interface Ctx {
   t(i: number): Tensor | undefined;
   /** The values of a small materialized constant at input i; undefined when it is not one. */
   vals(i: number): number[] | undefined;
+  /** The model's default-domain opset, when known. */
+  opset?: number;
+  /** The rank of activation input i, when known. */
+  rank(i: number): number | undefined;
 }
 
 type Importer = (c: Ctx) => Mapped | undefined;
@@ -265,7 +269,18 @@ export const IMPORTERS: Readonly<Record<string, Importer>> = Object.freeze({
     }
     return { op: "Clip", attrs: { min, max }, inputs: [c.x], params: {} };
   },
-  Softmax: simple("Softmax", (n) => ({ axis: attrInt(n, "axis", -1) })),
+  Softmax(c) {
+    // Before opset 13 Softmax flattens the input to 2-D at `axis` (default 1) and normalizes the whole tail; that is
+    // the canonical (one-axis) Softmax only when `axis` is the last one. (An in-order input states its opset only
+    // after the nodes: read as opset 13, as before.)
+    const old = c.opset !== undefined && c.opset < 13;
+    const axis = attrInt(c.node, "axis", old ? 1 : -1);
+    if (old) {
+      const r = c.rank(0);
+      if (r === undefined || !(axis === -1 || axis === r - 1)) return undefined;
+    }
+    return { op: "Softmax", attrs: { axis }, inputs: [c.x], params: {} };
+  },
   LRN: simple("LRN", (n) => ({
     size: attrInt(n, "size", 1),
     alpha: attrFloat(n, "alpha", 1e-4),
@@ -395,7 +410,11 @@ export const IMPORTERS: Readonly<Record<string, Importer>> = Object.freeze({
 });
 
 /** Maps a node to a canonical op, or returns undefined for pass-through. */
-export function importNode(node: NodeMsg, resolve: Resolve): Mapped | undefined {
+export function importNode(
+  node: NodeMsg,
+  resolve: Resolve,
+  hints: { opset?: number; rank?: (name: string) => number | undefined } = {},
+): Mapped | undefined {
   const domain = node.domain ?? "";
   if (domain !== "" && domain !== "ai.onnx") return undefined;
   const f = IMPORTERS[node.opType ?? ""];
@@ -407,6 +426,8 @@ export function importNode(node: NodeMsg, resolve: Resolve): Mapped | undefined 
     ins,
     x: ins[0],
     t,
+    opset: hints.opset,
+    rank: (i) => (ins[i] ? hints.rank?.(ins[i]) : undefined),
     vals(i) {
       const c = t(i);
       if (!c || !c.materialized || c.size > 4096) return undefined;

@@ -150,7 +150,11 @@ class GraphBuilder {
         this.tensors.set(outs[0], folded);
         return undefined;
       }
-      const mapped = importMapped(n, name, outs, this.resolve);
+      const opset = Number(this.header?.metadata.onnx_opset ?? NaN);
+      const mapped = importMapped(n, name, outs, this.resolve, {
+        opset: Number.isFinite(opset) ? opset : undefined,
+        rank: (v) => this.#tracker()?.get(this.resolveName(v))?.length,
+      });
       const feeds: OnnxLayerOrigin["feeds"] = [];
       const consts: Tensor[] = [];
       const params: Record<string, Tensor> = {};
@@ -320,8 +324,14 @@ export async function readOnnx(r: ByteReader, dir?: string, options: ReadOptions
 }
 
 /** The node's canonical mapping, or undefined (pass-through) when its attributes do not fit the op's schema. */
-function importMapped(n: NodeMsg, name: string, outs: string[], resolve: Resolve): Mapped | undefined {
-  const m = importNode(n, resolve);
+function importMapped(
+  n: NodeMsg,
+  name: string,
+  outs: string[],
+  resolve: Resolve,
+  hints: Parameters<typeof importNode>[2],
+): Mapped | undefined {
+  const m = importNode(n, resolve, hints);
   if (!m) return undefined;
   const probe = { name, op: m.op, attrs: m.attrs, inputs: m.inputs, outputs: outs, params: m.params };
   return attrProblems(probe).length ? undefined : m;
