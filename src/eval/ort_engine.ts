@@ -24,7 +24,8 @@ import { ConvpressError } from "../errors.ts";
 import { type Shape, ShapeTracker } from "../model/shapes.ts";
 import { DTYPE_SIZE, numel, Tensor, toFloat32 } from "../model/tensor.ts";
 import type { Layer, ModelStream } from "../model/types.ts";
-import { exportLayer } from "../../formats/onnx/export_node.ts";
+import { EXPORTERS, exportLayer } from "../../formats/onnx/export_node.ts";
+import { DTYPE_ONNX } from "../../formats/onnx/types.ts";
 import { onnx } from "../../formats/onnx/proto.ts";
 import { WireWriter } from "../wire/wire_writer.ts";
 import { releaseMemory } from "../memory.ts";
@@ -35,35 +36,8 @@ import type { RunResult } from "./run_model.ts";
 export { loadOrt, type Ort, type OrtHandle } from "../linalg/ort.ts";
 type Session = import("onnxruntime-node").InferenceSession;
 
-/** Canonical ops the engine runs (everything the ONNX node export expresses). */
-export const ORT_OPS: ReadonlySet<string> = new Set([
-  "Conv",
-  "FC",
-  "MaxPool",
-  "AvgPool",
-  "GlobalAvgPool",
-  "GlobalMaxPool",
-  "Relu",
-  "LeakyRelu",
-  "Clip",
-  "Sigmoid",
-  "Tanh",
-  "Softmax",
-  "LRN",
-  "BatchNorm",
-  "Scale",
-  "Add",
-  "Mul",
-  "Sub",
-  "Max",
-  "Concat",
-  "Flatten",
-  "Reshape",
-  "Transpose",
-  "Pad",
-  "Dropout",
-  "Identity",
-]);
+/** Canonical ops the engine runs: every op the ONNX node export expresses. */
+export const ORT_OPS: ReadonlySet<string> = new Set(Object.keys(EXPORTERS));
 
 /** True when every op of `structure` runs on the engine. */
 export function ortCanRun(structure: ModelStructure): boolean {
@@ -93,8 +67,9 @@ interface Act {
 interface Init {
   name: string;
   dims: number[];
-  int64: boolean;
-  /** Bytes of the raw data in the model (float32, or int64 for shape constants). */
+  /** ONNX data type of the initializer (float32, or the tensor's own for integer and boolean constants). */
+  dataType: number;
+  /** Bytes of the raw data in the model. */
   byteLength: number;
   /** Writes the raw data into `dst` (exactly byteLength bytes). */
   fill(dst: Uint8Array): Promise<void>;
@@ -103,13 +78,18 @@ interface Init {
 /** An initializer from a tensor: float32 streams chunk by chunk into place, other types convert whole. */
 function initOf(t: Tensor): Init {
   const base = { name: t.name, dims: [...t.shape] };
-  if (t.dtype === "int64") {
-    return { ...base, int64: true, byteLength: t.byteLength, fill: async (dst) => dst.set(await t.bytes()) };
+  if (!FLOATS.has(t.dtype) && DTYPE_ONNX[t.dtype]) {
+    return {
+      ...base,
+      dataType: DTYPE_ONNX[t.dtype],
+      byteLength: t.byteLength,
+      fill: async (dst) => dst.set(await t.bytes()),
+    };
   }
   if (t.dtype === "float32") {
     return {
       ...base,
-      int64: false,
+      dataType: F32,
       byteLength: t.byteLength,
       async fill(dst) {
         let off = 0;
@@ -122,7 +102,7 @@ function initOf(t: Tensor): Init {
   }
   return {
     ...base,
-    int64: false,
+    dataType: F32,
     byteLength: t.size * 4,
     async fill(dst) {
       const f = await t.float32();
@@ -154,6 +134,8 @@ interface Group {
 }
 
 const OPSET = 13;
+/** Floating-point dtypes, all handed to ONNX Runtime as float32 (what its kernels run). */
+const FLOATS = new Set(["float32", "float16", "bfloat16", "float64"]);
 const F32 = 1;
 
 function newGroup(): Group {
@@ -538,7 +520,7 @@ export class OrtEngine {
     graph.push(head(2, name.length), name);
     const fills: { init: Init; part: number }[] = [];
     for (const t of g.inits) {
-      const meta = onnx.TensorProto.encode({ dims: t.dims, dataType: t.int64 ? 7 : F32, name: t.name }).finish();
+      const meta = onnx.TensorProto.encode({ dims: t.dims, dataType: t.dataType, name: t.name }).finish();
       const rawHead = head(9, t.byteLength);
       graph.push(head(5, meta.length + rawHead.length + t.byteLength), meta, rawHead);
       fills.push({ init: t, part: graph.length });
