@@ -91,7 +91,7 @@ for i in $(seq "$RUNS"); do
 done
 echo "== compress --calibration, 16 ImageNet images (budget: 30 s, 400 MB)"
 mkdir -p "$OUT/calib16"
-ls "$IMG/images" | head -16 | while read -r f; do ln -sf "$(realpath "$IMG/images/$f")" "$OUT/calib16/$f"; done
+for f in $(ls "$IMG/images" | sed -n 1,16p); do ln -sf "$(realpath "$IMG/images/$f")" "$OUT/calib16/$f"; done
 timed_soft calibration convpress timeout "${CALIBRATION_TIMEOUT:-300}" $CP compress "$FX/vgg16_v1.caffemodel" --prototxt "$VGGP" --recipe recipes/vgg16-thesis.json \
   --calibration "$OUT/calib16" --preprocess caffe --resize 224,224 -o "$OUT/thesis_calib.cvp"
 rm -f "$OUT/copy.onnx" "$OUT/copy_cat.onnx"

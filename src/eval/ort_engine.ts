@@ -218,6 +218,7 @@ export class OrtEngine {
     const keep = new Set(wanted ? [wanted] : []);
     const leftOf = (v: string) => left.get(v) ?? (uses ? uses.get(v) ?? 0 : Infinity);
     let inflight: Promise<void> = Promise.resolve();
+    let seen = 0;
     let last: string | undefined;
     const fcParts = new Map<string, Float32Array>();
 
@@ -241,7 +242,10 @@ export class OrtEngine {
       if (!g.nodes.length) return;
       const prev = inflight;
       g.outputs = this.#outputs(g, uses, keep);
-      const built = this.#session(g);
+      // Only a model whose weights so far all fit the cache is cached: one block of VGG16's fc6 kept across
+      // batches would hold its arena and prepacked weights for nothing.
+      seen += g.weightBytes;
+      const built = this.#session(g, seen <= this.#cacheBytes);
       const next = (async () => {
         const { session, cached } = await built;
         await prev;
@@ -393,7 +397,7 @@ export class OrtEngine {
   }
 
   /** The group's session: from the cache, or built now (and cached when small enough). */
-  async #session(g: Group): Promise<{ session: Session; cached: boolean }> {
+  async #session(g: Group, cacheable: boolean): Promise<{ session: Session; cached: boolean }> {
     // The same layers with other outputs (a run without a structure keeps everything) are another graph.
     const key = `${g.key}|${g.outputs.join(",")}`;
     const hit = this.#cache.get(key);
@@ -404,7 +408,7 @@ export class OrtEngine {
       executionMode: "sequential",
     };
     if (this.#threads) options.intraOpNumThreads = this.#threads;
-    const cache = this.#cachedBytes + g.weightBytes <= this.#cacheBytes;
+    const cache = cacheable && this.#cachedBytes + g.weightBytes <= this.#cacheBytes;
     if (!cache) {
       // A one-off session: no arena to outlive it, and no second, prepacked copy of its weights.
       options.enableCpuMemArena = false;
