@@ -73,8 +73,8 @@ export class KerasEmitter {
     return this.#producers.get(v);
   }
 
-  /** Adds `class_name` reading `input` under the derived name `name` and returns the value key it produces. */
-  step(class_name: string, name: string, config: Record<string, unknown>, input: string): string {
+  /** Adds an in-between layer (`conv1_pad`) reading `input`; returns the key of the value it produces. */
+  derivedLayer(class_name: string, name: string, config: Record<string, unknown>, input: string): string {
     this.ctx.reserveName(name);
     this.layer(class_name, name, config, [input]);
     const v = `${input}#${name}`;
@@ -174,7 +174,12 @@ const activation = (keras: string): KerasEntry => (k, l, name) => {
 
 /** A ZeroPadding2D for explicit pads [top, left, bottom, right] before a window layer; returns the padded value. */
 function zeroPadding(k: KerasEmitter, x: string, name: string, p: number[]): string {
-  return k.step("ZeroPadding2D", name, { padding: [[p[0], p[2]], [p[1], p[3]]], data_format: "channels_last" }, x);
+  return k.derivedLayer(
+    "ZeroPadding2D",
+    name,
+    { padding: [[p[0], p[2]], [p[1], p[3]]], data_format: "channels_last" },
+    x,
+  );
 }
 
 /** Flatten of a rank-4 value to [N, C*H*W] (the canonical order is C, H, W; TF.js flattens H, W, C). */
@@ -182,7 +187,7 @@ function flatten(k: KerasEmitter, x: string, out: string, name: string): void {
   const dims = k.ctx.knownDims(x);
   if (!dims) {
     // Unknown C, H, W: put the activation in (c, h, w) order first, so the next FC needs no permutation.
-    const chw = k.step("Permute", `${name}_chw`, { dims: [3, 1, 2] }, x);
+    const chw = k.derivedLayer("Permute", `${name}_chw`, { dims: [3, 1, 2] }, x);
     k.layer("Flatten", name, {}, [chw]);
     return k.produces(out, name);
   }
@@ -303,13 +308,12 @@ export const KERAS_OPS: Readonly<Partial<Record<Op, KerasEntry>>> = Object.freez
     const rankIn = inS?.length ?? 0;
     if (rankIn === 4 && outS.length === 2) return flatten(k, x, l.outputs[0], name);
     // General case: NHWC -> NCHW order, reshape, back to NHWC for a 4-D result.
-    const v = rankIn === 4 ? k.step("Permute", `${name}_nchw`, { dims: [3, 1, 2] }, x) : x;
+    const v = rankIn === 4 ? k.derivedLayer("Permute", `${name}_nchw`, { dims: [3, 1, 2] }, x) : x;
     if (outS.length !== 4) {
-      k.ctx.reserveName(name);
       k.layer("Reshape", name, { target_shape: outS.slice(1) }, [v]);
       return k.produces(l.outputs[0], name);
     }
-    const r = k.step("Reshape", `${name}_flat`, { target_shape: outS.slice(1) }, v);
+    const r = k.derivedLayer("Reshape", `${name}_flat`, { target_shape: outS.slice(1) }, v);
     k.layer("Permute", name, { dims: [2, 3, 1] }, [r]);
     k.produces(l.outputs[0], name);
   },
