@@ -30,8 +30,8 @@ import { WireWriter } from "../../src/wire/wire_writer.ts";
 import type { ModelSource } from "../../src/model/format.ts";
 import type { CaffeReadOptions as ReadOptions } from "./options.ts";
 import { decodeMessage } from "./param_codec.ts";
-import { parsePrototxt } from "./prototxt.ts";
-import { type CaffeInput, type CaffeLayerDef, declaredInputs, inTestPhase, layerDef, netFromText } from "./net.ts";
+import { prototxtFields } from "./prototxt.ts";
+import { type CaffeInput, type CaffeLayerDef, declaredInputs, inTestPhase, layerDef, NetFields } from "./net.ts";
 import { type Blobs, CanonicalBuilder, lazyFloat32, WEIGHTED_TYPES } from "./to_canonical.ts";
 import { BlobField, LayerField, NetField, V1LayerField } from "./types.ts";
 
@@ -274,18 +274,63 @@ function newHeader(name: string, builder: CanonicalBuilder): ModelHeader {
   return { name, sourceFormat: "caffe", inputs: builder.inputs, outputs: [], metadata: {} };
 }
 
-async function loadPrototxt(path: string) {
+/** A deploy prototxt: net-level fields kept, layers parsed again from the text whenever they are walked. */
+interface Proto {
+  name: string;
+  inputs: CaffeInput[];
+  /** The TEST-phase layers whose type needs weights, in order (checked before any layer is converted). */
+  weighted: { name: string; type: string }[];
+  /**
+   * The TEST-phase layer definitions in file order. Each call parses the text again, one `layer` block at a time,
+   * so only the text (about 80 bytes a simple layer) is held, not a parse tree of the whole net.
+   */
+  layers(): Generator<CaffeLayerDef>;
+}
+
+/** Yields the layer blocks of a prototxt, in order, as definitions (the first pass has checked them). */
+function* layerBlocks(text: string, path: string): Generator<CaffeLayerDef> {
+  const net = new NetFields();
+  for (const [n, v] of prototxtFields(text, path)) {
+    const block = net.add(n, v);
+    if (block) yield layerDef(block, n === "layers");
+  }
+}
+
+async function loadPrototxt(path: string): Promise<Proto> {
   let text: string;
   try {
     text = await Deno.readTextFile(path);
   } catch (e) {
     wrapError(e, CaffeError, `Cannot read prototxt ${path}`, { file: path });
   }
-  const net = netFromText(parsePrototxt(text, path), path);
-  return { ...net, layers: net.layers.filter(inTestPhase) };
+  // First pass: every parse error, then the whole-net checks, then the first bad layer, as parsing the whole text
+  // and reading its tree would report them; each block is dropped once looked at.
+  const net = new NetFields();
+  const weighted: Proto["weighted"] = [];
+  let bad: unknown;
+  for (const [n, v] of prototxtFields(text, path)) {
+    const block = net.add(n, v);
+    if (!block || bad) continue;
+    try {
+      const def = layerDef(block, n === "layers");
+      if (inTestPhase(def) && WEIGHTED_TYPES.has(def.type)) weighted.push({ name: def.name, type: def.type });
+    } catch (e) {
+      bad = e;
+    }
+  }
+  net.check(path);
+  if (bad) throw bad;
+  return {
+    name: net.name,
+    inputs: net.inputs,
+    weighted,
+    *layers() {
+      for (const def of layerBlocks(text, path)) if (inTestPhase(def)) yield def;
+    },
+  };
 }
 
-function missingWeights(def: CaffeLayerDef, file: string): CaffeError {
+function missingWeights(def: { name: string; type: string }, file: string): CaffeError {
   return new CaffeError("bad_format", `Caffe model ${file} has no weights for layer '${def.name}' (${def.type})`, {
     layer: def.name,
     file,
@@ -302,8 +347,6 @@ export async function readCaffeModel(src: ModelSource, options: ReadOptions = {}
   return r.seekable ? await readIndexed(r, file, builder, proto) : await readStreamed(r, file, builder, proto, options);
 }
 
-type Proto = Awaited<ReturnType<typeof loadPrototxt>>;
-
 /** Seekable input: index the whole file, then hand out layers whose tensors read by offset. */
 async function readIndexed(
   r: ByteReader,
@@ -319,31 +362,32 @@ async function readIndexed(
     else if (ev.kind === "layer") records.push(ev);
     else fields.add(ev);
   }
-  let entries: [CaffeLayerDef, Blobs][];
+  let entries: Iterable<[CaffeLayerDef, Blobs]>;
   let inputs: CaffeInput[];
   if (proto) {
     const weights = new Map(records.map((x) => [x.def.name, x.blobs]));
-    entries = proto.layers.map((def) => {
-      const w = weights.get(def.name);
-      if (!w?.length && WEIGHTED_TYPES.has(def.type)) throw missingWeights(def, file);
-      return [def, w ?? []];
-    });
+    for (const w of proto.weighted) if (!weights.get(w.name)?.length) throw missingWeights(w, file);
+    entries = (function* () {
+      for (const def of proto.layers()) yield [def, weights.get(def.name) ?? []] as [CaffeLayerDef, Blobs];
+    })();
     inputs = proto.inputs;
     name = proto.name || name;
   } else {
-    entries = records.filter((x) => inTestPhase(x.def)).map((x) => [x.def, x.blobs]);
+    const kept = records.filter((x) => inTestPhase(x.def)).map((x): [CaffeLayerDef, Blobs] => [x.def, x.blobs]);
+    entries = (function* () {
+      // Each definition is dropped once converted, so the definitions and the canonical layers are not all held.
+      for (let i = 0; i < kept.length; i++) {
+        const e = kept[i];
+        (kept as unknown[])[i] = undefined;
+        yield e;
+      }
+    })();
     inputs = fields.inputs;
   }
   for (const i of inputs) builder.addInput(i.name, i.shape);
-  // Each definition (and its prototxt message) is dropped once converted, so the text tree and the canonical
-  // layers are not all held at once.
+  // A prototxt's layers are parsed one block at a time and converted as they come.
   const layers: Layer[] = [];
-  for (let i = 0; i < entries.length; i++) {
-    const [def, blobs] = entries[i];
-    (entries as unknown[])[i] = undefined;
-    if (proto) (proto.layers as unknown[])[i] = undefined;
-    layers.push(...builder.convert(def, blobs));
-  }
+  for (const [def, blobs] of entries) layers.push(...builder.convert(def, blobs));
   builder.sealed = true;
   const header = newHeader(name, builder);
   outputsOf(builder, layers, header);
@@ -384,11 +428,14 @@ async function readStreamed(
       dry.addInput(i.name, i.shape);
       builder.addInput(i.name, i.shape);
     }
-    const planned = proto.layers.flatMap((def) => dry.convert(def, null));
+    const planned: Layer[] = [];
+    for (const def of proto.layers()) planned.push(...dry.convert(def, null));
     const header = newHeader(proto.name, dry);
     outputsOf(dry, planned, header);
+    planned.length = 0;
     const waiting = new Map<string, Tensor[]>();
-    const needed = new Set(proto.layers.map((d) => d.name));
+    const needed = new Set<string>();
+    for (const def of proto.layers()) needed.add(def.name);
     const weightsFor = async (def: CaffeLayerDef): Promise<Tensor[]> => {
       if (waiting.has(def.name)) {
         const w = waiting.get(def.name)!;
@@ -405,7 +452,7 @@ async function readStreamed(
       return [];
     };
     const gen = async function* () {
-      for (const def of proto.layers) {
+      for (const def of proto.layers()) {
         const blobs = WEIGHTED_TYPES.has(def.type) || !isKnownWeightless(def.type) ? await weightsFor(def) : [];
         if (!blobs.length && WEIGHTED_TYPES.has(def.type)) throw missingWeights(def, file);
         needed.delete(def.name);
