@@ -191,7 +191,10 @@ class Lexer {
   push(text: string, final: boolean): void {
     if (text) this.#s += text;
     this.#final = final;
-    this.#end = this.#visibleEnd();
+    // From the new text only: scanning the whole buffer would flatten it on every chunk.
+    const nl = text.lastIndexOf("\n");
+    if (final) this.#end = this.#s.length;
+    else if (nl >= 0) this.#end = this.#s.length - text.length + nl + 1;
   }
 
   /** Absolute offset of the next character. */
@@ -215,7 +218,7 @@ class Lexer {
     this.#s = s.slice(n);
     this.#base += n;
     this.#i = 0;
-    this.#end = this.#visibleEnd();
+    this.#end -= n;
   }
 
   /** Characters held (not yet discarded). */

@@ -21,8 +21,16 @@
  */
 import type { ByteReader } from "../../src/bytes/byte_reader.ts";
 import { CaffeError, wrapError } from "../../src/errors.ts";
+import { releaseMemory } from "../../src/memory.ts";
 import { Tensor } from "../../src/model/tensor.ts";
-import { type Layer, layerStream, type ModelHeader, type ModelStream, planOf } from "../../src/model/types.ts";
+import {
+  type Layer,
+  type LayerPlan,
+  layerStream,
+  type ModelHeader,
+  type ModelStream,
+  planOf,
+} from "../../src/model/types.ts";
 import { ShapeTracker } from "../../src/model/shapes.ts";
 import { expectWireType, readInt, readLength, readTag, skipValue } from "../../src/wire/stream_wire.ts";
 import { WireReader } from "../../src/wire/wire_reader.ts";
@@ -342,16 +350,18 @@ export async function readCaffeModel(src: ModelSource, options: ReadOptions = {}
   const r = src.reader;
   if (!r) throw new CaffeError("bad_format", `Caffe model ${src.path} is a directory`, { file: src.path });
   const file = src.path;
-  const builder = new CanonicalBuilder({ inputShape: options.inputShape, file });
+  const newBuilder = () => new CanonicalBuilder({ inputShape: options.inputShape, file });
   const proto = options.prototxt ? await loadPrototxt(options.prototxt) : undefined;
-  return r.seekable ? await readIndexed(r, file, builder, proto) : await readStreamed(r, file, builder, proto, options);
+  return r.seekable
+    ? await readIndexed(r, file, newBuilder, proto)
+    : await readStreamed(r, file, newBuilder(), proto, options);
 }
 
 /** Seekable input: index the whole file, then hand out layers whose tensors read by offset. */
 async function readIndexed(
   r: ByteReader,
   file: string,
-  builder: CanonicalBuilder,
+  newBuilder: () => CanonicalBuilder,
   proto?: Proto,
 ): Promise<ModelStream> {
   let name = "";
@@ -362,30 +372,27 @@ async function readIndexed(
     else if (ev.kind === "layer") records.push(ev);
     else fields.add(ev);
   }
-  let entries: Iterable<[CaffeLayerDef, Blobs]>;
-  let inputs: CaffeInput[];
   if (proto) {
     const weights = new Map(records.map((x) => [x.def.name, x.blobs]));
     for (const w of proto.weighted) if (!weights.get(w.name)?.length) throw missingWeights(w, file);
-    entries = (function* () {
-      for (const def of proto.layers()) yield [def, weights.get(def.name) ?? []] as [CaffeLayerDef, Blobs];
-    })();
-    inputs = proto.inputs;
-    name = proto.name || name;
-  } else {
-    const kept = records.filter((x) => inTestPhase(x.def)).map((x): [CaffeLayerDef, Blobs] => [x.def, x.blobs]);
-    entries = (function* () {
-      // Each definition is dropped once converted, so the definitions and the canonical layers are not all held.
-      for (let i = 0; i < kept.length; i++) {
-        const e = kept[i];
-        (kept as unknown[])[i] = undefined;
-        yield e;
-      }
-    })();
-    inputs = fields.inputs;
+    const model = lazyIndexed(r, proto.name || name, proto, (def) => weights.get(def.name) ?? [], newBuilder);
+    // The first pass's builder and shape tracker (a few hundred bytes a layer) are garbage in V8's old space now:
+    // collect them before the second pass builds the same again.
+    releaseMemory();
+    return model;
   }
+  const kept = records.filter((x) => inTestPhase(x.def)).map((x): [CaffeLayerDef, Blobs] => [x.def, x.blobs]);
+  const entries = (function* () {
+    // Each definition is dropped once converted, so the definitions and the canonical layers are not all held.
+    for (let i = 0; i < kept.length; i++) {
+      const e = kept[i];
+      (kept as unknown[])[i] = undefined;
+      yield e;
+    }
+  })();
+  const inputs = fields.inputs;
+  const builder = newBuilder();
   for (const i of inputs) builder.addInput(i.name, i.shape);
-  // A prototxt's layers are parsed one block at a time and converted as they come.
   const layers: Layer[] = [];
   for (const [def, blobs] of entries) layers.push(...builder.convert(def, blobs));
   builder.sealed = true;
@@ -401,6 +408,54 @@ async function readIndexed(
     }
   }
   return { header, layers: layerStream(gen(), () => r.close()) };
+}
+
+/**
+ * Seekable input with a prototxt: every layer is converted once at open for the header (inputs, outputs with their
+ * shapes, the plan) and dropped, then converted again from the prototxt text, block by block, as the stream is
+ * read. The conversion is deterministic, so both passes give the same layers and any error comes from the first.
+ */
+function lazyIndexed(
+  r: ByteReader,
+  name: string,
+  proto: Proto,
+  weightsOf: (def: CaffeLayerDef) => Blobs,
+  newBuilder: () => CanonicalBuilder,
+): ModelStream {
+  const first = newBuilder();
+  for (const i of proto.inputs) first.addInput(i.name, i.shape);
+  const header = newHeader(name, first);
+  const tracker = new ShapeTracker(header);
+  const plan: LayerPlan[] = [];
+  let known = first.inputs.length;
+  for (const def of proto.layers()) {
+    for (const l of first.convert(def, weightsOf(def))) {
+      // A bottom nobody produced became an input during the conversion.
+      for (; known < first.inputs.length; known++) tracker.set(first.inputs[known].name, first.inputs[known].shape);
+      tracker.add(l);
+      plan.push(...planOf([l]));
+    }
+  }
+  first.sealed = true;
+  header.outputs.push(
+    ...first.outputs().map((n) => ({ name: n, dtype: "float32", shape: tracker.get(n) ?? [] })),
+  );
+  header.plan = plan;
+  return { header, layers: layerStream(convertAgain(proto, weightsOf, newBuilder), () => r.close()) };
+}
+
+/**
+ * The second pass of {@link lazyIndexed}. A separate function, so the stream holds only what it names: a closure
+ * there would keep the first pass's builder and shape tracker alive.
+ */
+async function* convertAgain(
+  proto: Proto,
+  weightsOf: (def: CaffeLayerDef) => Blobs,
+  newBuilder: () => CanonicalBuilder,
+): AsyncGenerator<Layer> {
+  const builder = newBuilder();
+  for (const i of proto.inputs) builder.addInput(i.name, i.shape);
+  for (const def of proto.layers()) yield* builder.convert(def, weightsOf(def));
 }
 
 /** Non-seekable input: read in order, converting each layer as its record ends. */
