@@ -102,8 +102,8 @@ export async function writeCaffeNet(model: ModelStream, sink: ByteSink, options:
       const c = layer.op === "Conv" && w ? w.shape[1] * ((layer.attrs.group as number | undefined) ?? 1) : 1;
       await declare(v, known ?? [1, c, 1, 1]);
     }
-    const { ins } = tracker.add(layer);
-    const records = toCaffeRecords(layer, ins[0]);
+    const { ins, outs } = tracker.add(layer);
+    const records = toCaffeRecords(layer, ins[0], outs);
     for (const r of records) {
       try {
         await writeRecord(sink, r.msg, r.blobs);

@@ -141,7 +141,12 @@ export async function readTfjs(src: ModelSource, options: ReadOptions = {}): Pro
       ? (src.path === "-" ? "model" : src.path.split("/").pop()!.replace(/\.tar$/i, "") || "model")
       : jsonPath.split("/").at(-2) ?? "model";
     const { header, builder } = isGraphModel(json)
-      ? await readGraphModel(json, weight, { inputShape: options.inputShape, name })
+      ? await readGraphModel(json, weight, {
+        inputShape: options.inputShape,
+        name,
+        // `check` reads leniently to list every node it cannot convert (not a ReadOptions field: format-specific).
+        lenient: (options as { lenient?: boolean }).lenient,
+      })
       : readLayersModel(json, weight, { inputShape: options.inputShape, name });
     header.metadata.tfjsFormat = isGraphModel(json) ? "graph-model" : "layers-model";
     header.plan = planOf(builder.layers);

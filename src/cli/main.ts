@@ -33,6 +33,11 @@ export const COMMANDS: readonly { name: string; summary: string; load(): Promise
     load: async () => (await import("./inspect.ts")).inspectCommand,
   },
   {
+    name: "check",
+    summary: "check IN --to FORMAT every layer FORMAT cannot express, counted per op (exit 3 if any)",
+    load: async () => (await import("./check.ts")).checkCommand,
+  },
+  {
     name: "eval",
     summary: "eval MODEL --data D  accuracy, or agreement with a reference model, by streaming inference",
     load: async () => (await import("./eval.ts")).evalCommand,
