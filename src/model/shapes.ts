@@ -35,11 +35,6 @@ export class ShapeTracker {
     for (const i of header.inputs) this.#shapes.set(i.name, i.shape);
   }
 
-  /** Records a value's shape (an input that becomes known while the stream is read). */
-  set(name: string, shape: Shape): void {
-    this.#shapes.set(name, shape);
-  }
-
   /** Shape of a value, if known. */
   get(name: string): Shape {
     return this.#shapes.get(name);
