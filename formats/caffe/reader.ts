@@ -410,6 +410,9 @@ async function readIndexed(
   return { header, layers: layerStream(gen(), () => r.close()) };
 }
 
+/** The parameter list of a plan entry without parameters (read-only, shared). */
+const NO_PARAMS: LayerPlan["params"] = Object.freeze([]) as unknown as LayerPlan["params"];
+
 /**
  * Seekable input with a prototxt: every layer is converted once at open for the header (inputs, outputs with their
  * shapes, the plan) and dropped, then converted again from the prototxt text, block by block, as the stream is
@@ -427,13 +430,18 @@ function lazyIndexed(
   const header = newHeader(name, first);
   const tracker = new ShapeTracker(header);
   const plan: LayerPlan[] = [];
+  const ops = new Map<string, LayerPlan["op"]>();
   let known = first.inputs.length;
   for (const def of proto.layers()) {
     for (const l of first.convert(def, weightsOf(def))) {
       // A bottom nobody produced became an input during the conversion.
       for (; known < first.inputs.length; known++) tracker.set(first.inputs[known].name, first.inputs[known].shape);
       tracker.add(l);
-      plan.push(...planOf([l]));
+      const [entry] = planOf([l]);
+      // Op names come as fresh strings from the builder, and most layers have no parameters: share both.
+      let op = ops.get(entry.op);
+      if (op === undefined) ops.set(entry.op, op = entry.op);
+      plan.push({ name: entry.name, op, params: entry.params.length ? entry.params : NO_PARAMS });
     }
   }
   first.sealed = true;
