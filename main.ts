@@ -115,6 +115,11 @@ const OPTIONS = {
   "report-json": { type: "string" },
   "report-html": { type: "string" },
   calibration: { type: "string" },
+  "target-size": { type: "string" },
+  batch: { type: "string" },
+  "recipe-out": { type: "string" },
+  strict: { type: "boolean" },
+  "plain-cluster": { type: "boolean" },
   ...DATA_OPTIONS,
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
@@ -211,27 +216,45 @@ async function run(args: string[]): Promise<number> {
   if (command === "compress") {
     if (!output) throw usage(`compress needs -o OUT (- for stdout)`);
     const flags = v.gap || v.prune || v.svd || v.bits;
-    if (v.recipe && flags) throw usage("Give either --recipe or stage flags (--gap, --prune, --svd, --bits), not both");
-    if (!v.recipe && !flags) throw usage("compress needs --recipe FILE or stage flags (see convpress compress --help)");
-    const { loadRecipe, recipeFromFlags } = await import("./src/compress/recipe.ts");
+    const target = v["target-size"] === undefined ? undefined : Number(v["target-size"]);
+    if (target !== undefined && !(Number.isSafeInteger(target) && target > 0)) {
+      throw usage(`Invalid --target-size '${v["target-size"]}': expected a number of bytes`);
+    }
+    if (!v.recipe && !flags && target === undefined) {
+      throw usage("compress needs --recipe FILE, stage flags or --target-size (see convpress compress --help)");
+    }
+    const { combineRecipes, loadRecipe, recipeFromFlags } = await import("./src/compress/recipe.ts");
     const { compress } = await import("./src/compress/compress.ts");
     const { formatReport, reportHtml } = await import("./src/compress/report.ts");
-    const recipe = v.recipe ? await loadRecipe(v.recipe) : recipeFromFlags(v);
+    let recipe = v.recipe ? await loadRecipe(v.recipe) : recipeFromFlags(v);
+    if (v.recipe && flags) recipe = combineRecipes(recipe, recipeFromFlags(v));
+    const weights = choice(v.weights, "--weights", ["f32", "f16"] as const);
+    if (weights) recipe.weights = weights;
     const { calibrationFromFlags, formatCalibration } = await import("./src/compress/calibrate_flags.ts");
     const calibration = calibrationFromFlags(v);
+    if (calibration && v["plain-cluster"]) calibration.cluster = false;
     const progress = terminalProgress("compress");
+    const options = { ...readOptions, to: formatArg(v.to, "--to"), progress, calibration };
     let report;
+    let targetText = "";
     try {
-      report = await compress(input, output, recipe, {
-        ...readOptions,
-        to: formatArg(v.to, "--to"),
-        progress,
-        calibration,
-      });
+      if (target !== undefined) {
+        const { compressToTarget, formatTarget } = await import("./src/compress/targets.ts");
+        const r = await compressToTarget(input, output, recipe, options, { size: target });
+        report = r;
+        targetText = "\n" + formatTarget(r.target);
+        if (v["recipe-out"]) {
+          await Deno.writeTextFile(v["recipe-out"], JSON.stringify(r.target.recipe, null, 2) + "\n");
+        }
+        if (r.target.warning) {
+          if (v.strict) throw new ConvpressError("usage", r.target.warning);
+          console.error(`convpress: warning: ${r.target.warning}`);
+        }
+      } else report = await compress(input, output, recipe, options);
     } finally {
       progress.end();
     }
-    let text = formatReport(report);
+    let text = formatReport(report) + targetText;
     if (report.calibration) text += "\n" + formatCalibration(report.calibration);
     if (output === "-") console.error(text);
     else console.log(text);

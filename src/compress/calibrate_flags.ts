@@ -19,6 +19,7 @@ export interface CalibrationFlags {
   resize?: string;
   "channel-order"?: string;
   labels?: string;
+  batch?: string;
 }
 
 function usage(msg: string): ConvpressError {
@@ -33,7 +34,7 @@ function numbers(v: string, flag: string): number[] {
 
 /** Calibration options from the flags; undefined without `--calibration`. Data flags without it are an error. */
 export function calibrationFromFlags(f: CalibrationFlags): CalibrationOptions | undefined {
-  const data = [f.limit, f.preprocess, f.scale, f.mean, f.std, f.resize, f["channel-order"], f.labels];
+  const data = [f.limit, f.preprocess, f.scale, f.mean, f.std, f.resize, f["channel-order"], f.labels, f.batch];
   if (!f.calibration) {
     if (data.some((x) => x !== undefined)) throw usage("Data options (--limit, --scale, ...) need --calibration PATH");
     return undefined;
@@ -42,6 +43,11 @@ export function calibrationFromFlags(f: CalibrationFlags): CalibrationOptions | 
   if (f.limit !== undefined) {
     limit = Number(f.limit);
     if (!Number.isSafeInteger(limit) || limit < 1) throw usage(`--limit wants a positive integer, got '${f.limit}'`);
+  }
+  let batch: number | undefined;
+  if (f.batch !== undefined) {
+    batch = Number(f.batch);
+    if (!Number.isSafeInteger(batch) || batch < 1) throw usage(`--batch wants a positive integer, got '${f.batch}'`);
   }
   const order = f["channel-order"];
   if (order !== undefined && order !== "rgb" && order !== "bgr") throw usage("--channel-order must be rgb or bgr");
@@ -60,5 +66,6 @@ export function calibrationFromFlags(f: CalibrationFlags): CalibrationOptions | 
     std: f.std === undefined ? undefined : numbers(f.std, "--std"),
     resize,
     order,
+    batch,
   };
 }

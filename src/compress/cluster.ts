@@ -11,7 +11,14 @@
  */
 import { Tensor, toFloat32 } from "../model/tensor.ts";
 import type { Layer } from "../model/types.ts";
-import { type CenterRepr, type Clustering, kmeans1dStream } from "./kmeans1d.ts";
+import { encodeClustered } from "../../formats/cvp/clustered.ts";
+import { type CenterRepr, type Clustering, kmeans1d, kmeans1dStream } from "./kmeans1d.ts";
+
+/** A request to measure other widths per layer (for targets): relative weight error and encoded bytes. */
+export interface ClusterMeasure {
+  bits: number[];
+  into: { layer: string; tensor: string; options: { bits: number; error: number; bytes: number }[] }[];
+}
 
 /** Options of the cluster stage. */
 export interface ClusterOptions {
@@ -23,13 +30,25 @@ export interface ClusterOptions {
   minSize?: number;
 }
 
-/** Bits for a layer under `options`, or undefined to leave it alone. */
+/** Whether `name` matches `pattern`, where `*` stands for any run of characters. */
+export function globMatch(pattern: string, name: string): boolean {
+  const re = new RegExp("^" + pattern.split("*").map((p) => p.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*") + "$");
+  return re.test(name);
+}
+
+/**
+ * Bits for a layer under `options`, or undefined to leave it alone: an exact layer name in `layers`, then the first
+ * matching pattern with `*` there, then the layer kind (`conv`, `fc`), then `default`.
+ */
 export function bitsFor(layer: Layer, options: ClusterOptions): number | undefined {
   const b = options.bits;
   if (typeof b === "number") return b;
   const name = layer.from ?? layer.name;
   if (b.layers?.[layer.name] !== undefined) return b.layers[layer.name];
   if (b.layers?.[name] !== undefined) return b.layers[name];
+  for (const [pattern, v] of Object.entries(b.layers ?? {})) {
+    if (pattern.includes("*") && (globMatch(pattern, layer.name) || globMatch(pattern, name))) return v;
+  }
   if (layer.op === "Conv" && b.conv !== undefined) return b.conv;
   if (layer.op === "FC" && b.fc !== undefined) return b.fc;
   return b.default;
@@ -57,6 +76,11 @@ function floatChunks(t: Tensor): () => AsyncIterable<Float32Array> {
 /** Clusters one tensor; the result holds the quantized values and `meta.cluster`. */
 export async function clusterTensor(t: Tensor, bits: number, repr: CenterRepr = "fp16"): Promise<Tensor> {
   const c: Clustering = await kmeans1dStream(floatChunks(t), t.size, 2 ** bits, { repr });
+  return clusteredTensor(t, c, bits);
+}
+
+/** The tensor standing for clustering `c` of `t`: quantized values on demand, and `meta.cluster`. */
+export function clusteredTensor(t: Tensor, c: Clustering, bits: number): Tensor {
   const out = Tensor.fromChunks(t.name, "float32", t.shape, t.size * 4, async function* () {
     const chunk = new Float32Array(Math.min(t.size, 1 << 18));
     for (let off = 0; off < t.size; off += chunk.length) {
@@ -69,14 +93,30 @@ export async function clusterTensor(t: Tensor, bits: number, repr: CenterRepr = 
   return out;
 }
 
-/** Creates the cluster stage. */
-export function clusterStage(options: ClusterOptions): TransformStream<Layer, Layer> {
+/** Relative weight error and encoded bytes of `w` clustered at each of `bits`. */
+async function measureWidths(w: Tensor, bits: number[], repr: CenterRepr = "fp16") {
+  const v = await w.float32();
+  let ref = 0;
+  for (let i = 0; i < v.length; i++) ref += v[i] * v[i];
+  return bits.map((b) => {
+    const c = kmeans1d(v, 2 ** b, { repr });
+    let e = 0;
+    for (let i = 0; i < v.length; i++) e += (v[i] - c.centers[c.indices[i]]) ** 2;
+    return { bits: b, error: Math.sqrt(e / (ref || 1)), bytes: encodeClustered(c).body.length };
+  });
+}
+
+/** Creates the cluster stage; with `measure`, it also measures the widths asked for, layer by layer. */
+export function clusterStage(options: ClusterOptions, measure?: ClusterMeasure): TransformStream<Layer, Layer> {
   return new TransformStream<Layer, Layer>({
     async transform(layer, controller) {
       const w = layer.params.weight;
       const bits = (layer.op === "Conv" || layer.op === "FC") && w ? bitsFor(layer, options) : undefined;
       if (bits === undefined || bits >= 16 || w.size < (options.minSize ?? 0)) return controller.enqueue(layer);
       if (!Number.isInteger(bits) || bits < 1) throw new RangeError(`Invalid bits ${bits} for layer '${layer.name}'`);
+      if (measure) {
+        measure.into.push({ layer: layer.name, tensor: w.name, options: await measureWidths(w, measure.bits, options.repr) });
+      }
       const weight = await clusterTensor(w, bits, options.repr);
       controller.enqueue({
         ...layer,

@@ -13,7 +13,7 @@ import { applyStages, formatFromExtension, openModel, type OpenOptions, writeMod
 import type { Layer, ModelStream } from "../model/types.ts";
 import type { FormatName } from "../model/types.ts";
 import type { ProgressFn } from "../progress.ts";
-import { clusterStage } from "./cluster.ts";
+import { type ClusterMeasure, clusterStage } from "./cluster.ts";
 import { gapStage } from "./gap.ts";
 import { analyzePruning, planPruning, type PruneOptions, type PrunePlan, pruneStage } from "./prune.ts";
 import type { Recipe, StageSpec } from "./recipe.ts";
@@ -30,14 +30,21 @@ export interface CompressOptions extends OpenOptions {
   progress?: ProgressFn;
   /** Calibration data and tuning: data-aware pruning and least-squares fits (see ./calibrate.ts). */
   calibration?: CalibrationOptions;
+  /** Measure other bit widths per layer in the cluster stage (see ./targets.ts). */
+  measure?: ClusterMeasure;
 }
 
-function stagesOf(model: ModelStream, specs: StageSpec[], plan?: PrunePlan): TransformStream<Layer, Layer>[] {
+function stagesOf(
+  model: ModelStream,
+  specs: StageSpec[],
+  plan?: PrunePlan,
+  measure?: ClusterMeasure,
+): TransformStream<Layer, Layer>[] {
   return specs.map((s) => {
     if ("gap" in s) return gapStage(model.header);
     if ("prune" in s) return pruneStage(model, plan!);
     if ("tsvd" in s) return tsvdStage(s.tsvd);
-    return clusterStage(s.cluster);
+    return clusterStage(s.cluster, measure);
   });
 }
 
@@ -91,7 +98,7 @@ export async function compress(
         c.enqueue(l);
       },
     });
-    const middle = cal ? await cal.stages(model) : stagesOf(model, recipe.stages, plan);
+    const middle = cal ? await cal.stages(model) : stagesOf(model, recipe.stages, plan, options.measure);
     const stages = [beforeTap.stream(), ...middle, afterTap.stream(), progress];
     try {
       await writeModel(applyStages(model, stages), output, to, { weights: recipe.weights ?? "f16" });

@@ -149,11 +149,50 @@ export function recipeFromFlags(f: { gap?: boolean; prune?: string; svd?: string
     if (kv.bytes) t.bytes = Number(kv.bytes);
     stages.push({ tsvd: t });
   }
-  if (f.bits) {
-    const bits: ClusterOptions["bits"] = f.bits.includes("=")
-      ? Object.fromEntries(Object.entries(keyValues("--bits", f.bits)).map(([k, v]) => [k, Number(v)]))
-      : Number(f.bits);
-    stages.push({ cluster: { bits } });
-  }
+  if (f.bits) stages.push({ cluster: { bits: parseBits(f.bits) } });
   return validateRecipe({ name: "flags", stages }, "from flags");
+}
+
+/**
+ * `--bits N` or `--bits conv=5,fc=4,fire9/*=6,conv_final=8`: `conv`, `fc` and `default` set a kind's width, any
+ * other key a layer's (exact name, or a pattern with `*`).
+ */
+export function parseBits(v: string): ClusterOptions["bits"] {
+  if (!v.includes("=")) return Number(v);
+  const out: { conv?: number; fc?: number; default?: number; layers?: Record<string, number> } = {};
+  for (const [k, val] of Object.entries(keyValues("--bits", v))) {
+    const n = Number(val);
+    if (!(Number.isInteger(n) && n >= 1 && n <= 16)) {
+      throw new ConvpressError("usage", `Invalid --bits ${k}=${val}: expected an integer from 1 to 16`);
+    }
+    if (k === "conv" || k === "fc" || k === "default") out[k] = n;
+    else (out.layers ??= {})[k] = n;
+  }
+  return out;
+}
+
+/**
+ * A recipe file with flags on top: a flag's stage replaces the recipe's stage of the same kind (in place), or joins
+ * in the thesis order; cluster widths merge (flags win per key).
+ */
+export function combineRecipes(base: Recipe, flags: Recipe): Recipe {
+  const stages = base.stages.map((s) => ({ ...s })) as StageSpec[];
+  for (const f of flags.stages) {
+    const kind = stageKind(f);
+    const i = stages.findIndex((s) => stageKind(s) === kind);
+    if (i < 0) {
+      const order = KINDS.indexOf(kind);
+      const at = stages.findIndex((s) => KINDS.indexOf(stageKind(s)) > order);
+      stages.splice(at < 0 ? stages.length : at, 0, f);
+    } else if ("cluster" in f && "cluster" in stages[i]) {
+      const old = (stages[i] as { cluster: ClusterOptions }).cluster;
+      const asObj = (b: ClusterOptions["bits"]) => (typeof b === "number" ? { default: b } : b);
+      const [ob, nb] = [asObj(old.bits), asObj(f.cluster.bits)];
+      const bits = typeof f.cluster.bits === "number"
+        ? f.cluster.bits
+        : { ...ob, ...nb, layers: { ...ob.layers, ...nb.layers } };
+      stages[i] = { cluster: { ...old, ...f.cluster, bits } };
+    } else stages[i] = f;
+  }
+  return validateRecipe({ ...base, name: `${base.name ?? "recipe"}+flags`, stages }, "from --recipe and flags");
 }
