@@ -1,83 +1,83 @@
 /**
- * The format registry: how the CLI and the library find a reader or writer. Each format folder's `mod.ts` exports
- * one {@link FormatModule}; this file lists them and picks one from content (with the file extension as a hint).
+ * The format registry: one line per format (name, file extensions, flags, loader). The names, the extension
+ * hints, the CLI's format flags and the option types of the commands are all made from {@link FORMATS}; each format
+ * folder's `mod.ts` exports its {@link FormatModule} and its `options.ts` its options and flags.
  *
  * @module
  */
-import type { ByteReader } from "../src/bytes/byte_reader.ts";
-import type { FormatName, ModelStream } from "../src/model/types.ts";
-import type { ProgressFn } from "../src/progress.ts";
+import { ConvpressError } from "../src/errors.ts";
+import type { FormatFlag, FormatModule } from "../src/model/format.ts";
+import { caffeFlags, type CaffeReadOptions, type CaffeWriteOptions } from "./caffe/options.ts";
+import { cvpFlags, type CvpWriteOptions } from "./cvp/options.ts";
+import { onnxFlags, type OnnxWriteOptions } from "./onnx/options.ts";
+import { tfjsFlags, type TfjsWriteOptions } from "./tfjs/options.ts";
+import type { ReadOptions as CommonReadOptions, WriteOptions as CommonWriteOptions } from "../src/model/format.ts";
 
-/** Where a model is read from. `path` is `-` for stdin; `reader` is open on it (files are seekable). */
-export interface ModelSource {
-  path: string;
-  /** A reader on the bytes. Absent when `path` is a directory (TF.js model folder). */
-  reader?: ByteReader;
-  /** True when `path` is a directory. */
-  isDirectory: boolean;
+export type { FormatFlag, FormatModule, ModelSource } from "../src/model/format.ts";
+
+/** One registered format. `extensions` are lower case (a folder is `/`); the first format whose extension ends a path is its hint. */
+export interface FormatEntry {
+  name: string;
+  extensions: readonly string[];
+  flags: readonly FormatFlag[];
+  load(): Promise<AnyFormat>;
 }
 
-/** Options any reader may take. Unknown options are ignored. */
-export interface ReadOptions {
-  /** Caffe: a deploy prototxt whose structure and input shape win over the caffemodel's. */
-  prototxt?: string;
-  /** Input shape N,C,H,W when the model does not state it. */
-  inputShape?: number[];
-  /** Called with bytes read so far. */
-  progress?: ProgressFn;
-}
+/** A loaded format module, taking every format's options. */
+export type AnyFormat = FormatModule<ReadOptions, WriteOptions>;
 
-/** Options any writer may take. Unknown options are ignored. */
-export interface WriteOptions {
-  /** ONNX: write tensors to a side file `<out>.data` (external data). */
-  externalData?: boolean;
-  /** ONNX: tensors of at least this many bytes go to the side file (default 1024, as the onnx package). */
-  externalDataThreshold?: number;
-  /** Caffe: where to write the deploy prototxt. */
-  prototxtOut?: string;
-  /** TF.js: layers-model, graph-model, or chosen from the network ("auto"). */
-  tfjsKind?: "layers-model" | "graph-model" | "auto";
-  /** TF.js: shard size in bytes (default 4 MiB). */
-  shardSize?: number;
-  /** TF.js: weight quantization. */
-  quantize?: "float16" | "uint8" | "uint16";
-  /** `.cvp`: how to store float weights that no stage encoded. */
-  weights?: "f32" | "f16";
-  /** Called with bytes written so far. */
-  progress?: ProgressFn;
-}
+// deno-fmt-ignore
+const REGISTRY = [
+  { name: "onnx", extensions: [".onnx"], flags: onnxFlags, load: async (): Promise<AnyFormat> => (await import("./onnx/mod.ts")).onnxFormat },
+  { name: "caffe", extensions: [".caffemodel", ".prototxt"], flags: caffeFlags, load: async (): Promise<AnyFormat> => (await import("./caffe/mod.ts")).caffeFormat },
+  { name: "tfjs", extensions: [".json", ".tar", "/"], flags: tfjsFlags, load: async (): Promise<AnyFormat> => (await import("./tfjs/mod.ts")).tfjsFormat },
+  { name: "cvp", extensions: [".cvp"], flags: cvpFlags, load: async (): Promise<AnyFormat> => (await import("./cvp/mod.ts")).cvpFormat },
+] as const satisfies readonly FormatEntry[];
 
-/** A format's entry points. Probes never throw. */
-export interface FormatModule {
-  name: FormatName;
-  /** File extensions, lower case with the dot, used as a hint. */
-  extensions: string[];
-  /** True when the first bytes (`head`, at most 4 KiB) look like this format. */
-  detect(head: Uint8Array, path: string): boolean;
-  /** Opens a model stream. */
-  read(src: ModelSource, options: ReadOptions): Promise<ModelStream>;
-  /** Consumes a model stream and writes it to `path` (`-` for stdout). */
-  write(model: ModelStream, path: string, options: WriteOptions): Promise<void>;
-}
+/** The formats, one line each (in `REGISTRY`): a new format is its folder plus one line there. */
+export const FORMATS: readonly FormatEntry[] = REGISTRY;
 
-const modules = new Map<FormatName, () => Promise<FormatModule>>([
-  ["onnx", async () => (await import("./onnx/mod.ts")).onnxFormat],
-  ["caffe", async () => (await import("./caffe/mod.ts")).caffeFormat],
-  ["tfjs", async () => (await import("./tfjs/mod.ts")).tfjsFormat],
-  ["cvp", async () => (await import("./cvp/mod.ts")).cvpFormat],
-]);
+/** A registered format's name. */
+export type FormatName = (typeof REGISTRY)[number]["name"];
+
+/** What the commands read with: every format's read options. */
+export type ReadOptions = CommonReadOptions & CaffeReadOptions;
+
+/** What the commands write with: every format's write options. */
+export type WriteOptions =
+  & CommonWriteOptions
+  & OnnxWriteOptions
+  & CaffeWriteOptions
+  & TfjsWriteOptions
+  & CvpWriteOptions;
 
 /** Names of all formats. */
-export const FORMAT_NAMES: readonly FormatName[] = ["onnx", "caffe", "tfjs", "cvp"];
+export const FORMAT_NAMES: readonly FormatName[] = REGISTRY.map((f) => f.name);
+
+/** Every format's flags. */
+export const FORMAT_FLAGS: readonly FormatFlag[] = FORMATS.flatMap((f) => f.flags);
+
+/** True when `name` is a registered format. */
+export function isFormatName(name: string): name is FormatName {
+  return (FORMAT_NAMES as readonly string[]).includes(name);
+}
+
+/** Guesses a format from a path's extension (a trailing `/` is a folder: TF.js). */
+export function formatFromExtension(path: string): FormatName | undefined {
+  const p = path.toLowerCase();
+  return REGISTRY.find((f) => f.extensions.some((e) => p.endsWith(e)))?.name;
+}
 
 /** Loads a format module by name. */
-export async function getFormat(name: FormatName): Promise<FormatModule> {
-  const load = modules.get(name);
-  if (!load) throw new Error(`Unknown format ${name}`);
-  return await load();
+export async function getFormat(name: string): Promise<FormatModule<ReadOptions, WriteOptions>> {
+  const entry = FORMATS.find((f) => f.name === name);
+  if (!entry) {
+    throw new ConvpressError("usage", `Unknown format '${name}': expected one of ${FORMAT_NAMES.join(", ")}`);
+  }
+  return await entry.load();
 }
 
 /** Every format module. */
-export async function allFormats(): Promise<FormatModule[]> {
+export async function allFormats(): Promise<FormatModule<ReadOptions, WriteOptions>[]> {
   return await Promise.all(FORMAT_NAMES.map(getFormat));
 }

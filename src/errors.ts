@@ -53,45 +53,58 @@ export class ConvpressError extends Error {
   }
 }
 
+/** The constructor shape every error class here has. */
+export type ErrorClass = new (code: ErrorCode, message: string, ctx?: ErrorContext) => ConvpressError;
+
+/**
+ * An error raised by one part: a format's reader or writer, or the protobuf wire. `part` says which (`onnx`,
+ * `caffe`, `tfjs`, `cvp`, `wire`) and the class name (`OnnxError`, ...) follows it; the code and context are as for
+ * any {@link ConvpressError}.
+ */
+export class PartError extends ConvpressError {
+  readonly part: string;
+
+  constructor(part: string, name: string, code: ErrorCode, message: string, ctx: ErrorContext = {}) {
+    super(code, message, ctx);
+    this.name = name;
+    this.part = part;
+  }
+}
+
+/** The class of one part's errors. */
+export type PartErrorClass = new (code: ErrorCode, message: string, ctx?: ErrorContext) => PartError;
+
+/** Makes the error class of one part: `class extends PartError` named `name`, so `instanceof` tells parts apart. */
+export function partError(part: string, name: string): PartErrorClass {
+  const cls = class extends PartError {
+    constructor(code: ErrorCode, message: string, ctx: ErrorContext = {}) {
+      super(part, name, code, message, ctx);
+    }
+  };
+  Object.defineProperty(cls, "name", { value: name });
+  return cls;
+}
+
 /** A protobuf wire-level error (format-agnostic). */
-export class WireError extends ConvpressError {
-  constructor(code: ErrorCode, message: string, ctx: ErrorContext = {}) {
-    super(code, message, ctx);
-    this.name = "WireError";
-  }
-}
-
+export const WireError: PartErrorClass = partError("wire", "WireError");
+/** A protobuf wire-level error (format-agnostic). */
+export type WireError = PartError;
 /** An error reading or writing ONNX. */
-export class OnnxError extends ConvpressError {
-  constructor(code: ErrorCode, message: string, ctx: ErrorContext = {}) {
-    super(code, message, ctx);
-    this.name = "OnnxError";
-  }
-}
-
+export const OnnxError: PartErrorClass = partError("onnx", "OnnxError");
+/** An error reading or writing ONNX. */
+export type OnnxError = PartError;
 /** An error reading or writing Caffe. */
-export class CaffeError extends ConvpressError {
-  constructor(code: ErrorCode, message: string, ctx: ErrorContext = {}) {
-    super(code, message, ctx);
-    this.name = "CaffeError";
-  }
-}
-
+export const CaffeError: PartErrorClass = partError("caffe", "CaffeError");
+/** An error reading or writing Caffe. */
+export type CaffeError = PartError;
 /** An error reading or writing TensorFlow.js. */
-export class TfjsError extends ConvpressError {
-  constructor(code: ErrorCode, message: string, ctx: ErrorContext = {}) {
-    super(code, message, ctx);
-    this.name = "TfjsError";
-  }
-}
-
+export const TfjsError: PartErrorClass = partError("tfjs", "TfjsError");
+/** An error reading or writing TensorFlow.js. */
+export type TfjsError = PartError;
 /** An error reading or writing `.cvp`. */
-export class CvpError extends ConvpressError {
-  constructor(code: ErrorCode, message: string, ctx: ErrorContext = {}) {
-    super(code, message, ctx);
-    this.name = "CvpError";
-  }
-}
+export const CvpError: PartErrorClass = partError("cvp", "CvpError");
+/** An error reading or writing `.cvp`. */
+export type CvpError = PartError;
 
 /**
  * Re-throws `err` as a `Cls` error saying what was being read, keeping the innermost code and offset. Non-convpress
@@ -99,7 +112,7 @@ export class CvpError extends ConvpressError {
  */
 export function wrapError(
   err: unknown,
-  Cls: new (code: ErrorCode, message: string, ctx?: ErrorContext) => ConvpressError,
+  Cls: ErrorClass,
   what: string,
   ctx: ErrorContext = {},
 ): never {

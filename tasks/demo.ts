@@ -8,8 +8,8 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { convert } from "../src/convert.ts";
-import { fmtBytes } from "../src/inspect.ts";
+import { convert } from "../src/app/convert.ts";
+import { fmtBytes } from "../src/app/inspect.ts";
 import { vgg16Stream } from "../src/model/vgg16.ts";
 import { writeOnnx } from "../formats/onnx/writer.ts";
 import { compress } from "../src/compress/compress.ts";

@@ -2,7 +2,7 @@
  * Caffe conversions checked by real clients: OpenCV DNN runs the original caffemodels and what convpress writes;
  * ONNX Runtime runs the Caffe -> ONNX conversions. Outputs must agree within 1e-5 with the same top-1.
  */
-import { assert, assertEquals, ortRun, python, readF32, relativeError } from "./helpers.ts";
+import { assert, assertEquals, ortRun, python, readF32, relativeError, testNeeding } from "./helpers.ts";
 import { LOCAL, readBytes, REAL, top1 } from "./caffe_helpers.ts";
 import { ByteReader } from "../src/bytes/byte_reader.ts";
 import { openFileInput } from "../src/bytes/inputs.ts";
@@ -59,7 +59,10 @@ const cases = [
 ];
 
 for (const c of cases) {
-  Deno.test(`clients: ${c.name} -> ONNX in ONNX Runtime and -> Caffe in OpenCV match OpenCV on the original`, async () => {
+  testNeeding(`clients: ${c.name} -> ONNX in ONNX Runtime and -> Caffe in OpenCV match OpenCV on the original`, {
+    paths: [c.model, c.proto, c.input],
+    python: ["cv2"],
+  }, async () => {
     const ref = await opencv(c.proto, c.model, c.input, c.shape);
     const x = await readF32(c.input);
     const n = c.shape[0];
@@ -78,13 +81,20 @@ for (const c of cases) {
   });
 }
 
-Deno.test("clients: LeNet labels are predicted (sanity of the reference itself)", async () => {
-  const ref = await opencv(cases[0].proto, cases[0].model, cases[0].input, cases[0].shape);
-  const labels = (await Deno.readTextFile(`${LOCAL}/lenet_labels.txt`)).trim().split(" ").map(Number);
-  assertEquals(top1(ref, 10), labels);
-});
+testNeeding(
+  "clients: LeNet labels are predicted (sanity of the reference itself)",
+  { paths: [REAL], python: ["cv2"] },
+  async () => {
+    const ref = await opencv(cases[0].proto, cases[0].model, cases[0].input, cases[0].shape);
+    const labels = (await Deno.readTextFile(`${LOCAL}/lenet_labels.txt`)).trim().split(" ").map(Number);
+    assertEquals(top1(ref, 10), labels);
+  },
+);
 
-Deno.test("clients: V1 caffemodel without a prototxt (train net, logits) matches OpenCV's ip2 blob", async () => {
+testNeeding("clients: V1 caffemodel without a prototxt (train net, logits) matches OpenCV's ip2 blob", {
+  paths: [REAL],
+  python: ["cv2"],
+}, async () => {
   const model = `${REAL}/lenet_v1/lenet_iter_10000`;
   const out = `${dir}/v1_noproto.caffemodel`;
   await caffeFormat.write(await open(model), out, {});
@@ -101,30 +111,34 @@ net.forward("ip2").astype("<f4").tofile("${refPath}")`,
   assert(relativeError(z, ref) <= 1e-5, `relative error ${relativeError(z, ref)}`);
 });
 
-Deno.test("clients: writing to stdout gives a tar that tar itself unpacks and OpenCV runs", async () => {
-  const sink = new MemorySink();
-  await writeCaffeTar(await open(`${LOCAL}/tiny_v1.caffemodel`), {}, sink);
-  const tarPath = `${dir}/out.tar`;
-  await Deno.writeFile(tarPath, sink.bytes());
-  const listing = await python([
-    "-c",
-    `import tarfile; t = tarfile.open("${tarPath}"); print(" ".join(m.name for m in t.getmembers())); t.extractall("${dir}/untar")`,
-  ]);
-  assertEquals(listing.trim(), "model.caffemodel deploy.prototxt");
-  const z = await opencv(`${dir}/untar/deploy.prototxt`, `${dir}/untar/model.caffemodel`, `${LOCAL}/tiny_input.f32`, [
-    1,
-    2,
-    5,
-    5,
-  ]);
-  const ref = await opencv(`${dir}/untar/deploy.prototxt`, `${LOCAL}/tiny_v1.caffemodel`, `${LOCAL}/tiny_input.f32`, [
-    1,
-    2,
-    5,
-    5,
-  ]);
-  assert(relativeError(z, ref) <= 1e-6, `relative error ${relativeError(z, ref)}`);
-});
+testNeeding(
+  "clients: writing to stdout gives a tar that tar itself unpacks and OpenCV runs",
+  { python: ["cv2"] },
+  async () => {
+    const sink = new MemorySink();
+    await writeCaffeTar(await open(`${LOCAL}/tiny_v1.caffemodel`), {}, sink);
+    const tarPath = `${dir}/out.tar`;
+    await Deno.writeFile(tarPath, sink.bytes());
+    const listing = await python([
+      "-c",
+      `import tarfile; t = tarfile.open("${tarPath}"); print(" ".join(m.name for m in t.getmembers())); t.extractall("${dir}/untar")`,
+    ]);
+    assertEquals(listing.trim(), "model.caffemodel deploy.prototxt");
+    const z = await opencv(`${dir}/untar/deploy.prototxt`, `${dir}/untar/model.caffemodel`, `${LOCAL}/tiny_input.f32`, [
+      1,
+      2,
+      5,
+      5,
+    ]);
+    const ref = await opencv(`${dir}/untar/deploy.prototxt`, `${LOCAL}/tiny_v1.caffemodel`, `${LOCAL}/tiny_input.f32`, [
+      1,
+      2,
+      5,
+      5,
+    ]);
+    assert(relativeError(z, ref) <= 1e-6, `relative error ${relativeError(z, ref)}`);
+  },
+);
 
 Deno.test("clients: an op Caffe cannot express is an unsupported error naming op, layer and format", async () => {
   const m = await readBytes(await Deno.readFile(`${LOCAL}/tiny_v2.caffemodel`));

@@ -1,4 +1,4 @@
-import { assert, assertEquals, rng } from "./helpers.ts";
+import { assert, assertEquals, rng, testNeeding } from "./helpers.ts";
 import { LOCAL, readBytes, REAL, summarize } from "./caffe_helpers.ts";
 import { splitAt } from "../src/bytes/inputs.ts";
 import { ConvpressError } from "../src/errors.ts";
@@ -151,7 +151,9 @@ Deno.test("reader: bad inputs", async () => {
   assertEquals((await fails(read(new Uint8Array([0x0b, 0x00])))).code, "bad_wire");
 });
 
-Deno.test("reader: train nets become deploy nets; --prototxt structure wins and weights match by name", async () => {
+testNeeding("reader: train nets become deploy nets; --prototxt structure wins and weights match by name", {
+  paths: [REAL],
+}, async () => {
   const model = await Deno.readFile(`${REAL}/lenet/lenet_iter_10000.caffemodel`);
   const plain = (await read(model)).split("\n");
   assertEquals(JSON.parse(plain[0]).outputs.map((o: { name: string }) => o.name), ["ip2"]);
@@ -178,23 +180,27 @@ Deno.test("reader: train nets become deploy nets; --prototxt structure wins and 
   await Deno.remove(proto);
 });
 
-Deno.test("reader: stdin is read in order without reading ahead of the layer in hand", async () => {
-  const model = await Deno.readFile(`${REAL}/lenet/lenet_iter_10000.caffemodel`);
-  let delivered = 0;
-  const stream = new ReadableStream<Uint8Array>({
-    pull(c) {
-      if (delivered >= model.length) return c.close();
-      const n = Math.min(4096, model.length - delivered);
-      c.enqueue(model.slice(delivered, delivered + n));
-      delivered += n;
-    },
-  }, { highWaterMark: 0 });
-  const reader = new ByteReader(streamInput(stream), { windowSize: 1 << 16 });
-  const m = await caffeFormat.read({ path: "-", reader, isDirectory: false }, {});
-  const it = m.layers.getReader();
-  const first = await it.read();
-  assertEquals(first.value?.name, "conv1");
-  // conv1's record ends near byte 2.2 KB; the 1.6 MB of ip1 weights must not have been read yet.
-  assert(delivered < 200_000, `read ${delivered} bytes before the first layer`);
-  await it.cancel();
-});
+testNeeding(
+  "reader: stdin is read in order without reading ahead of the layer in hand",
+  { paths: [REAL] },
+  async () => {
+    const model = await Deno.readFile(`${REAL}/lenet/lenet_iter_10000.caffemodel`);
+    let delivered = 0;
+    const stream = new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (delivered >= model.length) return c.close();
+        const n = Math.min(4096, model.length - delivered);
+        c.enqueue(model.slice(delivered, delivered + n));
+        delivered += n;
+      },
+    }, { highWaterMark: 0 });
+    const reader = new ByteReader(streamInput(stream), { windowSize: 1 << 16 });
+    const m = await caffeFormat.read({ path: "-", reader, isDirectory: false }, {});
+    const it = m.layers.getReader();
+    const first = await it.read();
+    assertEquals(first.value?.name, "conv1");
+    // conv1's record ends near byte 2.2 KB; the 1.6 MB of ip1 weights must not have been read yet.
+    assert(delivered < 200_000, `read ${delivered} bytes before the first layer`);
+    await it.cancel();
+  },
+);

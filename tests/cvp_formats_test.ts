@@ -2,9 +2,9 @@
  * Every format -> `.cvp` (float32, lossless) -> every format gives identical tensors: each Conv and FC parameter,
  * read back in the canonical layout, has the same shape and the same bytes as in the source.
  */
-import { assertEquals, assertRejects, ROOT, SHARED, smallOnnx } from "./helpers.ts";
+import { assertEquals, assertRejects, ROOT, SHARED, SHARED_FIXTURES, smallOnnx, testNeeding } from "./helpers.ts";
 import type { ConvpressError } from "../src/errors.ts";
-import { convert, openModel } from "../src/convert.ts";
+import { convert, openModel } from "../src/app/convert.ts";
 import type { FormatName } from "../src/model/types.ts";
 
 interface Source {
@@ -46,25 +46,29 @@ const TARGETS: FormatName[] = ["onnx", "caffe", "tfjs", "cvp"];
 const EXT: Record<FormatName, string> = { onnx: ".onnx", caffe: ".caffemodel", tfjs: "_tfjs", cvp: "_2.cvp" };
 
 for (const name of ["onnx", "caffe", "tfjs"]) {
-  Deno.test(`${name} -> .cvp -> every format: identical tensors`, async () => {
-    const src = (await sources()).find((s) => s.name === name)!;
-    const expected = await canonicalTensors(src.path, src.prototxt);
-    const dir = await Deno.makeTempDir();
-    const cvp = `${dir}/model.cvp`;
-    await convert(src.path, cvp, { prototxt: src.prototxt, to: "cvp" });
-    assertEquals(await canonicalTensors(cvp), expected, "cvp");
-    for (const to of TARGETS) {
-      const out = `${dir}/out${EXT[to]}`;
-      if (name === "tfjs" && to === "caffe") {
-        // The tiny TF.js model pads 'same' asymmetrically, which Caffe cannot express: a clear refusal is right.
-        const e = await assertRejects(() => convert(cvp, out, { to, prototxtOut: `${dir}/out.prototxt` }));
-        assertEquals((e as ConvpressError).code, "unsupported");
-        continue;
+  testNeeding(
+    `${name} -> .cvp -> every format: identical tensors`,
+    name === "caffe" ? { paths: [`${SHARED_FIXTURES}/caffe/lenet`] } : name === "onnx" ? { python: ["onnx"] } : {},
+    async () => {
+      const src = (await sources()).find((s) => s.name === name)!;
+      const expected = await canonicalTensors(src.path, src.prototxt);
+      const dir = await Deno.makeTempDir();
+      const cvp = `${dir}/model.cvp`;
+      await convert(src.path, cvp, { prototxt: src.prototxt, to: "cvp" });
+      assertEquals(await canonicalTensors(cvp), expected, "cvp");
+      for (const to of TARGETS) {
+        const out = `${dir}/out${EXT[to]}`;
+        if (name === "tfjs" && to === "caffe") {
+          // The tiny TF.js model pads 'same' asymmetrically, which Caffe cannot express: a clear refusal is right.
+          const e = await assertRejects(() => convert(cvp, out, { to, prototxtOut: `${dir}/out.prototxt` }));
+          assertEquals((e as ConvpressError).code, "unsupported");
+          continue;
+        }
+        await convert(cvp, out, { to, prototxtOut: `${dir}/out.prototxt` });
+        const back = to === "caffe" ? await canonicalTensors(out, `${dir}/out.prototxt`) : await canonicalTensors(out);
+        assertEquals(back, expected, `${name} -> cvp -> ${to}`);
       }
-      await convert(cvp, out, { to, prototxtOut: `${dir}/out.prototxt` });
-      const back = to === "caffe" ? await canonicalTensors(out, `${dir}/out.prototxt`) : await canonicalTensors(out);
-      assertEquals(back, expected, `${name} -> cvp -> ${to}`);
-    }
-    await Deno.remove(dir, { recursive: true });
-  });
+      await Deno.remove(dir, { recursive: true });
+    },
+  );
 }

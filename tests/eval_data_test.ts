@@ -12,7 +12,7 @@ import { decodeNpy } from "../src/data/npy.ts";
 import { openDataset } from "../src/data/open_dataset.ts";
 import { makePreprocessor, resizeBilinear } from "../src/data/preprocess.ts";
 import type { Sample } from "../src/data/types.ts";
-import { PYTHON, ROOT, SHARED } from "./helpers.ts";
+import { PYTHON, ROOT, SHARED, SHARED_FIXTURES, testNeeding } from "./helpers.ts";
 
 function assert(c: unknown, msg = "assertion failed"): asserts c {
   if (!c) throw new Error(msg);
@@ -41,7 +41,10 @@ async function all(ds: { samples(): AsyncIterable<Sample> }): Promise<Sample[]> 
 }
 const f32 = async (p: string) => new Float32Array((await Deno.readFile(p)).buffer);
 
-Deno.test("PNG decoding matches OpenCV: LeNet digits /256 and the CIFAR dog minus the mean image", async () => {
+testNeeding("PNG decoding matches OpenCV: LeNet digits /256 and the CIFAR dog minus the mean image", {
+  paths: [`${SHARED_FIXTURES}/caffe`],
+  python: ["cv2"],
+}, async () => {
   const fx = `${SHARED}/fixtures/caffe`;
   const ds = await imageFolderDataset(`${fx}/lenet/samples`);
   const samples = await all(ds);
@@ -58,7 +61,7 @@ Deno.test("PNG decoding matches OpenCV: LeNet digits /256 and the CIFAR dog minu
   close(p2({ ...dog, id: "dog" }), await f32(`${ROOT}/fixtures/caffe/cifar10_dog.f32`), 1e-4, "cifar dog");
 });
 
-Deno.test("bilinear resize matches OpenCV INTER_LINEAR", async () => {
+testNeeding("bilinear resize matches OpenCV INTER_LINEAR", { python: ["cv2"] }, async () => {
   const dir = await Deno.makeTempDir();
   const script = `import numpy as np, cv2, sys
 x = (np.arange(3*13*17) % 251).astype(np.float32).reshape(3, 13, 17)
@@ -146,7 +149,9 @@ Deno.test("CIFAR batches: CIFAR-10 and CIFAR-100 records, bad sizes", async () =
   await throwsCode(() => cifarDataset(rec.subarray(0, 3000), "b"), "bad_format", /3073/);
 });
 
-Deno.test("labels files: sequences, NAME LABEL, class names; folders map to classes", async () => {
+testNeeding("labels files: sequences, NAME LABEL, class names; folders map to classes", {
+  paths: [`${SHARED_FIXTURES}/caffe`],
+}, async () => {
   const a = parseLabels("3\n1\n4\n");
   assert(a.kind === "sequence" && a.labels.join() === "3,1,4");
   const b = parseLabels("img_1.png 1\nimg_2.png 7\n");

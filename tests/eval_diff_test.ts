@@ -3,7 +3,7 @@
  * computation over the NCHW values, in every layout pairing, and reading must leave no tensor behind.
  */
 import { diffStats } from "../src/eval/diff_stats.ts";
-import { loadTf } from "../src/eval/tf.ts";
+import { loadTf } from "../src/linalg/tf.ts";
 
 function rand(n: number, seed: number): Float32Array {
   const a = new Float32Array(n);

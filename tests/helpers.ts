@@ -12,6 +12,59 @@ export const SHARED = `${ROOT}/../shared`;
 /** Debian's Python, which has numpy, onnx and OpenCV. */
 export const PYTHON = "/usr/bin/python3";
 
+/** What a test needs that a bare clone may lack: paths (files or folders) and Python modules. */
+export interface Needs {
+  /** Paths that must exist, absolute or relative to the project root (`../shared/fixtures/...`). */
+  paths?: string[];
+  /** Modules Debian's Python must import (`cv2`, `onnx`). */
+  python?: string[];
+}
+
+const pythonHas = new Map<string, boolean>();
+
+/** Why a test cannot run here (the first missing path or Python module, one line), or undefined when it can. */
+export function missing(needs: Needs): string | undefined {
+  for (const p of needs.paths ?? []) {
+    const abs = p.startsWith("/") ? p : `${ROOT}/${p}`;
+    try {
+      Deno.statSync(abs);
+    } catch {
+      const parent = ROOT.slice(0, ROOT.lastIndexOf("/"));
+      const norm = abs.replace(`${ROOT}/../`, `${parent}/`);
+      const shown = norm.startsWith(`${ROOT}/`)
+        ? norm.slice(ROOT.length + 1)
+        : norm.startsWith(`${parent}/`)
+        ? `../${norm.slice(parent.length + 1)}`
+        : norm;
+      return `${shown} is missing`;
+    }
+  }
+  for (const m of needs.python ?? []) {
+    if (!pythonHas.has(m)) {
+      let ok = false;
+      try {
+        ok = new Deno.Command(PYTHON, { args: ["-c", `import ${m}`], stdout: "null", stderr: "null" }).outputSync()
+          .success;
+      } catch { /* no python */ }
+      pythonHas.set(m, ok);
+    }
+    if (!pythonHas.get(m)) return `${PYTHON} cannot import ${m}`;
+  }
+  return undefined;
+}
+
+/**
+ * `Deno.test`, skipped with Deno's `ignore` when something in `needs` is missing; the one-line reason is then part
+ * of the test's name, so the run says what to install or fetch.
+ */
+export function testNeeding(name: string, needs: Needs, fn: (t: Deno.TestContext) => void | Promise<void>): void {
+  const why = missing(needs);
+  Deno.test(why ? `${name} [skipped: ${why}]` : name, { ignore: why !== undefined }, fn);
+}
+
+/** The shared fixtures folder as the tests name it in {@link Needs}. */
+export const SHARED_FIXTURES = "../shared/fixtures";
+
 /** Result of a subprocess. */
 export interface RunResult {
   code: number;
@@ -96,16 +149,7 @@ export async function ortRun(model: string | Uint8Array, input: Float32Array, sh
   }
 }
 
-/** sqrt(sum (a-b)^2 / sum b^2). */
-export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) return Infinity;
-  let num = 0, den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / (den || 1));
-}
+export { relativeError } from "../src/linalg/relative_error.ts";
 
 /** Reads a little-endian float32 file. */
 export async function readF32(path: string): Promise<Float32Array> {

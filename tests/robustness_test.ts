@@ -5,7 +5,7 @@
  */
 import { assert, rng, ROOT } from "./helpers.ts";
 import { ConvpressError } from "../src/errors.ts";
-import { convert } from "../src/convert.ts";
+import { convert } from "../src/app/convert.ts";
 
 async function damage(
   label: string,

@@ -87,16 +87,7 @@ export async function convertModel(
   }
 }
 
-/** Relative L2 error of `a` against `ref`. */
-export function relErr(a: ArrayLike<number>, ref: ArrayLike<number>): number {
-  if (a.length !== ref.length) throw new Error(`length ${a.length} != ${ref.length}`);
-  let num = 0, den = 0;
-  for (let i = 0; i < ref.length; i++) {
-    num += (a[i] - ref[i]) ** 2;
-    den += ref[i] ** 2;
-  }
-  return Math.sqrt(num / Math.max(den, 1e-30));
-}
+export { relativeError as relErr } from "../src/linalg/relative_error.ts";
 
 /** Deterministic pseudo-random floats in [lo, hi). */
 export function randomInput(n: number, seed = 1, lo = 0, hi = 1): Float32Array {

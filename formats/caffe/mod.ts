@@ -4,7 +4,8 @@
  *
  * @module
  */
-import type { FormatModule } from "../registry.ts";
+import type { FormatModule } from "../../src/model/format.ts";
+import type { CaffeReadOptions, CaffeWriteOptions } from "./options.ts";
 import { readCaffeModel } from "./reader.ts";
 import { writeCaffeModel } from "./writer.ts";
 
@@ -40,9 +41,8 @@ export function detectCaffeModel(head: Uint8Array, path: string): boolean {
 }
 
 /** The Caffe format module. */
-export const caffeFormat: FormatModule = {
+export const caffeFormat: FormatModule<CaffeReadOptions, CaffeWriteOptions> = {
   name: "caffe",
-  extensions: [".caffemodel"],
   detect: detectCaffeModel,
   read: readCaffeModel,
   write: writeCaffeModel,

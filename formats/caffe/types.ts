@@ -67,12 +67,6 @@ export const BlobField = Object.freeze({
   doubleDiff: 9,
 });
 
-/** BlobShape: `dim` = 1, repeated int64, packed. */
-export const BlobShapeField = Object.freeze({ dim: 1 });
-
-/** NetStateRule fields (include/exclude). */
-export const NetStateRuleField = Object.freeze({ phase: 1, minLevel: 2, maxLevel: 3, stage: 4, notStage: 5 });
-
 /** Phase enum. */
 export const Phase = Object.freeze({ TRAIN: 0, TEST: 1 });
 

@@ -18,6 +18,7 @@
  * @module
  */
 import { type ByteSink, openFileSink, stdoutSink } from "../../src/bytes/byte_sink.ts";
+import { endTar, writeTarEntry } from "../../src/bytes/tar.ts";
 import { CaffeError, wrapError } from "../../src/errors.ts";
 import type { Tensor } from "../../src/model/tensor.ts";
 import type { ModelStream } from "../../src/model/types.ts";
@@ -25,7 +26,7 @@ import { ShapeTracker } from "../../src/model/shapes.ts";
 import { WireType } from "../../src/wire/wire_reader.ts";
 import { WireWriter } from "../../src/wire/wire_writer.ts";
 import { varintSize } from "../../src/wire/varint.ts";
-import type { WriteOptions } from "../registry.ts";
+import type { CaffeWriteOptions as WriteOptions } from "./options.ts";
 import { encodeMessage } from "./param_codec.ts";
 import { printPrototxt, TextMessage } from "./prototxt.ts";
 import { inputRecord, toCaffeRecords } from "./from_canonical.ts";
@@ -89,6 +90,7 @@ export async function writeCaffeNet(model: ModelStream, sink: ByteSink, options:
   };
   for (const input of header.inputs) await declare(input.name, input.shape);
   const tracker = new ShapeTracker(header);
+  let done = 0;
   for await (const layer of model.layers) {
     // An input the header did not list yet (an ONNX stream from stdin states its inputs after the nodes) is
     // declared where it is first read, with the header's shape if known by now, else [1, C, 1, 1].
@@ -110,7 +112,7 @@ export async function writeCaffeNet(model: ModelStream, sink: ByteSink, options:
       net.add("layer", r.msg);
     }
     for (const o of layer.outputs) declared.add(o);
-    options.progress?.(sink.position, 0, "caffe");
+    options.progress?.(++done, header.plan?.length ?? 0, layer.name);
   }
   return printPrototxt(net);
 }
@@ -157,52 +159,19 @@ export async function writeCaffeTar(model: ModelStream, options: WriteOptions = 
       await model.layers.cancel().catch(() => {});
       throw e;
     }
-    const size = (await Deno.stat(spool)).size;
-    await out.write(tarHeader("model.caffemodel", size));
     const f = await Deno.open(spool);
     try {
-      const buf = new Uint8Array(4 << 20);
-      for (let n; (n = await f.read(buf)) !== null;) await out.write(buf.subarray(0, n));
+      await writeTarEntry(out, "model.caffemodel", (await f.stat()).size, f.readable, CaffeError);
     } finally {
-      f.close();
+      try {
+        f.close();
+      } catch { /* the readable closed it */ }
     }
-    await out.write(new Uint8Array(tarPad(size)));
     const proto = new TextEncoder().encode(text);
-    await out.write(tarHeader("deploy.prototxt", proto.length));
-    await out.write(proto);
-    await out.write(new Uint8Array(tarPad(proto.length) + 1024));
+    await writeTarEntry(out, "deploy.prototxt", proto.length, [proto], CaffeError);
+    await endTar(out);
     await out.close();
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
-}
-
-/** Zero bytes that pad an entry of `size` bytes to a 512-byte block. */
-function tarPad(size: number): number {
-  return (512 - (size % 512)) % 512;
-}
-
-/**
- * A ustar header block. Layout (offsets): name 0..100, mode 100, uid 108, gid 116, size 124 (11 octal digits),
- * mtime 136, checksum 148 (6 octal digits, NUL, space; summed with the field as spaces), typeflag 156 ('0'),
- * magic 257 "ustar\0", version 263 "00".
- */
-export function tarHeader(name: string, size: number): Uint8Array {
-  const h = new Uint8Array(512);
-  const put = (s: string, at: number) => h.set(new TextEncoder().encode(s), at);
-  const octal = (v: number, width: number) => v.toString(8).padStart(width - 1, "0") + "\0";
-  put(name, 0);
-  put(octal(0o644, 8), 100);
-  put(octal(0, 8), 108);
-  put(octal(0, 8), 116);
-  put(octal(size, 12), 124);
-  put(octal(Math.floor(Date.now() / 1000), 12), 136);
-  put("        ", 148);
-  put("0", 156);
-  put("ustar\0", 257);
-  put("00", 263);
-  let sum = 0;
-  for (const b of h) sum += b;
-  put(sum.toString(8).padStart(6, "0") + "\0 ", 148);
-  return h;
 }

@@ -4,7 +4,8 @@
  *
  * @module
  */
-import type { FormatModule } from "../registry.ts";
+import type { FormatModule } from "../../src/model/format.ts";
+import type { CvpReadOptions, CvpWriteOptions } from "./options.ts";
 import { openFileSink, stdoutSink } from "../../src/bytes/byte_sink.ts";
 import { MAGIC } from "./frame.ts";
 import { readCvp } from "./reader.ts";
@@ -15,9 +16,8 @@ export { readCvp } from "./reader.ts";
 export { writeCvp } from "./writer.ts";
 
 /** The cvp format module. */
-export const cvpFormat: FormatModule = {
+export const cvpFormat: FormatModule<CvpReadOptions, CvpWriteOptions> = {
   name: "cvp",
-  extensions: [".cvp"],
   detect: (head) => head.length >= MAGIC.length && MAGIC.every((b, i) => head[i] === b),
   read: readCvp,
   async write(model, path, options) {

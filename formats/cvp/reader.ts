@@ -11,7 +11,8 @@
  *
  * @module
  */
-import type { ModelSource, ReadOptions } from "../registry.ts";
+import type { ModelSource } from "../../src/model/format.ts";
+import type { CvpReadOptions as ReadOptions } from "./options.ts";
 import type { ByteReader } from "../../src/bytes/byte_reader.ts";
 import { CvpError } from "../../src/errors.ts";
 import { type Attrs, type Layer, layerStream, type ModelHeader, type ModelStream } from "../../src/model/types.ts";
@@ -26,7 +27,7 @@ import { bodyBytes, bodyChunks, type BodySource, type RecordHead, RecordReader }
 const EAGER_BODY = 1 << 20;
 
 /** Opens a `.cvp` model stream. */
-export async function readCvp(src: ModelSource, options: ReadOptions = {}): Promise<ModelStream> {
+export async function readCvp(src: ModelSource, _options: ReadOptions = {}): Promise<ModelStream> {
   if (!src.reader) throw new CvpError("bad_format", `${src.path} is a directory, not a .cvp file`, { file: src.path });
   const file = src.path;
   const rr = new RecordReader(src.reader, file);
@@ -39,7 +40,7 @@ export async function readCvp(src: ModelSource, options: ReadOptions = {}): Prom
   if (src.reader.seekable && src.reader.size !== undefined) {
     Object.assign(header, await readTrailerEarly(src.reader, file));
   }
-  return { header, layers: layerStream(readLayers(rr, header, options), () => src.reader!.close()) };
+  return { header, layers: layerStream(readLayers(rr, header), () => src.reader!.close()) };
 }
 
 function parseHeader(rr: RecordReader, h: RecordHead): ModelHeader {
@@ -132,12 +133,11 @@ interface ParamDesc {
   shape: number[];
 }
 
-async function* readLayers(rr: RecordReader, header: ModelHeader, options: ReadOptions): AsyncGenerator<Layer> {
+async function* readLayers(rr: RecordReader, header: ModelHeader): AsyncGenerator<Layer> {
   let layers = 0, tensors = 0;
   const seekable = rr.r.seekable;
   for (;;) {
     const head = await rr.next();
-    options.progress?.(rr.r.position, rr.r.size ?? 0, typeof head.meta.name === "string" ? head.meta.name : "");
     if (head.kind === KIND.trailer) {
       await finish(rr, head, header, layers, tensors);
       return;

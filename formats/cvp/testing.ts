@@ -9,7 +9,7 @@ import { MemorySink, memoryStreamSink } from "../../src/bytes/byte_sink.ts";
 import { chunkedInput, memoryInput } from "../../src/bytes/inputs.ts";
 import type { Layer, ModelStream } from "../../src/model/types.ts";
 import type { Tensor } from "../../src/model/tensor.ts";
-import type { WriteOptions } from "../registry.ts";
+import type { CvpWriteOptions as WriteOptions } from "./options.ts";
 import { readCvp } from "./reader.ts";
 import { writeCvp } from "./writer.ts";
 import { roundBf16, roundF16 } from "./sample_model.ts";

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type { WriteOptions } from "../registry.ts";
+import type { CvpWriteOptions as WriteOptions } from "./options.ts";
 import type { ByteSink } from "../../src/bytes/byte_sink.ts";
 import { CvpError } from "../../src/errors.ts";
 import type { Layer, ModelHeader, ModelStream } from "../../src/model/types.ts";
@@ -36,6 +36,7 @@ export async function writeCvp(model: ModelStream, sink: ByteSink, options: Writ
     for await (const layer of model.layers) {
       await writeLayer(w, layer, options);
       layers++;
+      options.progress?.(layers, model.header.plan?.length ?? 0, layer.name);
       tensors += Object.keys(layer.params).length;
     }
     // The header object may have been completed while the layers streamed (ONNX read from a pipe).
@@ -159,7 +160,8 @@ class RecordWriter {
   async record(kind: number, meta: Record<string, unknown>, body: Body = new Uint8Array(0)): Promise<void> {
     const sink = this.#sink;
     const m = encodeMeta(meta);
-    this.offsets.push(sink.position);
+    const start = sink.position;
+    this.offsets.push(start);
     await sink.write(encodeFrame(kind, m.length, body.length));
     await sink.write(m);
     await sink.write(u32(crc32(m)));
@@ -173,7 +175,6 @@ class RecordWriter {
         if (total > body.length) break;
         crc = crc32Update(crc, c);
         await sink.write(c);
-        this.#options.progress?.(sink.position, 0, meta.name as string);
       }
       if (total !== body.length) {
         throw new CvpError("bad_format", `Tensor '${meta.name}' delivered ${total} bytes, ${body.length} expected`, {
@@ -182,6 +183,6 @@ class RecordWriter {
       }
       await sink.write(u32(crc));
     }
-    this.#options.progress?.(sink.position, 0, meta.name as string);
+    if (kind === KIND.tensor) this.#options.onTensor?.(meta.name as string, sink.position - start);
   }
 }

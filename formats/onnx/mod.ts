@@ -5,7 +5,8 @@
  */
 import { OnnxError } from "../../src/errors.ts";
 import { decodeVarint, varintUnsigned } from "../../src/wire/varint.ts";
-import type { FormatModule } from "../registry.ts";
+import type { FormatModule } from "../../src/model/format.ts";
+import type { OnnxReadOptions, OnnxWriteOptions } from "./options.ts";
 import { readOnnx } from "./reader.ts";
 import { writeOnnx } from "./writer.ts";
 
@@ -58,16 +59,15 @@ export function looksLikeOnnx(head: Uint8Array): boolean {
 }
 
 /** The ONNX format module. */
-export const onnxFormat: FormatModule = {
+export const onnxFormat: FormatModule<OnnxReadOptions, OnnxWriteOptions> = {
   name: "onnx",
-  extensions: [".onnx"],
   detect: (head) => looksLikeOnnx(head),
-  read: (src) => {
+  read: (src, options) => {
     if (!src.reader) return Promise.reject(new OnnxError("usage", `ONNX input '${src.path}' is a directory`));
     const dir = src.path === "-"
       ? undefined
       : (src.path.includes("/") ? src.path.slice(0, src.path.lastIndexOf("/")) : ".");
-    return readOnnx(src.reader, dir);
+    return readOnnx(src.reader, dir, options);
   },
   write: (model, path, options) => writeOnnx(model, path, options),
 };

@@ -10,7 +10,7 @@ import {
   smallOnnx,
 } from "../../tests/helpers.ts";
 import { ByteReader } from "../../src/bytes/byte_reader.ts";
-import { chunkedInput, memoryInput, splitAt } from "../../src/bytes/inputs.ts";
+import { chunkedInput, memoryInput, openFileInput, splitAt } from "../../src/bytes/inputs.ts";
 import { ConvpressError } from "../../src/errors.ts";
 import type { Layer, ModelStream } from "../../src/model/types.ts";
 import { readOnnx } from "./reader.ts";
@@ -150,4 +150,27 @@ Deno.test("ONNX: random byte damage never crashes: every failure is a ConvpressE
     }
   }
   assert(failures > 50, `only ${failures} of 600 damaged files were refused`);
+});
+
+Deno.test("ONNX reader: --input-shape fills unknown dimensions and refuses ones that disagree", async () => {
+  const dir = await smallOnnx();
+  const out = `${await Deno.makeTempDir()}/symbolic.onnx`;
+  const open = async (path: string, inputShape?: number[]) => {
+    const r = new ByteReader(await openFileInput(path), { name: path });
+    return await readOnnx(r, undefined, { inputShape });
+  };
+  const m = await open(`${dir}/small_plain.onnx`);
+  m.header.inputs[0] = { ...m.header.inputs[0], shape: ["N", 3, 8, 8] };
+  m.header.origin = undefined; // write the inputs from the header, not the original graph
+  await writeOnnx(m, out);
+  const plain = await open(out);
+  assertEquals(plain.header.inputs[0].shape, ["N", 3, 8, 8]);
+  plain.close?.();
+  const filled = await open(out, [4, 3, 8, 8]);
+  assertEquals(filled.header.inputs[0].shape, [4, 3, 8, 8]);
+  filled.close?.();
+  const e = await assertRejects(() => open(out, [4, 3, 9, 9]));
+  assert(e instanceof ConvpressError && e.code === "usage" && /disagrees/.test(e.message), String(e));
+  const rank = await assertRejects(() => open(out, [4, 3]));
+  assert(rank instanceof ConvpressError && rank.code === "usage" && /dimensions/.test(rank.message), String(rank));
 });

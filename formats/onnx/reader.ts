@@ -14,7 +14,8 @@ import type { ByteReader } from "../../src/bytes/byte_reader.ts";
 import type { ByteInput } from "../../src/bytes/byte_reader.ts";
 import { OnnxError, wrapError } from "../../src/errors.ts";
 import type { Tensor } from "../../src/model/tensor.ts";
-import { type Layer, layerStream, type ModelHeader, type ModelStream } from "../../src/model/types.ts";
+import { type Layer, layerStream, type ModelHeader, type ModelStream, type ValueInfo } from "../../src/model/types.ts";
+import type { OnnxReadOptions as ReadOptions } from "./options.ts";
 import { type OnnxEvent, walkModel } from "./parse.ts";
 import { decodeMessage, type NodeMsg, num, onnx, tensorFromMessage, valueInfo } from "./proto.ts";
 import { importNode, PARAM_POSITIONS } from "./import_node.ts";
@@ -230,7 +231,7 @@ class GraphBuilder {
 }
 
 /** Reads an ONNX model from `r` (seekable or not). `dir` locates external data. */
-export async function readOnnx(r: ByteReader, dir?: string): Promise<ModelStream> {
+export async function readOnnx(r: ByteReader, dir?: string, options: ReadOptions = {}): Promise<ModelStream> {
   const external = new Map<string, ByteInput>();
   const ctx = { dir, external };
   const builder = new GraphBuilder(r.name, !r.seekable);
@@ -269,7 +270,7 @@ export async function readOnnx(r: ByteReader, dir?: string): Promise<ModelStream
   if (r.seekable) {
     try {
       for await (const ev of events) take(ev);
-      completeHeader(header, origin, builder);
+      completeHeader(header, origin, builder, options);
     } catch (e) {
       cleanup();
       wrap(e);
@@ -287,7 +288,7 @@ export async function readOnnx(r: ByteReader, dir?: string): Promise<ModelStream
         take(ev);
         if (ev.kind === "tensor" || ev.kind === "node") yield* builder.drain(false);
       }
-      completeHeader(header, origin, builder);
+      completeHeader(header, origin, builder, options);
     } catch (e) {
       wrap(e);
     }
@@ -307,7 +308,12 @@ function once(f: () => void): () => void {
 }
 
 /** Fills the header from the graph's fields once they are known. */
-function completeHeader(header: ModelHeader, origin: OnnxHeaderOrigin, builder: GraphBuilder): void {
+function completeHeader(
+  header: ModelHeader,
+  origin: OnnxHeaderOrigin,
+  builder: GraphBuilder,
+  options: ReadOptions,
+): void {
   const dec = new TextDecoder();
   for (const f of origin.graphFields) {
     if (f.field === Graph.name) header.name = dec.decode(f.bytes);
@@ -330,5 +336,34 @@ function completeHeader(header: ModelHeader, origin: OnnxHeaderOrigin, builder: 
       header.metadata[p.key ?? ""] = p.value ?? "";
     }
   }
+  if (options.inputShape && header.inputs.length > 0) {
+    header.inputs[0] = withShape(header.inputs[0], options.inputShape);
+  }
   header.pending = false;
+}
+
+/**
+ * `--input-shape` on an ONNX input: fills the dimensions the model leaves unknown (symbolic or absent); a stated
+ * dimension that disagrees is an error.
+ */
+function withShape(v: ValueInfo, shape: number[]): ValueInfo {
+  if (v.shape.length === 0) return { ...v, shape: [...shape] };
+  if (v.shape.length !== shape.length) {
+    throw new OnnxError(
+      "usage",
+      `--input-shape ${shape.join(",")} has ${shape.length} dimensions, ONNX input '${v.name}' has ${v.shape.length}`,
+    );
+  }
+  return {
+    ...v,
+    shape: v.shape.map((d, i) => {
+      if (typeof d === "number" && d > 0 && d !== shape[i]) {
+        throw new OnnxError(
+          "usage",
+          `--input-shape ${shape.join(",")} disagrees with ONNX input '${v.name}' [${v.shape.join(",")}]`,
+        );
+      }
+      return shape[i];
+    }),
+  };
 }

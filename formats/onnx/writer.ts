@@ -24,7 +24,7 @@ import { Tensor } from "../../src/model/tensor.ts";
 import type { ModelHeader, ModelStream, ValueInfo } from "../../src/model/types.ts";
 import { WireWriter } from "../../src/wire/wire_writer.ts";
 import { encodeVarint } from "../../src/wire/varint.ts";
-import type { WriteOptions } from "../registry.ts";
+import type { OnnxWriteOptions as WriteOptions } from "./options.ts";
 import { exportLayer } from "./export_node.ts";
 import { onnx } from "./proto.ts";
 import type { OnnxHeaderOrigin, OnnxLayerOrigin } from "./reader.ts";

@@ -4,10 +4,11 @@
  *
  * @module
  */
-import type { FormatModule } from "../registry.ts";
+import type { FormatModule } from "../../src/model/format.ts";
+import type { TfjsReadOptions, TfjsWriteOptions } from "./options.ts";
 import { readTfjs } from "./reader.ts";
 import { writeTfjs } from "./writer.ts";
-import { isTar } from "./tar.ts";
+import { isTar } from "../../src/bytes/tar.ts";
 
 const dec = new TextDecoder();
 
@@ -24,9 +25,8 @@ export function detectTfjs(head: Uint8Array, path: string): boolean {
 }
 
 /** The TF.js format module. */
-export const tfjsFormat: FormatModule = {
+export const tfjsFormat: FormatModule<TfjsReadOptions, TfjsWriteOptions> = {
   name: "tfjs",
-  extensions: [".json", ".tar"],
   detect: detectTfjs,
   read: readTfjs,
   write: writeTfjs,

@@ -15,10 +15,11 @@
 import { TfjsError, wrapError } from "../../src/errors.ts";
 import type { ByteReader } from "../../src/bytes/byte_reader.ts";
 import { layerStream, type ModelStream, planOf } from "../../src/model/types.ts";
-import type { ModelSource, ReadOptions } from "../registry.ts";
+import type { ModelSource } from "../../src/model/format.ts";
+import type { TfjsReadOptions as ReadOptions } from "./options.ts";
 import { readGraphModel } from "./graph_reader.ts";
 import { readLayersModel } from "./layers_reader.ts";
-import { isTar, readTar } from "./tar.ts";
+import { isTar, readTar } from "../../src/bytes/tar.ts";
 import type { ModelJson } from "./types.ts";
 import { indexWeights, weightTensor } from "./weights.ts";
 import type { Tensor } from "../../src/model/tensor.ts";
@@ -31,7 +32,7 @@ export async function spoolTar(r: ByteReader): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "convpress-tfjs-" });
   try {
     let sawJson = false;
-    for await (const e of readTar(r)) {
+    for await (const e of readTar(r, TfjsError)) {
       const base = e.name.split("/").pop()!;
       if (!base || base.startsWith(".")) continue;
       if (base.endsWith(".json")) {

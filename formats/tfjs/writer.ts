@@ -21,10 +21,10 @@ import type { ByteSink } from "../../src/bytes/byte_sink.ts";
 import type { Dim, Layer, ModelStream, ValueInfo } from "../../src/model/types.ts";
 import { ShapeTracker, windowOut } from "../../src/model/shapes.ts";
 import type { Tensor } from "../../src/model/tensor.ts";
-import type { WriteOptions } from "../registry.ts";
+import type { TfjsWriteOptions as WriteOptions } from "./options.ts";
 import { flattenMaps, oihwToDepthwise, oihwToHwio, permuteColumns, transposeBlocked } from "./layout.ts";
 import { DEFAULT_SHARD_SIZE, type QuantizeMode, ShardWriter } from "./shards.ts";
-import { endTar, writeTarEntry } from "./tar.ts";
+import { endTar, writeTarEntry } from "../../src/bytes/tar.ts";
 import type { AttrValueJson, KerasLayerJson, ModelJson, NodeDefJson } from "./types.ts";
 
 const enc = new TextEncoder();

@@ -323,8 +323,7 @@ export class ClusterCalibrator {
     // Relative output error of a clustering: tr(dW H dW^T) / tr(W H W^T) (H's diagonal only when d is too large).
     const tw = tf.tensor2d(wData, [out, d]);
     const th = h ? tf.tensor2d(Float32Array.from(h), [d, d]) : tf.tensor1d(Float32Array.from(diag));
-    const quad = (m: TfTensor) =>
-      tf.tidy(() => tf.sum(tf.mul(h ? tf.matMul(m, th) : tf.mul(m, th), m)).dataSync()[0]);
+    const quad = (m: TfTensor) => tf.tidy(() => tf.sum(tf.mul(h ? tf.matMul(m, th) : tf.mul(m, th), m)).dataSync()[0]);
     const ref = quad(tw) || 1;
     const errorOf = (c: Clustering): number => {
       const q = new Float32Array(wData.length);

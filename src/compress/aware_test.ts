@@ -1,9 +1,9 @@
 import { assert, assertEquals, rng } from "../../tests/helpers.ts";
 import { encodeClustered } from "../../formats/cvp/clustered.ts";
-import { bitsFor, globMatch } from "./cluster.ts";
+import { bitsFor, globMatch, parseBits } from "./cluster.ts";
 import { inverseHessianFactor, nearest, quantizeSequential, refineCenters } from "./gptq.ts";
 import { kmeans1d } from "./kmeans1d.ts";
-import { combineRecipes, parseBits, recipeFromFlags } from "./recipe.ts";
+import { combineRecipes, recipeFromFlags } from "./recipe.ts";
 import { chooseBits } from "./targets.ts";
 import type { Layer } from "../model/types.ts";
 

@@ -24,9 +24,8 @@
  *
  * @module
  */
-import { ConvpressError } from "../errors.ts";
 import { type Activation, LayerExecutor } from "../eval/executor.ts";
-import type { TfTensor } from "../eval/tf.ts";
+import type { TfTensor } from "../linalg/tf.ts";
 import { releaseMemory } from "../memory.ts";
 import { Tensor } from "../model/tensor.ts";
 import type { Layer } from "../model/types.ts";
@@ -467,11 +466,4 @@ async function rowNorms(t: Tensor, kind: "l1" | "l2"): Promise<Float64Array> {
   });
   for await (const _ of m.chunks()) { /* drain */ }
   return out;
-}
-
-/** Fails when an activation criterion is asked for without calibration data. */
-export function checkCriterion(criterion: string | undefined, calibrated: boolean): void {
-  if ((criterion === "mean_activation" || criterion === "apoz") && !calibrated) {
-    throw new ConvpressError("usage", `Pruning criterion '${criterion}' needs calibration data (--calibration PATH)`);
-  }
 }

@@ -11,10 +11,15 @@
  *
  * @module
  */
-import { openModel, type OpenOptions } from "../convert.ts";
+import { applyStages, openModel, type OpenOptions } from "../app/convert.ts";
 import { scanStructure, useCounts } from "../eval/structure.ts";
 import type { Layer, ModelStream } from "../model/types.ts";
-import { type AwareClusterEvent, type AwareClusterSettings, ClusterCalibrator, type LayerStats } from "./aware_cluster.ts";
+import {
+  type AwareClusterEvent,
+  type AwareClusterSettings,
+  ClusterCalibrator,
+  type LayerStats,
+} from "./aware_cluster.ts";
 import { type CalibrateSettings, type CalibrationEvent, Calibrator, type Criterion } from "./calibrate.ts";
 import {
   type CalibrationBatch,
@@ -23,11 +28,10 @@ import {
   loadCalibration,
   sampleDims,
 } from "./calibration_data.ts";
-import { type ClusterOptions, clusterStage } from "./cluster.ts";
-import { gapStage } from "./gap.ts";
-import { analyzePruning, planPruning, type PruneOptions, type PrunePlan, pruneStage } from "./prune.ts";
+import type { ClusterOptions } from "./cluster.ts";
+import { analyzePruning, planPruning, type PruneOptions, type PrunePlan } from "./prune.ts";
+import { createStage, kindOf } from "./stages.ts";
 import type { Recipe, StageSpec } from "./recipe.ts";
-import { tsvdStage } from "./tsvd.ts";
 
 /** Options of `compress --calibration`: the data (as `eval --data`) and the tuning. */
 export interface CalibrationOptions extends CalibrationDataOptions, CalibrateSettings {
@@ -71,12 +75,6 @@ function emptyPlan(): PrunePlan {
   return { keep: new Map(), order: [], skipped: [], macsBefore: 0, macsAfter: 0, paramsBefore: 0, paramsAfter: 0 };
 }
 
-function chain(model: ModelStream, stages: TransformStream<Layer, Layer>[]): ModelStream {
-  let layers = model.layers;
-  for (const s of stages) layers = layers.pipeThrough(s);
-  return { header: model.header, layers, close: model.close };
-}
-
 /**
  * The stages of `specs` over `model`, with `cal`'s pre-GAP tap before the GAP stage and its calibrating stage at
  * index `at` (before the spec there).
@@ -92,12 +90,9 @@ function stagesWith(
   const out: TransformStream<Layer, Layer>[] = [];
   specs.forEach((s, i) => {
     if (i === at && cal) out.push(cal.stage());
-    if ("gap" in s) {
-      if (cal) out.push(cal.preGapTap());
-      out.push(gapStage(model.header));
-    } else if ("prune" in s) out.push(pruneStage(model, plan ?? emptyPlan()));
-    else if ("tsvd" in s) out.push(tsvdStage(s.tsvd));
-    else out.push(clusterCal ? clusterCal.stage() : clusterStage(s.cluster));
+    if (cal && kindOf(s) === "gap") out.push(cal.preGapTap());
+    if (clusterCal && kindOf(s) === "cluster") out.push(clusterCal.stage());
+    else out.push(createStage(s, { model, plan: plan ?? emptyPlan() }));
   });
   if (at === specs.length && cal) out.push(cal.stage());
   return out;
@@ -118,7 +113,7 @@ export async function prepareCalibration(
   const first = await openModel(input, open);
   const header = first.header;
   const structure = await scanStructure(
-    chain(first, stagesWith(first, specs.slice(0, Math.max(0, at)), -1, undefined)),
+    applyStages(first, stagesWith(first, specs.slice(0, Math.max(0, at)), -1, undefined)),
   );
   first.close?.();
   const wiring = { uses: useCounts(structure), keep: structure.outputs };
@@ -127,7 +122,7 @@ export async function prepareCalibration(
   let clusterWiring: typeof wiring | undefined;
   if (clusterAt >= 0) {
     const m = await openModel(input, open);
-    const st = await scanStructure(chain(m, stagesWith(m, specs.slice(0, clusterAt), -1, undefined)));
+    const st = await scanStructure(applyStages(m, stagesWith(m, specs.slice(0, clusterAt), -1, undefined)));
     m.close?.();
     clusterWiring = { uses: useCounts(st), keep: st.outputs };
   }
@@ -150,7 +145,10 @@ export async function prepareCalibration(
     const cal = await Calibrator.create(batch, wiring, { analyze: { criterion, step: prune.step ?? 0.05 } }, options);
     const model = await openModel(input, open);
     try {
-      const stream = chain(model, [...stagesWith(model, specs.slice(0, pruneAt), -1, undefined, cal), cal.stage()]);
+      const stream = applyStages(model, [
+        ...stagesWith(model, specs.slice(0, pruneAt), -1, undefined, cal),
+        cal.stage(),
+      ]);
       const analysis = cal.applyTo(
         await analyzePruning(stream, { ...prune, criterion: criterion === "l2" ? "l2" : "l1" }),
       );
@@ -184,7 +182,7 @@ export async function prepareCalibration(
               const input0 = { ...b, input: header.inputs[0].name };
               const collect = await ClusterCalibrator.collector(input0, clusterWiring, spec, stats, settings);
               const before = stagesWith(m, specs.slice(0, clusterAt), pre ? at : -1, plan, pre);
-              const layers = chain(m, [...before, collect.stage()]).layers;
+              const layers = applyStages(m, [...before, collect.stage()]).layers;
               for await (const _ of layers) { /* drain */ }
             } finally {
               m.close?.();
@@ -227,7 +225,9 @@ export function formatCalibration(s: CalibrationSummary): string {
     for (const e of s.clusterEvents) {
       const err = Number.isNaN(e.error)
         ? ""
-        : ` ${e.plainError?.toExponential(2) ?? "?"} -> ${e.error.toExponential(2)}${e.gptq ? " (error feedback)" : ""}`;
+        : ` ${e.plainError?.toExponential(2) ?? "?"} -> ${e.error.toExponential(2)}${
+          e.gptq ? " (error feedback)" : ""
+        }`;
       const bias = e.biasShift === undefined ? "" : `; bias corrected by up to ${(100 * e.biasShift).toFixed(1)}%`;
       lines.push(`  ${e.layer}: ${e.bits} bits${err}${bias}${e.note ? ` (${e.note})` : ""}`);
     }

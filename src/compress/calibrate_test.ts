@@ -9,7 +9,7 @@ import type { Layer } from "../model/types.ts";
 import { assert, rng } from "../../tests/helpers.ts";
 import { convGeometry, convOutputSize, im2colRows, samplePositions } from "./im2col.ts";
 import { ridgeSolve } from "./lstsq.ts";
-import { calibrationFromFlags } from "./calibrate_flags.ts";
+import { calibrationFromFlags } from "../cli/calibrate_flags.ts";
 import { validateRecipe } from "./recipe.ts";
 
 Deno.test("ridgeSolve: matches ml-matrix on the same regularized normal equations", () => {

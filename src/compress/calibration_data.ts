@@ -7,10 +7,9 @@
  * @module
  */
 import { ConvpressError } from "../errors.ts";
-import { decodeBlobProto } from "../data/blobproto.ts";
-import { decodeNpy } from "../data/npy.ts";
+import { readMean } from "../data/mean.ts";
 import { openDataset } from "../data/open_dataset.ts";
-import { makePreprocessor, type PreprocessOptions, type Preset, PRESETS } from "../data/preprocess.ts";
+import { makePreprocessor, type Preset, PRESETS } from "../data/preprocess.ts";
 import type { ModelHeader } from "../model/types.ts";
 
 /** Where the calibration data comes from and how it is preprocessed (the `eval` data options). */
@@ -35,24 +34,6 @@ export interface CalibrationBatch {
   shape: number[];
   /** Labels of the samples, where the data set has them. */
   labels: (number | undefined)[];
-}
-
-async function readMean(v: string): Promise<PreprocessOptions["mean"]> {
-  if (!/\.(binaryproto|npy)$/i.test(v)) {
-    const xs = v.split(",").map((s) => Number(s.trim()));
-    if (xs.some((x) => !Number.isFinite(x))) throw new ConvpressError("usage", `Invalid --mean '${v}'`);
-    return xs;
-  }
-  let b: Uint8Array;
-  try {
-    b = await Deno.readFile(v);
-  } catch (e) {
-    throw new ConvpressError("io", `Cannot read mean file '${v}': ${(e as Error).message}`, { file: v, cause: e });
-  }
-  const m = /\.npy$/i.test(v) ? decodeNpy(b, v) : decodeBlobProto(b, v);
-  const shape = [...m.shape];
-  while (shape.length > 3 && shape[0] === 1) shape.shift();
-  return { data: m.data, shape };
 }
 
 /** The per-sample input dimensions [C, H, W] of a model (or of `inputShape` = [N, C, H, W]). */

@@ -12,7 +12,9 @@
 import { Tensor, toFloat32 } from "../model/tensor.ts";
 import type { Layer } from "../model/types.ts";
 import { encodeClustered } from "../../formats/cvp/clustered.ts";
+import { ConvpressError } from "../errors.ts";
 import { type CenterRepr, type Clustering, kmeans1d, kmeans1dStream } from "./kmeans1d.ts";
+import { keyValues, type StageModule } from "./stage.ts";
 
 /** A request to measure other widths per layer (for targets): relative weight error and encoded bytes. */
 export interface ClusterMeasure {
@@ -28,6 +30,8 @@ export interface ClusterOptions {
   repr?: CenterRepr;
   /** Tensors with fewer elements stay as they are (default 0: cluster everything). */
   minSize?: number;
+  /** Programmatic only (not in recipe files): measure other widths as the layers pass (see ./targets.ts). */
+  measure?: ClusterMeasure;
 }
 
 /** Whether `name` matches `pattern`, where `*` stands for any run of characters. */
@@ -106,8 +110,9 @@ async function measureWidths(w: Tensor, bits: number[], repr: CenterRepr = "fp16
   });
 }
 
-/** Creates the cluster stage; with `measure`, it also measures the widths asked for, layer by layer. */
-export function clusterStage(options: ClusterOptions, measure?: ClusterMeasure): TransformStream<Layer, Layer> {
+/** Creates the cluster stage; with `options.measure`, it also measures the widths asked for, layer by layer. */
+export function clusterStage(options: ClusterOptions): TransformStream<Layer, Layer> {
+  const measure = options.measure;
   return new TransformStream<Layer, Layer>({
     async transform(layer, controller) {
       const w = layer.params.weight;
@@ -115,7 +120,8 @@ export function clusterStage(options: ClusterOptions, measure?: ClusterMeasure):
       if (bits === undefined || bits >= 16 || w.size < (options.minSize ?? 0)) return controller.enqueue(layer);
       if (!Number.isInteger(bits) || bits < 1) throw new RangeError(`Invalid bits ${bits} for layer '${layer.name}'`);
       if (measure) {
-        measure.into.push({ layer: layer.name, tensor: w.name, options: await measureWidths(w, measure.bits, options.repr) });
+        const options_ = await measureWidths(w, measure.bits, options.repr);
+        measure.into.push({ layer: layer.name, tensor: w.name, options: options_ });
       }
       const weight = await clusterTensor(w, bits, options.repr);
       controller.enqueue({
@@ -126,4 +132,45 @@ export function clusterStage(options: ClusterOptions, measure?: ClusterMeasure):
       });
     },
   });
+}
+
+/** The clustering stage: `{ "cluster": { "bits": { "conv": 5, "fc": 4 } } }`, `--bits conv=5,fc=4`. */
+export const cluster: StageModule<"cluster", ClusterOptions> = {
+  kind: "cluster",
+  flag: {
+    name: "bits",
+    type: "string",
+    help: "N | conv=N,fc=M,LAYER=N,fire9/*=N: k-means clustering with 2^N centres (per kind, layer or pattern)",
+  },
+  validate(o) {
+    const bits = (o as ClusterOptions).bits;
+    const ok = (b: unknown) => b === undefined || (Number.isInteger(b) && (b as number) >= 1 && (b as number) <= 16);
+    if (
+      typeof bits === "number" ? !ok(bits) : !bits || typeof bits !== "object" ||
+        ![bits.conv, bits.fc, bits.default, ...Object.values(bits.layers ?? {})].every(ok)
+    ) {
+      return "needs bits from 1 to 16";
+    }
+    return undefined;
+  },
+  fromFlags: (value) => ({ bits: parseBits(String(value)) }),
+  create: (options) => clusterStage(options),
+};
+
+/**
+ * `--bits N` or `--bits conv=5,fc=4,fire9/*=6,conv_final=8`: `conv`, `fc` and `default` set a kind's width, any
+ * other key a layer's (exact name, or a pattern with `*`).
+ */
+export function parseBits(v: string): ClusterOptions["bits"] {
+  if (!v.includes("=")) return Number(v);
+  const out: { conv?: number; fc?: number; default?: number; layers?: Record<string, number> } = {};
+  for (const [k, val] of Object.entries(keyValues("--bits", v))) {
+    const n = Number(val);
+    if (!(Number.isInteger(n) && n >= 1 && n <= 16)) {
+      throw new ConvpressError("usage", `Invalid --bits ${k}=${val}: expected an integer from 1 to 16`);
+    }
+    if (k === "conv" || k === "fc" || k === "default") out[k] = n;
+    else (out.layers ??= {})[k] = n;
+  }
+  return out;
 }

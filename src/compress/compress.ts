@@ -9,24 +9,29 @@
  *
  * @module
  */
-import { applyStages, formatFromExtension, openModel, type OpenOptions, writeModel } from "../convert.ts";
+import {
+  applyStages,
+  formatFromExtension,
+  openModel,
+  type OpenOptions,
+  progressStage,
+  writeModel,
+} from "../app/convert.ts";
 import type { Layer, ModelStream } from "../model/types.ts";
-import type { FormatName } from "../model/types.ts";
 import type { ProgressFn } from "../progress.ts";
-import { type ClusterMeasure, clusterStage } from "./cluster.ts";
-import { gapStage } from "./gap.ts";
-import { analyzePruning, planPruning, type PruneOptions, type PrunePlan, pruneStage } from "./prune.ts";
+import { analyzePruning, planPruning, type PruneOptions, type PrunePlan } from "./prune.ts";
+import { createStage } from "./stages.ts";
 import type { Recipe, StageSpec } from "./recipe.ts";
 import { buildReport, type CompressReport, ReportTap } from "./report.ts";
-import { tsvdStage } from "./tsvd.ts";
 import { ConvpressError } from "../errors.ts";
 import { releaseMemory } from "../memory.ts";
 import type { CalibratedRun, CalibrationOptions } from "./calibrate_pipeline.ts";
+import type { ClusterMeasure } from "./cluster.ts";
 
 /** Options of {@link compress}. */
 export interface CompressOptions extends OpenOptions {
   /** Output format (default: from the extension, else `.cvp`). */
-  to?: FormatName;
+  to?: string;
   progress?: ProgressFn;
   /** Calibration data and tuning: data-aware pruning and least-squares fits (see ./calibrate.ts). */
   calibration?: CalibrationOptions;
@@ -34,18 +39,8 @@ export interface CompressOptions extends OpenOptions {
   measure?: ClusterMeasure;
 }
 
-function stagesOf(
-  model: ModelStream,
-  specs: StageSpec[],
-  plan?: PrunePlan,
-  measure?: ClusterMeasure,
-): TransformStream<Layer, Layer>[] {
-  return specs.map((s) => {
-    if ("gap" in s) return gapStage(model.header);
-    if ("prune" in s) return pruneStage(model, plan!);
-    if ("tsvd" in s) return tsvdStage(s.tsvd);
-    return clusterStage(s.cluster, measure);
-  });
+function stagesOf(model: ModelStream, specs: StageSpec[], plan?: PrunePlan): TransformStream<Layer, Layer>[] {
+  return specs.map((s) => createStage(s, { model, plan }));
 }
 
 async function spoolStdin(): Promise<string> {
@@ -63,6 +58,13 @@ export async function compress(
   options: CompressOptions = {},
 ): Promise<CompressReport> {
   const t0 = performance.now();
+  if (options.measure) {
+    const measure = options.measure;
+    recipe = {
+      ...recipe,
+      stages: recipe.stages.map((s) => ("cluster" in s ? { cluster: { ...s.cluster, measure } } : s)),
+    };
+  }
   const to = options.to ?? formatFromExtension(output) ?? "cvp";
   const pruneAt = recipe.stages.findIndex((s) => "prune" in s);
   let spooled: string | undefined;
@@ -90,27 +92,17 @@ export async function compress(
     }
     const model = await openModel(input, options);
     const beforeTap = new ReportTap(model.header), afterTap = new ReportTap(model.header);
-    let count = 0;
-    const progress = new TransformStream<Layer, Layer>({
-      transform(l, c) {
-        options.progress?.(++count, model.header.plan?.length ?? 0, l.name);
-        releaseMemory();
-        c.enqueue(l);
-      },
-    });
-    const middle = cal ? await cal.stages(model) : stagesOf(model, recipe.stages, plan, options.measure);
+    const progress = progressStage(model.header, options.progress, releaseMemory);
+    const middle = cal ? await cal.stages(model) : stagesOf(model, recipe.stages, plan);
     const stages = [beforeTap.stream(), ...middle, afterTap.stream(), progress];
+    const tensorBytes = new Map<string, number>();
+    const onTensor = (tensor: string, bytes: number) => tensorBytes.set(tensor, bytes);
     try {
-      await writeModel(applyStages(model, stages), output, to, { weights: recipe.weights ?? "f16" });
+      await writeModel(applyStages(model, stages), output, to, { weights: recipe.weights ?? "f16", onTensor });
     } finally {
       model.close?.();
     }
     const fileBytes = output === "-" ? 0 : (await Deno.stat(output)).size;
-    let tensorBytes: Map<string, number> | undefined;
-    if (to === "cvp" && output !== "-") {
-      const { inspectCvp } = await import("../../formats/cvp/mod.ts");
-      tensorBytes = new Map((await inspectCvp(output)).tensors.map((t) => [t.tensor, t.bytes]));
-    }
     const report = buildReport(beforeTap, afterTap, {
       input: spooled ? "-" : input,
       output,
@@ -119,7 +111,7 @@ export async function compress(
       seconds: (performance.now() - t0) / 1000,
       pruneOrder: plan?.order,
       pruneSkipped: plan?.skipped,
-      tensorBytes,
+      tensorBytes: tensorBytes.size > 0 ? tensorBytes : undefined,
     });
     if (cal) report.calibration = cal.summary();
     return report;

@@ -12,6 +12,7 @@
 import { type Shape, ShapeTracker } from "../model/shapes.ts";
 import type { Layer, ModelHeader } from "../model/types.ts";
 import { mapRows } from "./rows.ts";
+import type { StageModule } from "./stage.ts";
 
 /** Folds an FC weight [out, C*hw] to [out, C] by summing each channel's hw positions. */
 export function foldGap(layer: Layer, channels: number, hw: number): Layer {
@@ -89,3 +90,12 @@ export function gapStage(header: ModelHeader): TransformStream<Layer, Layer> {
     },
   });
 }
+
+/** The GAP stage: `{ "gap": {} }`, `--gap`. */
+export const gap: StageModule<"gap", Record<string, never>> = {
+  kind: "gap",
+  flag: { name: "gap", type: "boolean", help: "global average pooling before the first FC, with its weights folded" },
+  validate: () => undefined,
+  fromFlags: () => ({}),
+  create: (_options, ctx) => gapStage(ctx.model.header),
+};

@@ -216,10 +216,3 @@ export function assign(values: Float32Array, centers: Float32Array, zero = false
   }
   return out;
 }
-
-/** The values a clustering stands for. */
-export function dequantize(c: Clustering): Float32Array {
-  const out = new Float32Array(c.indices.length);
-  for (let i = 0; i < out.length; i++) out[i] = c.centers[c.indices[i]];
-  return out;
-}

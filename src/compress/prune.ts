@@ -22,6 +22,7 @@ import type { Tensor } from "../model/tensor.ts";
 import type { Layer, ModelStream } from "../model/types.ts";
 import type { Op } from "../model/ops.ts";
 import { mapRows, selectVector } from "./rows.ts";
+import { fraction, keyValues, type StageModule } from "./stage.ts";
 
 /** Options of pruning. Give `keep`, or one of the global targets `flops` and `params`. */
 export interface PruneOptions {
@@ -339,3 +340,39 @@ export function pruneStage(model: ModelStream, plan: PrunePlan): TransformStream
     },
   });
 }
+
+/** Pruning criteria (the activation ones need `compress --calibration`). */
+const CRITERIA: readonly string[] = ["l1", "l2", "mean_activation", "apoz"];
+
+/** The prune stage: `{ "prune": { "flops": 0.5 } }`, `--prune flops=0.5`. */
+export const prune: StageModule<"prune", PruneOptions> = {
+  kind: "prune",
+  flag: { name: "prune", type: "string", help: "flops=F | params=F | keep=F, criterion=l1|l2|mean_activation|apoz" },
+  validate(o) {
+    const p = o as PruneOptions;
+    if (p.keep === undefined && p.flops === undefined && p.params === undefined) return "needs keep, flops or params";
+    for (const v of [p.flops, p.params, typeof p.keep === "number" ? p.keep : undefined]) {
+      if (v !== undefined && !(v > 0 && v < 1)) return "fractions must be between 0 and 1";
+    }
+    if (p.criterion !== undefined && !CRITERIA.includes(p.criterion)) {
+      return `criterion must be one of ${CRITERIA.join(", ")}`;
+    }
+    return undefined;
+  },
+  fromFlags(value) {
+    const v = String(value);
+    const kv = keyValues("--prune", v.includes("=") ? v : `keep=${v}`);
+    const p: PruneOptions = {};
+    if (kv.keep) p.keep = fraction("--prune keep", kv.keep);
+    if (kv.flops) p.flops = fraction("--prune flops", kv.flops);
+    if (kv.params) p.params = fraction("--prune params", kv.params);
+    if (kv.criterion) p.criterion = kv.criterion as PruneOptions["criterion"];
+    return p;
+  },
+  create: (_options, ctx) =>
+    pruneStage(
+      ctx.model,
+      (ctx.plan as PrunePlan | undefined) ??
+        { keep: new Map(), order: [], skipped: [], macsBefore: 0, macsAfter: 0, paramsBefore: 0, paramsAfter: 0 },
+    ),
+};

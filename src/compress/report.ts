@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { fmtBytes } from "../inspect.ts";
+import { fmtBytes } from "../app/inspect.ts";
 import { layerStats, ShapeTracker } from "../model/shapes.ts";
 import type { Layer, ModelHeader } from "../model/types.ts";
 import type { PruneStep } from "./prune.ts";

@@ -10,6 +10,7 @@
 import { Tensor } from "../model/tensor.ts";
 import type { Layer } from "../model/types.ts";
 import { randomizedSvd, type TruncatedSvd } from "../linalg/randomized_svd.ts";
+import { keyValues, type StageModule } from "./stage.ts";
 
 /** Options of the TSVD stage. Give one of `rank`, `energy` or `bytes`. */
 export interface TsvdOptions {
@@ -103,3 +104,24 @@ export function tsvdStage(options: TsvdOptions): TransformStream<Layer, Layer> {
     },
   });
 }
+
+/** The truncated-SVD stage: `{ "tsvd": { "rank": 256 } }`, `--svd rank=256`. */
+export const tsvd: StageModule<"tsvd", TsvdOptions> = {
+  kind: "tsvd",
+  flag: { name: "svd", type: "string", help: "rank=K | energy=E | bytes=B: truncated SVD of FC layers" },
+  validate(o) {
+    const t = o as TsvdOptions;
+    if (t.rank === undefined && t.energy === undefined && t.bytes === undefined) return "needs rank, energy or bytes";
+    return undefined;
+  },
+  fromFlags(value) {
+    const v = String(value);
+    const kv = keyValues("--svd", v.includes("=") ? v : `rank=${v}`);
+    const t: TsvdOptions = {};
+    if (kv.rank) t.rank = Number(kv.rank);
+    if (kv.energy) t.energy = Number(kv.energy);
+    if (kv.bytes) t.bytes = Number(kv.bytes);
+    return t;
+  },
+  create: (options) => tsvdStage(options),
+};

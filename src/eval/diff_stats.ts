@@ -4,7 +4,7 @@
  * @module
  */
 import type { Act } from "./kernels.ts";
-import { floatView, type Tf } from "./tf.ts";
+import { floatView, type Tf } from "../linalg/tf.ts";
 
 /** Sums over two activations: squared differences, squared reference values, and the largest absolute difference. */
 export interface DiffStats {

@@ -13,7 +13,7 @@ import { ConvpressError } from "../errors.ts";
 import type { Layer } from "../model/types.ts";
 import { DTYPE_SIZE, type Tensor, toFloat32 } from "../model/tensor.ts";
 import { type Act, type Params, runKernel, toNchw } from "./kernels.ts";
-import { loadTf, type Tf, type TfTensor } from "./tf.ts";
+import { loadTf, type Tf, type TfTensor } from "../linalg/tf.ts";
 import { releaseMemory } from "../memory.ts";
 
 /** An activation read back to JavaScript: float32 in NCHW order, with its shape. */

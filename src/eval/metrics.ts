@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { relativeErrorOf } from "../linalg/relative_error.ts";
 
 /** Indices of the `k` largest values of row `r` of a [rows, cols] matrix, largest first. */
 export function topK(data: Float32Array, cols: number, r: number, k: number): number[] {
@@ -58,16 +59,8 @@ export class EvalTally {
 
   /** ||candidate - reference|| / ||reference|| over everything added. */
   get relativeError(): number {
-    return this.#errDen > 0 ? Math.sqrt(this.#errNum / this.#errDen) : this.#errNum > 0 ? Infinity : 0;
+    return relativeErrorOf(this.#errNum, this.#errDen);
   }
 }
 
-/** ||a - b|| / ||b|| */
-export function relativeError(a: Float32Array, b: Float32Array): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return den > 0 ? Math.sqrt(num / den) : num > 0 ? Infinity : 0;
-}
+export { relativeError } from "../linalg/relative_error.ts";

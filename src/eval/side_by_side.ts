@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { relativeErrorOf } from "../linalg/relative_error.ts";
 import { ConvpressError } from "../errors.ts";
 import type { Layer, ModelStream } from "../model/types.ts";
 import { type Activation, LayerExecutor } from "./executor.ts";
@@ -147,7 +148,7 @@ function compareActs(a: LayerExecutor, b: LayerExecutor, name: string): LayerErr
   const { num, den, max } = diffStats(a.tf, a.act(name), b.act(name));
   return {
     name,
-    relativeError: den > 0 ? Math.sqrt(num / den) : num > 0 ? Infinity : 0,
+    relativeError: relativeErrorOf(num, den),
     maxAbsError: max,
     squaredError: num,
     squaredReference: den,
@@ -167,7 +168,7 @@ function outputError(name: string, ref: Activation, cand: Activation): LayerErro
   }
   return {
     name,
-    relativeError: den > 0 ? Math.sqrt(num / den) : num > 0 ? Infinity : 0,
+    relativeError: relativeErrorOf(num, den),
     maxAbsError: max,
     squaredError: num,
     squaredReference: den,

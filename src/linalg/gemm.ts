@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { loadTf, type TfHandle } from "../eval/tf.ts";
+import { loadTf, type TfHandle } from "./tf.ts";
 
 /** Products with fewer multiply-adds than this stay in JavaScript (tfjs set-up costs more). */
 const TF_THRESHOLD = 2e7;

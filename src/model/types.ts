@@ -25,7 +25,7 @@ import type { Tensor } from "./tensor.ts";
 import type { Op } from "./ops.ts";
 
 /** Names of the supported formats. */
-export type FormatName = "onnx" | "caffe" | "tfjs" | "cvp";
+export type FormatName = string;
 
 /** A dimension: a number, or a symbolic name / null when unknown (batch). */
 export type Dim = number | string | null;

@@ -12,13 +12,12 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { DATA_OPTIONS } from "./data_options.ts";
-import { openModel } from "../convert.ts";
+import { type Command, numberList, positiveInt, usage as cliUsage } from "./flags.ts";
+import { openModel } from "../app/convert.ts";
 import { ConvpressError } from "../errors.ts";
 import type { ModelHeader } from "../model/types.ts";
-import { decodeBlobProto } from "../data/blobproto.ts";
-import { decodeNpy } from "../data/npy.ts";
+import { readMean } from "../data/mean.ts";
 import { openDataset } from "../data/open_dataset.ts";
 import { makePreprocessor, type PreprocessOptions, type Preset, PRESETS } from "../data/preprocess.ts";
 import type { Sample } from "../data/types.ts";
@@ -26,7 +25,7 @@ import { EvalTally } from "../eval/metrics.ts";
 import { runModelDetailed } from "../eval/run_model.ts";
 import { type LayerError, runSideBySide } from "../eval/side_by_side.ts";
 import { type ModelStructure, scanStructure } from "../eval/structure.ts";
-import { loadTf } from "../eval/tf.ts";
+import { loadTf } from "../linalg/tf.ts";
 
 /** Help text of `convpress eval`. */
 export const EVAL_HELP = `convpress eval MODEL --data PATH [options]
@@ -51,34 +50,11 @@ export const EVAL_HELP = `convpress eval MODEL --data PATH [options]
   --backend wasm|cpu        tfjs backend (default wasm)`;
 
 function usage(msg: string): ConvpressError {
-  return new ConvpressError("usage", `${msg} (see convpress eval --help)`);
+  return cliUsage(msg, "eval");
 }
 
 function numList(v: string, what: string): number[] {
-  const xs = v.split(",").map((s) => Number(s.trim()));
-  if (!xs.length || xs.some((x) => !Number.isFinite(x))) throw usage(`${what} wants numbers separated by commas`);
-  return xs;
-}
-
-function positiveInt(v: string | undefined, what: string, def: number): number {
-  if (v === undefined) return def;
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 1) throw usage(`${what} wants a positive integer, got '${v}'`);
-  return n;
-}
-
-async function readMean(v: string): Promise<PreprocessOptions["mean"]> {
-  if (!/\.(binaryproto|npy)$/i.test(v)) return numList(v, "--mean");
-  let b: Uint8Array;
-  try {
-    b = await Deno.readFile(v);
-  } catch (e) {
-    throw new ConvpressError("io", `Cannot read mean file '${v}': ${(e as Error).message}`, { file: v });
-  }
-  const m = /\.npy$/i.test(v) ? decodeNpy(b, v) : decodeBlobProto(b, v);
-  const shape = [...m.shape];
-  while (shape.length > 3 && shape[0] === 1) shape.shift();
-  return { data: m.data, shape };
+  return numberList(v, what, "eval");
 }
 
 function inputDims(header: ModelHeader, override: number[] | undefined, path: string): number[] {
@@ -92,46 +68,28 @@ function inputDims(header: ModelHeader, override: number[] | undefined, path: st
   return dims as number[];
 }
 
-/** Runs `convpress eval` with `args` (after the command name); returns the exit code. */
-export async function evalCommand(args: string[]): Promise<number> {
-  try {
-    return await run(args);
-  } catch (e) {
-    if (e instanceof ConvpressError) {
-      console.error(`convpress eval: ${e.message}`);
-      return e.exitCode;
-    }
-    throw e;
-  }
-}
+/** `eval`. */
+export const evalCommand: Command = {
+  help: EVAL_HELP,
+  options: {
+    prototxt: { type: "string" },
+    reference: { type: "string" },
+    "reference-prototxt": { type: "string" },
+    data: { type: "string" },
+    ...DATA_OPTIONS,
+    batch: { type: "string" },
+    json: { type: "boolean" },
+    "input-shape": { type: "string" },
+    backend: { type: "string" },
+  },
+  run: (values, positionals) => run(values as EvalFlags, positionals),
+};
 
-async function run(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        prototxt: { type: "string" },
-        reference: { type: "string" },
-        "reference-prototxt": { type: "string" },
-        data: { type: "string" },
-        ...DATA_OPTIONS,
-        batch: { type: "string" },
-        json: { type: "boolean" },
-        "input-shape": { type: "string" },
-        backend: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-  } catch (e) {
-    throw usage((e as Error).message);
-  }
-  const v = parsed.values;
-  if (v.help) {
-    console.log(EVAL_HELP);
-    return 0;
-  }
+/** The flags of `eval`, as parsed. */
+type EvalFlags = Record<string, string | undefined> & { json?: boolean; help?: boolean };
+
+async function run(v: EvalFlags, positionals: string[]): Promise<number> {
+  const parsed = { positionals };
   if (parsed.positionals.length !== 1) throw usage("eval takes one MODEL");
   const modelPath = parsed.positionals[0];
   if (!v.data) throw usage("eval needs --data PATH");
@@ -142,8 +100,8 @@ async function run(args: string[]): Promise<number> {
   if (order && order !== "rgb" && order !== "bgr") throw usage("--channel-order must be rgb or bgr");
   const backend = v.backend ?? "wasm";
   if (backend !== "wasm" && backend !== "cpu") throw usage("--backend must be wasm or cpu");
-  const limit = positiveInt(v.limit, "--limit", Number.MAX_SAFE_INTEGER);
-  const batch = positiveInt(v.batch, "--batch", 8);
+  const limit = positiveInt(v.limit, "--limit", "eval", Number.MAX_SAFE_INTEGER);
+  const batch = positiveInt(v.batch, "--batch", "eval", 8);
   const inputShape = v["input-shape"] ? numList(v["input-shape"], "--input-shape") : undefined;
   if (inputShape && inputShape.length < 2) throw usage("--input-shape wants N,C,H,W");
   let resize: [number, number] | undefined;
@@ -154,7 +112,7 @@ async function run(args: string[]): Promise<number> {
   const pre: PreprocessOptions = {
     preset: v.preprocess as Preset | undefined,
     scale: v.scale === undefined ? undefined : numList(v.scale, "--scale")[0],
-    mean: v.mean === undefined ? undefined : await readMean(v.mean),
+    mean: v.mean === undefined ? undefined : await readMean(v.mean, usage),
     std: v.std === undefined ? undefined : numList(v.std, "--std"),
     resize,
     order: order as "rgb" | "bgr" | undefined,

@@ -4,34 +4,28 @@
  *
  * @module
  */
-import { ByteReader } from "./bytes/byte_reader.ts";
-import { openFileInput, stdinInput } from "./bytes/inputs.ts";
-import { ConvpressError } from "./errors.ts";
-import type { FormatName, Layer, ModelStream } from "./model/types.ts";
+import { ByteReader } from "../bytes/byte_reader.ts";
+import { openFileInput, stdinInput } from "../bytes/inputs.ts";
+import { ConvpressError } from "../errors.ts";
+import type { Layer, ModelStream } from "../model/types.ts";
+import type { ProgressFn } from "../progress.ts";
 import {
   allFormats,
   FORMAT_NAMES,
+  formatFromExtension,
   type FormatModule,
   getFormat,
   type ModelSource,
   type ReadOptions,
   type WriteOptions,
-} from "../formats/registry.ts";
+} from "../../formats/registry.ts";
+
+export { formatFromExtension };
 
 /** Options of {@link openModel}. */
 export interface OpenOptions extends ReadOptions {
-  /** The format, when not detected from the content. */
-  format?: FormatName;
-}
-
-/** Guesses a format from a path's extension. */
-export function formatFromExtension(path: string): FormatName | undefined {
-  const p = path.toLowerCase();
-  if (p.endsWith(".onnx")) return "onnx";
-  if (p.endsWith(".caffemodel") || p.endsWith(".prototxt")) return "caffe";
-  if (p.endsWith(".cvp")) return "cvp";
-  if (p.endsWith(".json") || p.endsWith("/") || p.endsWith(".tar")) return "tfjs";
-  return undefined;
+  /** The format (a registered name), when not detected from the content. */
+  format?: string;
 }
 
 /** Opens `path` (`-` for stdin) as a model source. */
@@ -89,25 +83,44 @@ export async function openModel(path: string, options: OpenOptions = {}): Promis
 export async function writeModel(
   model: ModelStream,
   path: string,
-  format: FormatName,
+  format: string,
   options: WriteOptions = {},
 ): Promise<void> {
   const fmt = await getFormat(format);
   await fmt.write(model, path, options);
 }
 
-/** Applies `stages` to a model stream's layers. */
+/**
+ * A pass-through stage that reports each layer to `progress` (layers so far, the plan's length or 0, the name), and
+ * runs `each` on it first (compress releases memory there). The CLI's progress is fed here, whatever the formats.
+ */
+export function progressStage(
+  header: ModelStream["header"],
+  progress: ProgressFn | undefined,
+  each?: (layer: Layer) => void,
+): TransformStream<Layer, Layer> {
+  let count = 0;
+  return new TransformStream<Layer, Layer>({
+    transform(l, c) {
+      progress?.(++count, header.plan?.length ?? 0, l.name);
+      each?.(l);
+      c.enqueue(l);
+    },
+  });
+}
+
+/** Applies `stages` to a model stream's layers; the result closes the same source as `model`. */
 export function applyStages(model: ModelStream, stages: TransformStream<Layer, Layer>[]): ModelStream {
   let layers = model.layers;
   for (const s of stages) layers = layers.pipeThrough(s);
-  return { header: model.header, layers };
+  return { ...model, layers };
 }
 
 /** Converts `input` to `output`: formats from options, content or extensions. */
 export async function convert(
   input: string,
   output: string,
-  options: OpenOptions & WriteOptions & { to?: FormatName } = {},
+  options: OpenOptions & WriteOptions & { to?: string } = {},
 ): Promise<void> {
   const model = await openModel(input, options);
   const to = options.to ?? formatFromExtension(output) ?? (output === "-" ? model.header.sourceFormat : undefined);
@@ -115,8 +128,9 @@ export async function convert(
     await model.layers.cancel();
     throw new ConvpressError("usage", `Cannot tell the output format of '${output}': use --to`, { file: output });
   }
+  const { progress, ...writeOptions } = options;
   try {
-    await writeModel(model, output, to, options);
+    await writeModel(applyStages(model, [progressStage(model.header, progress)]), output, to, writeOptions);
   } finally {
     model.close?.();
   }

@@ -4,9 +4,10 @@
  *
  * @module
  */
-import { ConvpressError } from "../errors.ts";
-import type { CalibrationOptions } from "./calibrate_pipeline.ts";
-export { formatCalibration } from "./calibrate_pipeline.ts";
+import type { ConvpressError } from "../errors.ts";
+import { numberList, positiveInt, usage as cliUsage } from "./flags.ts";
+import type { CalibrationOptions } from "../compress/calibrate_pipeline.ts";
+export { formatCalibration } from "../compress/calibrate_pipeline.ts";
 
 /** The flags, as parsed by `node:util` parseArgs. */
 export interface CalibrationFlags {
@@ -23,13 +24,11 @@ export interface CalibrationFlags {
 }
 
 function usage(msg: string): ConvpressError {
-  return new ConvpressError("usage", `${msg} (see convpress compress --help)`);
+  return cliUsage(msg, "compress");
 }
 
 function numbers(v: string, flag: string): number[] {
-  const xs = v.split(",").map((s) => Number(s.trim()));
-  if (!xs.length || xs.some((x) => !Number.isFinite(x))) throw usage(`${flag} wants numbers separated by commas`);
-  return xs;
+  return numberList(v, flag, "compress");
 }
 
 /** Calibration options from the flags; undefined without `--calibration`. Data flags without it are an error. */
@@ -39,16 +38,8 @@ export function calibrationFromFlags(f: CalibrationFlags): CalibrationOptions | 
     if (data.some((x) => x !== undefined)) throw usage("Data options (--limit, --scale, ...) need --calibration PATH");
     return undefined;
   }
-  let limit: number | undefined;
-  if (f.limit !== undefined) {
-    limit = Number(f.limit);
-    if (!Number.isSafeInteger(limit) || limit < 1) throw usage(`--limit wants a positive integer, got '${f.limit}'`);
-  }
-  let batch: number | undefined;
-  if (f.batch !== undefined) {
-    batch = Number(f.batch);
-    if (!Number.isSafeInteger(batch) || batch < 1) throw usage(`--batch wants a positive integer, got '${f.batch}'`);
-  }
+  const limit = f.limit === undefined ? undefined : positiveInt(f.limit, "--limit", "compress", 1);
+  const batch = f.batch === undefined ? undefined : positiveInt(f.batch, "--batch", "compress", 1);
   const order = f["channel-order"];
   if (order !== undefined && order !== "rgb" && order !== "bgr") throw usage("--channel-order must be rgb or bgr");
   let resize: [number, number] | undefined;

@@ -1,6 +1,7 @@
 /**
- * A minimal ustar reader and writer, for TF.js models piped through stdin/stdout as one tar stream (shards first,
- * `model.json` last). Only regular files matter; directories, links and pax/GNU long-name records are understood
+ * A minimal ustar reader and writer, for models piped through stdin/stdout as one tar stream (TF.js: shards first,
+ * `model.json` last; Caffe: `model.caffemodel`, then `deploy.prototxt`). Errors are of the class the caller names
+ * (its format's), {@link ConvpressError} by default. Only regular files matter; directories, links and pax/GNU long-name records are understood
  * as far as naming goes and otherwise skipped.
  *
  * Header block (512 bytes, all numbers ASCII octal, NUL or space terminated):
@@ -10,9 +11,9 @@
  *
  * @module
  */
-import type { ByteReader } from "../../src/bytes/byte_reader.ts";
-import type { ByteSink } from "../../src/bytes/byte_sink.ts";
-import { TfjsError } from "../../src/errors.ts";
+import type { ByteReader } from "./byte_reader.ts";
+import type { ByteSink } from "./byte_sink.ts";
+import { ConvpressError, type ErrorClass } from "../errors.ts";
 
 const BLOCK = 512;
 const dec = new TextDecoder();
@@ -34,11 +35,11 @@ function field(h: Uint8Array, start: number, len: number): string {
   return dec.decode(h.subarray(start, end));
 }
 
-function octal(h: Uint8Array, start: number, len: number, what: string, at: number): number {
+function octal(h: Uint8Array, start: number, len: number, what: string, at: number, Err: ErrorClass): number {
   const s = field(h, start, len).trim();
   if (s === "") return 0;
   if (!/^[0-7]+$/.test(s)) {
-    throw new TfjsError("bad_format", `Invalid tar ${what} '${s}' at byte ${at + start}`, { offset: at + start });
+    throw new Err("bad_format", `Invalid tar ${what} '${s}' at byte ${at + start}`, { offset: at + start });
   }
   return parseInt(s, 8);
 }
@@ -49,7 +50,7 @@ export function isTar(head: Uint8Array): boolean {
 }
 
 /** Reads the regular files of a tar stream, strictly in order. */
-export async function* readTar(r: ByteReader): AsyncGenerator<TarEntry> {
+export async function* readTar(r: ByteReader, Err: ErrorClass = ConvpressError): AsyncGenerator<TarEntry> {
   let longName: string | undefined;
   while (true) {
     if (await r.atEnd()) return;
@@ -60,9 +61,9 @@ export async function* readTar(r: ByteReader): AsyncGenerator<TarEntry> {
     if (h.every((b) => b === 0)) return;
     let sum = 0;
     for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : h[i];
-    const stored = octal(h, 148, 8, "checksum", at);
+    const stored = octal(h, 148, 8, "checksum", at, Err);
     if (stored !== sum) {
-      throw new TfjsError(
+      throw new Err(
         "checksum",
         `Tar header checksum mismatch at byte ${at} (stored ${stored}, computed ${sum})`,
         {
@@ -70,7 +71,7 @@ export async function* readTar(r: ByteReader): AsyncGenerator<TarEntry> {
         },
       );
     }
-    const size = octal(h, 124, 12, "size", at);
+    const size = octal(h, 124, 12, "size", at, Err);
     const type = String.fromCharCode(h[156] || 48);
     const prefix = field(h, 345, 155);
     let name = longName ?? (prefix ? `${prefix}/${field(h, 0, 100)}` : field(h, 0, 100));
@@ -79,7 +80,7 @@ export async function* readTar(r: ByteReader): AsyncGenerator<TarEntry> {
     if (type === "L" || type === "x") {
       // GNU long name or pax extended header: small text records naming the next entry.
       if (size > 1 << 20) {
-        throw new TfjsError("bad_format", `Tar extended header of ${size} bytes at byte ${at}`, { offset: at });
+        throw new Err("bad_format", `Tar extended header of ${size} bytes at byte ${at}`, { offset: at });
       }
       const text = dec.decode(await r.bytes(size, "tar extended header"));
       await r.skip(padded - size, "tar padding");
@@ -111,12 +112,12 @@ export async function* readTar(r: ByteReader): AsyncGenerator<TarEntry> {
   }
 }
 
-/** Builds a ustar header for a regular file. */
-export function tarHeader(name: string, size: number): Uint8Array {
+/** Builds a ustar header for a regular file (mode 644, owner 0, mtime 0, so equal inputs give equal archives). */
+export function tarHeader(name: string, size: number, Err: ErrorClass = ConvpressError): Uint8Array {
   const h = new Uint8Array(BLOCK);
   const put = (s: string, start: number, len: number) => h.set(enc.encode(s).subarray(0, len), start);
   const nameBytes = enc.encode(name);
-  if (nameBytes.length > 100) throw new TfjsError("usage", `Tar entry name '${name}' is longer than 100 bytes`);
+  if (nameBytes.length > 100) throw new Err("usage", `Tar entry name '${name}' is longer than 100 bytes`);
   h.set(nameBytes, 0);
   put("0000644\0", 100, 8);
   put("0000000\0", 108, 8);
@@ -139,8 +140,9 @@ export async function writeTarEntry(
   name: string,
   size: number,
   chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  Err: ErrorClass = ConvpressError,
 ): Promise<void> {
-  await sink.write(tarHeader(name, size));
+  await sink.write(tarHeader(name, size, Err));
   let n = 0;
   for await (const c of chunks) {
     n += c.length;

@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { layerStats, type Shape, ShapeTracker } from "./model/shapes.ts";
-import type { ModelStream } from "./model/types.ts";
+import { layerStats, type Shape, ShapeTracker } from "../model/shapes.ts";
+import type { ModelStream } from "../model/types.ts";
 
 /** One row of the inspection. */
 export interface InspectRow {
@@ -64,7 +64,7 @@ export async function inspectModel(model: ModelStream): Promise<Inspection> {
   };
 }
 
-function row(layer: import("./model/types.ts").Layer, shapes: ShapeTracker): InspectRow {
+function row(layer: import("../model/types.ts").Layer, shapes: ShapeTracker): InspectRow {
   const { ins, outs } = shapes.add(layer);
   const s = layerStats(layer, outs[0]);
   const op = layer.op === "Passthrough" ? `(${String(layer.attrs.onnxOp ?? layer.attrs.op ?? "?")})` : layer.op;
