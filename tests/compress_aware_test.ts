@@ -9,23 +9,11 @@
 import { openModel } from "../src/app/convert.ts";
 import { parseIdx } from "../src/data/idx.ts";
 import { inspectCvp } from "../formats/cvp/mod.ts";
-import { assert, ortRun, runCli, SHARED } from "./helpers.ts";
-import { compressLenet } from "./lenet_helpers.ts";
+import { assert, ortRun, runCli, SHARED, SHARED_FIXTURES, testNeeding } from "./helpers.ts";
+import { compressLenet, LENET } from "./lenet_helpers.ts";
 
 const MNIST = `${SHARED}/fixtures/mnist/t10k-even-images-idx3-ubyte`;
 const SQUEEZENET = `${SHARED}/fixtures/caffe/squeezenet_dc`;
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await Deno.stat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const haveMnist = await exists(MNIST) && await exists(`${SHARED}/fixtures/caffe/lenet/lenet_iter_10000.caffemodel`);
-const haveSqueezenet = await exists(`${SQUEEZENET}/decompressed_SqueezeNet.caffemodel`);
 
 /** Test digits from `from` on (pixel/256, as LeNet wants) and their labels. */
 async function testDigits(from: number): Promise<{ x: Float32Array; labels: number[] }> {
@@ -47,10 +35,10 @@ async function top1(model: string, x: Float32Array, labels: number[]): Promise<n
   return right / labels.length;
 }
 
-Deno.test({
-  name: "LeNet at 1 bit: data-aware clustering (weighted k-means, error feedback, bias correction) beats k-means",
-  ignore: !haveMnist && "../shared/fixtures/mnist or LeNet missing",
-  async fn() {
+testNeeding(
+  "LeNet at 1 bit: data-aware clustering (weighted k-means, error feedback, bias correction) beats k-means",
+  { paths: [`${SHARED_FIXTURES}/mnist/t10k-even-images-idx3-ubyte`, LENET] },
+  async () => {
     const dir = await Deno.makeTempDir();
     try {
       const { x, labels } = await testDigits(300);
@@ -73,12 +61,12 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
-});
+);
 
-Deno.test({
-  name: "SqueezeNet (67% zeros): at 5-6 bits conv_final keeps an exact zero centre and its zeros, sparse-encoded",
-  ignore: !haveSqueezenet && "../shared/fixtures/caffe/squeezenet_dc missing",
-  async fn() {
+testNeeding(
+  "SqueezeNet (67% zeros): at 5-6 bits conv_final keeps an exact zero centre and its zeros, sparse-encoded",
+  { paths: [`${SHARED_FIXTURES}/caffe/squeezenet_dc/decompressed_SqueezeNet.caffemodel`] },
+  async () => {
     const dir = await Deno.makeTempDir();
     try {
       const zerosOf = async (path: string, prototxt?: string) => {
@@ -114,4 +102,4 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
-});
+);
