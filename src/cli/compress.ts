@@ -28,7 +28,10 @@ Options:
       --target-size BYTES  choose each layer's width so the .cvp file fits in BYTES (entropy coding included),
                            by each layer's measured error and bytes; prints the choice; a target not reached is
                            a warning (an error with --strict)
-      --recipe-out FILE    write the recipe that reproduces the choice of --target-size
+      --max-drop P         with --calibration (no --batch): the smallest file whose top-1 agreement with the
+                           original on the calibration data drops at most P points (bisection over sizes,
+                           below --target-size when given)
+      --recipe-out FILE    write the recipe that reproduces the choice of --target-size or --max-drop
       --strict             fail (exit 3) when a size target is not reached
       --weights f32|f16    how tensors no stage encoded (biases) are stored (default f16; f32 is lossless)
       --calibration PATH   calibration data (as eval --data: mnist, IDX, CIFAR, .npy, image folder): data-aware
@@ -61,6 +64,7 @@ Example:
     calibration: { type: "string" },
     "target-size": { type: "string" },
     "recipe-out": { type: "string" },
+    "max-drop": { type: "string" },
     strict: { type: "boolean" },
     weights: { type: "string" },
     batch: { type: "string" },
@@ -77,10 +81,18 @@ Example:
     const flags = stageFlagsGiven(v);
     const targetArg = str(v, "target-size");
     const target = targetArg === undefined ? undefined : positiveInt(targetArg, "--target-size", "compress", 1);
-    if (!recipeFile && !flags && target === undefined) {
+    const dropArg = str(v, "max-drop");
+    const maxDrop = dropArg === undefined ? undefined : Number(dropArg);
+    if (maxDrop !== undefined && !(maxDrop >= 0 && maxDrop < 100)) {
+      throw usage(`Invalid --max-drop '${dropArg}': expected points of top-1 agreement (0 to 100)`, "compress");
+    }
+    if (maxDrop !== undefined && !str(v, "calibration")) throw usage("--max-drop needs --calibration DATA", "compress");
+    if (!recipeFile && !flags && target === undefined && maxDrop === undefined) {
       throw usage("compress needs --recipe FILE, stage flags or --target-size (see convpress compress --help)");
     }
-    if (str(v, "recipe-out") && target === undefined) throw usage("--recipe-out needs --target-size", "compress");
+    if (str(v, "recipe-out") && target === undefined && maxDrop === undefined) {
+      throw usage("--recipe-out needs --target-size or --max-drop", "compress");
+    }
     const { compress } = await import("../compress/compress.ts");
     const { formatReport, reportHtml } = await import("../compress/report.ts");
     let recipe = recipeFile ? await loadRecipe(recipeFile) : recipeFromFlags(v);
@@ -98,9 +110,9 @@ Example:
     let extra = "";
     let warning: string | undefined;
     try {
-      if (target !== undefined) {
+      if (target !== undefined || maxDrop !== undefined) {
         const { compressToTarget, formatTarget } = await import("../compress/targets.ts");
-        const r = await compressToTarget(input, output, recipe, options, { size: target });
+        const r = await compressToTarget(input, output, recipe, options, { size: target, maxDrop });
         report = r;
         extra = "\n" + formatTarget(r.target);
         const out = str(v, "recipe-out");

@@ -154,6 +154,9 @@ export class ClusterCalibrator {
   #options: ClusterOptions;
   #s: Required<Omit<AwareClusterSettings, "backend" | "statsCache">>;
   #started = false;
+  #outputs: string[] = [];
+  /** Top-1 class per calibration sample at the model's first output, once the stream ended (streaming mode). */
+  top1?: Int32Array;
   #seed = 7;
 
   private constructor(
@@ -188,7 +191,9 @@ export class ClusterCalibrator {
     settings: AwareClusterSettings = {},
   ): Promise<ClusterCalibrator> {
     const ex = await LayerExecutor.create({ uses: wiring.uses, keep: wiring.keep, backend: settings.backend });
-    return new ClusterCalibrator(ex, batch, options, settings);
+    const c = new ClusterCalibrator(ex, batch, options, settings);
+    c.#outputs = wiring.keep ?? [];
+    return c;
   }
 
   /**
@@ -220,7 +225,21 @@ export class ClusterCalibrator {
   stage(): TransformStream<Layer, Layer> {
     return new TransformStream<Layer, Layer>({
       transform: async (layer, c) => c.enqueue(await this.#layer(layer)),
-      flush: () => this.dispose(),
+      flush: async () => {
+        // The model's output on the batch: what the network (clustered, or original when measuring) answers.
+        const name = this.#outputs.find((o) => this.#ex.has(o));
+        if (this.#batch && !this.#stats && name) {
+          const y = await this.#ex.read(name);
+          const n = y.shape[0], k = y.data.length / n;
+          this.top1 = new Int32Array(n);
+          for (let i = 0; i < n; i++) {
+            let best = 0;
+            for (let j = 1; j < k; j++) if (y.data[i * k + j] > y.data[i * k + best]) best = j;
+            this.top1[i] = best;
+          }
+        }
+        this.dispose();
+      },
     });
   }
 

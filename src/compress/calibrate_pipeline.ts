@@ -58,6 +58,8 @@ export interface CalibrationSummary {
   clusterEvents?: AwareClusterEvent[];
   /** Samples the clustering statistics came from, when batched. */
   clusterSamples?: number;
+  /** Top-1 class per calibration sample of the model the stream produced (streaming data-aware clustering). */
+  top1?: Int32Array;
 }
 
 /** A prepared calibrated compression: the prune plan (pass 1 done) and the stages of pass 2. */
@@ -191,7 +193,11 @@ export async function prepareCalibration(
           stats.set(SAMPLES, { d: 0, rows: samples, diag: new Float64Array(0), sum: new Float64Array(0) });
           summary.clusterSamples = samples;
           clusterCal = await ClusterCalibrator.fromStats(stats, spec, settings);
-        } else clusterCal = await ClusterCalibrator.create(batch, clusterWiring, spec, settings);
+        } else {
+          const c = await ClusterCalibrator.create(batch, clusterWiring, spec, settings);
+          clusterCal = c;
+          Object.defineProperty(summary, "top1", { get: () => c.top1, enumerable: false, configurable: true });
+        }
         summary.clusterEvents = clusterCal.events;
       }
       if (at < 0) return stagesWith(model, specs, -1, plan, undefined, clusterCal);

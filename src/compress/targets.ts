@@ -25,7 +25,14 @@ import type { Recipe, StageSpec } from "./recipe.ts";
 /** Options of {@link compressToTarget}. */
 export interface TargetOptions {
   /** The `.cvp` file's size at most, in bytes. */
-  size: number;
+  size?: number;
+  /**
+   * Top-1 agreement with the original on the calibration data may drop at most this many points: the smallest size
+   * that keeps it (bisection over sizes; needs streaming calibration, no `--batch`).
+   */
+  maxDrop?: number;
+  /** Bisection steps for `maxDrop` (default 5). */
+  steps?: number;
   /** Candidate bit widths (default 2 to 8). */
   bits?: number[];
 }
@@ -48,6 +55,11 @@ export interface TargetSummary {
   choice: { layer: string; bits: number; error: number; bytes: number }[];
   /** The recipe that reproduces the choice. */
   recipe: Recipe;
+  /** Top-1 agreement (%) with the original model on the calibration data (streaming calibration only). */
+  agreement?: number;
+  maxDrop?: number;
+  /** The sizes tried for `maxDrop`, with the file bytes and agreement each gave. */
+  tries?: { size: number; bytes: number; agreement: number }[];
   warning?: string;
 }
 
@@ -92,10 +104,21 @@ export async function compressToTarget(
   target: TargetOptions,
 ): Promise<CompressReport & { target: TargetSummary }> {
   if (output === "-") throw new ConvpressError("usage", "--target-size needs an output file, not stdout");
+  if (target.size === undefined && target.maxDrop === undefined) {
+    throw new ConvpressError("usage", "A target needs a size or a maximum drop");
+  }
   const widths = target.bits ?? [2, 3, 4, 5, 6, 7, 8];
+  // Batched statistics do not depend on the widths: collect them once for all passes.
+  if (options.calibration?.batch !== undefined && options.calibration.cluster !== false) {
+    options = {
+      ...options,
+      calibration: { ...options.calibration, cluster: { ...options.calibration.cluster, statsCache: new Map() } },
+    };
+  }
   const measured: LayerOptions[] = [];
   const tmp = await Deno.makeTempFile({ prefix: "convpress-target-", suffix: ".cvp" });
   let overhead: number;
+  let r1top1: Int32Array | undefined;
   try {
     const measureRecipe = withCluster(recipe, Math.max(...widths));
     const calibration = options.calibration
@@ -109,60 +132,115 @@ export async function compressToTarget(
     for (const e of r1.calibration?.clusterEvents ?? []) {
       if (e.options && e.tensor) measured.push({ layer: e.layer, tensor: e.tensor, options: e.options });
     }
+    r1top1 = r1.calibration?.top1;
     const bytes = new Map((await inspectCvp(tmp)).tensors.map((t) => [t.tensor, t.bytes]));
     overhead = r1.fileBytes;
     for (const m of measured) overhead -= bytes.get(m.tensor) ?? 0;
   } finally {
     await Deno.remove(tmp).catch(() => {});
   }
-  let budget = target.size - overhead;
-  // Batched statistics do not depend on the widths: collect them once for all passes.
-  if (options.calibration?.batch !== undefined && options.calibration.cluster !== false) {
-    options = {
-      ...options,
-      calibration: { ...options.calibration, cluster: { ...options.calibration.cluster, statsCache: new Map() } },
-    };
+  const reference = r1top1;
+  const agreementOf = (r: CompressReport): number | undefined => {
+    const t = r.calibration?.top1;
+    if (!reference || !t || t.length !== reference.length) return undefined;
+    let same = 0;
+    for (let i = 0; i < t.length; i++) if (t[i] === reference[i]) same++;
+    return (100 * same) / t.length;
+  };
+  /** One compression with the widths chosen for at most `size` bytes (retried until the file fits). */
+  const attempt = async (size: number, label: string) => {
+    let budget = size - overhead;
+    let report: CompressReport | undefined;
+    let summary: TargetSummary | undefined;
+    for (let pass = 1; pass <= 3; pass++) {
+      const choice = chooseBits(measured, budget);
+      const bits = choice ?? new Map(measured.map((m) => [m.layer, m.options[0].bits]));
+      const chosen = measured.map((m) => {
+        const o = m.options.find((x) => x.bits === bits.get(m.layer))!;
+        return { layer: m.layer, ...o };
+      });
+      const layers = Object.fromEntries(chosen.map((c) => [c.layer, c.bits]));
+      const r = withCluster({ ...recipe, name: `${recipe.name ?? "recipe"}-${label}` }, { layers });
+      report = await compress(input, output, r, options);
+      summary = {
+        target: size,
+        reached: report.fileBytes <= size,
+        overhead,
+        predictedBytes: overhead + chosen.reduce((s, c) => s + c.bytes, 0),
+        passes: 1 + pass,
+        choice: chosen,
+        recipe: r,
+        agreement: agreementOf(report),
+      };
+      if (!choice || summary.reached) break; // fits, or even the narrowest widths do not
+      budget -= report.fileBytes - size;
+    }
+    return { report: report!, summary: summary! };
+  };
+  let done: { report: CompressReport; summary: TargetSummary };
+  if (target.maxDrop === undefined) {
+    done = await attempt(target.size!, `${target.size}B`);
+    if (!done.summary.reached) {
+      done.summary.warning = `Target size ${target.size} B not reached: the file is ${done.report.fileBytes} B` +
+        (chooseBits(measured, target.size! - overhead)
+          ? ""
+          : ` (even ${Math.min(...widths)} bits everywhere is larger)`);
+    }
+  } else {
+    // The smallest size whose top-1 agreement with the original on the calibration data drops at most maxDrop points:
+    // bisection between the narrowest and the widest widths (and below target.size when given).
+    if (!reference) {
+      throw new ConvpressError(
+        "usage",
+        "--max-drop needs --calibration without --batch (agreement is measured on the calibration batch)",
+      );
+    }
+    const need = 100 - target.maxDrop;
+    let lo = overhead + measured.reduce((s, m) => s + m.options[0].bytes, 0);
+    let hi = Math.min(target.size ?? Infinity, overhead + measured.reduce((s, m) => s + m.options.at(-1)!.bytes, 0));
+    let best: { size: number; agreement: number } | undefined;
+    const tries: { size: number; bytes: number; agreement: number }[] = [];
+    const top = await attempt(hi, `max-drop-${target.maxDrop}`);
+    tries.push({ size: hi, bytes: top.report.fileBytes, agreement: top.summary.agreement ?? 0 });
+    done = top;
+    if ((top.summary.agreement ?? 0) >= need) {
+      best = { size: hi, agreement: top.summary.agreement! };
+      for (let i = 0; i < (target.steps ?? 5) && hi - lo > 0.01 * hi; i++) {
+        const mid = Math.round((lo + hi) / 2);
+        const r = await attempt(mid, `max-drop-${target.maxDrop}`);
+        tries.push({ size: mid, bytes: r.report.fileBytes, agreement: r.summary.agreement ?? 0 });
+        if ((r.summary.agreement ?? 0) >= need) {
+          best = { size: mid, agreement: r.summary.agreement! };
+          hi = mid;
+          done = r;
+        } else lo = mid;
+      }
+      if (done.summary.target !== best.size) done = await attempt(best.size, `max-drop-${target.maxDrop}`);
+    } else {
+      done.summary.warning = `Agreement ${top.summary.agreement?.toFixed(2)}% on the calibration data is below ` +
+        `${need}% even at the widest widths`;
+    }
+    done.summary.maxDrop = target.maxDrop;
+    done.summary.tries = tries;
   }
-  let report: CompressReport | undefined;
-  let summary: TargetSummary | undefined;
-  for (let pass = 2; pass <= 4; pass++) {
-    const choice = chooseBits(measured, budget);
-    const bits = choice ?? new Map(measured.map((m) => [m.layer, m.options[0].bits]));
-    const chosen = measured.map((m) => {
-      const o = m.options.find((x) => x.bits === bits.get(m.layer))!;
-      return { layer: m.layer, ...o };
-    });
-    const layers = Object.fromEntries(chosen.map((c) => [c.layer, c.bits]));
-    const r = withCluster({ ...recipe, name: `${recipe.name ?? "recipe"}-${target.size}B` }, { layers });
-    report = await compress(input, output, r, options);
-    const predicted = overhead + chosen.reduce((s, c) => s + c.bytes, 0);
-    summary = {
-      target: target.size,
-      reached: report.fileBytes <= target.size,
-      overhead,
-      predictedBytes: predicted,
-      passes: pass,
-      choice: chosen,
-      recipe: r,
-    };
-    if (!choice) break; // even the narrowest widths do not fit
-    if (summary.reached) break;
-    budget -= report.fileBytes - target.size;
-  }
-  if (!summary!.reached) {
-    summary!.warning = `Target size ${target.size} B not reached: the file is ${report!.fileBytes} B` +
-      (chooseBits(measured, target.size - overhead) ? "" : ` (even ${Math.min(...widths)} bits everywhere is larger)`);
-  }
-  return { ...report!, target: summary! };
+  return { ...done.report, target: done.summary };
 }
 
 /** Text lines of a target run for the CLI. */
 export function formatTarget(t: TargetSummary): string {
   const lines = [
     `target size ${t.target} B: ${t.reached ? "reached" : "NOT reached"} after ${t.passes} passes ` +
-    `(predicted ${t.predictedBytes} B; ${t.overhead} B outside the clustered weights)`,
-    "chosen bits per layer (relative output error, weight bytes):",
+    `(predicted ${t.predictedBytes} B; ${t.overhead} B outside the clustered weights)` +
+    (t.agreement === undefined
+      ? ""
+      : `; top-1 agreement with the original on the calibration data ${t.agreement.toFixed(2)}%`),
   ];
+  if (t.maxDrop !== undefined) {
+    lines.push(
+      `--max-drop ${t.maxDrop}: tried ${t.tries?.map((x) => `${x.bytes} B at ${x.agreement.toFixed(2)}%`).join(", ")}`,
+    );
+  }
+  lines.push("chosen bits per layer (relative output error, weight bytes):");
   for (const c of t.choice) lines.push(`  ${c.layer}: ${c.bits} bits (${c.error.toExponential(2)}, ${c.bytes} B)`);
   return lines.join("\n");
 }
