@@ -228,12 +228,15 @@ export async function compressToTarget(
 
 /** Text lines of a target run for the CLI. */
 export function formatTarget(t: TargetSummary): string {
+  const agreement = t.agreement === undefined
+    ? ""
+    : `; top-1 agreement with the original on the calibration data ${t.agreement.toFixed(2)}%`;
   const lines = [
-    `target size ${t.target} B: ${t.reached ? "reached" : "NOT reached"} after ${t.passes} passes ` +
-    `(predicted ${t.predictedBytes} B; ${t.overhead} B outside the clustered weights)` +
-    (t.agreement === undefined
-      ? ""
-      : `; top-1 agreement with the original on the calibration data ${t.agreement.toFixed(2)}%`),
+    t.maxDrop === undefined
+      ? `target size ${t.target} B: ${t.reached ? "reached" : "NOT reached"} after ${t.passes} passes ` +
+        `(predicted ${t.predictedBytes} B; ${t.overhead} B outside the clustered weights)${agreement}`
+      : `max drop ${t.maxDrop} points: widths chosen for ${t.target} B (predicted ${t.predictedBytes} B; ` +
+        `${t.overhead} B outside the clustered weights)${agreement}`,
   ];
   if (t.maxDrop !== undefined) {
     lines.push(
