@@ -103,3 +103,38 @@ testNeeding(
     }
   },
 );
+
+testNeeding(
+  "compress --target-size fits the file, writes a recipe that reproduces it, and warns (fails with --strict) when unreachable",
+  { paths: [LENET] },
+  async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const src = [`${LENET}/lenet_iter_10000.caffemodel`, "--prototxt", `${LENET}/mnist_deploy.prototxt`];
+      const r = await runCli([
+        "compress",
+        ...src,
+        "--target-size",
+        "150000",
+        "--recipe-out",
+        `${dir}/r.json`,
+        "-o",
+        `${dir}/t.cvp`,
+      ]);
+      assert(r.code === 0, r.stderr);
+      const size = (await Deno.stat(`${dir}/t.cvp`)).size;
+      assert(size <= 150_000 && size > 120_000, `${size} B`);
+      const text = new TextDecoder().decode(r.stdout);
+      assert(/target size 150000 B: reached/.test(text), text);
+      const again = await runCli(["compress", ...src, "--recipe", `${dir}/r.json`, "-o", `${dir}/again.cvp`]);
+      assert(again.code === 0, again.stderr);
+      assert((await Deno.stat(`${dir}/again.cvp`)).size === size, "the recipe reproduces the file");
+      const soft = await runCli(["compress", ...src, "--target-size", "60000", "-o", `${dir}/small.cvp`]);
+      assert(soft.code === 0 && /warning: Target size 60000 B not reached/.test(soft.stderr), soft.stderr);
+      const strict = await runCli(["compress", ...src, "--target-size", "60000", "--strict", "-o", `${dir}/s.cvp`]);
+      assert(strict.code === 3 && /not reached/.test(strict.stderr), `${strict.code} ${strict.stderr}`);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
