@@ -200,6 +200,86 @@ function streamBytes(s: unknown): number {
 }
 
 /**
+ * The centre table of a clustered body (whose length {@link clusteredBodyLength} checked), as float32: the `k`
+ * stored centres for `cluster`, and +0.0 followed by the `k` stored centres for `cluster-sparse` (symbol 0 is zero).
+ */
+export function clusteredCenters(m: Record<string, unknown>, body: Uint8Array): Float32Array {
+  const k = m.k as number;
+  const half = halfOf(m.repr as "fp16" | "bf16");
+  const off = m.encoding === "cluster-sparse" ? 1 : 0;
+  const values = new Float32Array(k + off);
+  for (let i = 0; i < k; i++) values[i + off] = fromHalf(half, body[2 * i] | (body[2 * i + 1] << 8));
+  return values;
+}
+
+/**
+ * Decodes the indices of a clustered body into {@link clusteredCenters}' table, `slice` elements at a time, in
+ * element order. Yields one reused Uint32Array (borrowed: valid until the next slice is pulled).
+ */
+export function* decodeIndices(
+  m: Record<string, unknown>,
+  body: Uint8Array,
+  n: number,
+  slice = 1 << 20,
+): Generator<Uint32Array> {
+  const k = m.k as number;
+  let at = 2 * k;
+  const take = (s: unknown) => {
+    const b = (s as { bytes: number }).bytes;
+    const part = body.subarray(at, at + b);
+    at += b;
+    return { coding: (s as { coding: SymbolCoding }).coding, bytes: part };
+  };
+  if (m.encoding === "cluster") {
+    const s = take(m.indices);
+    const r = new SymbolReader(s.coding, s.bytes, k, n);
+    const idx = new Uint32Array(Math.max(1, Math.min(slice, n)));
+    for (let done = 0; done < n;) {
+      const c = Math.min(slice, n - done);
+      r.next(c, idx);
+      done += c;
+      yield idx.subarray(0, c);
+    }
+    r.finish();
+    return;
+  }
+  const E = m.entries as number;
+  const g = take(m.gaps), s = take(m.symbols);
+  const gr = new SymbolReader(g.coding, g.bytes, 2 ** (m.gapBits as number), E);
+  const sr = new SymbolReader(s.coding, s.bytes, k + 1, E);
+  const step = Math.max(1, Math.min(slice, E));
+  const gbuf = new Uint32Array(step), sbuf = new Uint32Array(step);
+  const out = new Uint32Array(Math.max(1, Math.min(slice, n)));
+  let outStart = 0; // element index of out[0]
+  let pos = 0;
+  const full = () => out.subarray(0, Math.min(out.length, n - outStart));
+  for (let e = 0; e < E;) {
+    const c = Math.min(step, E - e);
+    gr.next(c, gbuf);
+    sr.next(c, sbuf);
+    for (let j = 0; j < c; j++) {
+      pos += gbuf[j];
+      if (pos >= n) throw new RangeError(`entry ${e + j} lands at element ${pos}, past the ${n} elements`);
+      while (pos >= outStart + out.length) {
+        yield full();
+        outStart += out.length;
+        out.fill(0);
+      }
+      out[pos - outStart] = sbuf[j];
+      pos++;
+    }
+    e += c;
+  }
+  gr.finish();
+  sr.finish();
+  while (outStart < n) {
+    yield full();
+    outStart += out.length;
+    out.fill(0);
+  }
+}
+
+/**
  * Decodes a clustered body (whose length {@link clusteredBodyLength} checked) to float32, `slice` elements at a time.
  * Yields fresh little-endian float32 byte arrays.
  */

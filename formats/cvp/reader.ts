@@ -7,7 +7,8 @@
  * - Stream input (stdin): read strictly in order; each layer's tensor bodies are read (CRC checked) before the layer is
  *   handed out, and the header is completed from the trailer when the layer stream ends.
  *
- * Tensors decode to their stored dtype (`raw`) or to float32 (16-bit and clustered encodings), in chunks.
+ * Tensors decode to their stored dtype (`raw`) or to float32 (16-bit and clustered encodings), in chunks. A clustered
+ * tensor also carries its codebook and indices ({@link Tensor.encoded}) for writers that keep them.
  *
  * @module
  */
@@ -18,7 +19,7 @@ import { CvpError } from "../../src/errors.ts";
 import { type Attrs, type Layer, layerStream, type ModelHeader, type ModelStream } from "../../src/model/types.ts";
 import type { Op } from "../../src/model/ops.ts";
 import { type DType, DTYPE_SIZE, numel, Tensor } from "../../src/model/tensor.ts";
-import { clusteredBodyLength, decodeClustered } from "./clustered.ts";
+import { clusteredBodyLength, clusteredCenters, decodeIndices } from "./clustered.ts";
 import { decodeFooter, decodeFrame, FOOTER_SIZE, FRAME_SIZE, KIND } from "./frame.ts";
 import { widenChunks } from "./half.ts";
 import { decodeMeta, fromJsonValue, resolveParams } from "./json.ts";
@@ -167,7 +168,7 @@ async function* readLayers(rr: RecordReader, header: ModelHeader): AsyncGenerato
       const src: BodySource = seekable && t.bodyLength > EAGER_BODY
         ? await rr.skipBody(t)
         : { kind: "memory", blocks: await rr.body(t) };
-      layer.params[d.role] = makeTensor(rr, t, d, src);
+      layer.params[d.role] = await makeTensor(rr, t, d, src);
       tensors++;
     }
     if (layer.origin) layer.origin = resolveParams(layer.origin, layer.params) as Layer["origin"];
@@ -226,7 +227,7 @@ function expectedBodyLength(rr: RecordReader, t: RecordHead, d: ParamDesc): numb
   throw rr.error("bad_format", t, `unknown encoding '${enc}'`);
 }
 
-function makeTensor(rr: RecordReader, t: RecordHead, d: ParamDesc, src: BodySource): Tensor {
+async function makeTensor(rr: RecordReader, t: RecordHead, d: ParamDesc, src: BodySource): Promise<Tensor> {
   const file = rr.file;
   const n = numel(d.shape);
   const enc = t.meta.encoding as string;
@@ -241,15 +242,38 @@ function makeTensor(rr: RecordReader, t: RecordHead, d: ParamDesc, src: BodySour
   }
   const meta = t.meta;
   const head = { no: t.no, kind: t.kind, offset: t.offset, meta };
-  return Tensor.fromChunks(d.name, "float32", d.shape, 4 * n, async function* () {
-    const body = await bodyBytes(src, file);
-    try {
-      yield* decodeClustered(meta, body, n);
-    } catch (e) {
-      if (e instanceof RangeError) throw rr.error("bad_format", head, `bad ${enc} data: ${e.message}`);
-      throw e;
-    }
+  // The centres (2k bytes at the start of the body) are read now; the indices on each read of the tensor, with the
+  // body's CRC checked then.
+  const centers = clusteredCenters(meta, await bodyHead(src, 2 * (meta.k as number), rr, t));
+  return Tensor.fromClustered(d.name, d.shape, {
+    kind: "clustered",
+    centers,
+    repr: meta.repr as "fp16" | "bf16",
+    async *indices(slice?: number) {
+      const body = await bodyBytes(src, file);
+      try {
+        yield* decodeIndices(meta, body, n, slice);
+      } catch (e) {
+        if (e instanceof RangeError) throw rr.error("bad_format", head, `bad ${enc} data: ${e.message}`);
+        throw e;
+      }
+    },
   });
+}
+
+/** The first `n` bytes of a body (no CRC check: the whole body's is checked when it is read). */
+async function bodyHead(src: BodySource, n: number, rr: RecordReader, t: RecordHead): Promise<Uint8Array> {
+  if (src.kind === "memory") {
+    if (src.blocks.length === 1 || src.blocks[0].length >= n) return src.blocks[0].subarray(0, n);
+    return concat(src.blocks).subarray(0, n);
+  }
+  const out = new Uint8Array(n);
+  for (let got = 0; got < n;) {
+    const k = await src.input.readAt!(out.subarray(got), src.offset + got);
+    if (k === 0) throw rr.error("unexpected_eof", t, `unexpected end of input at byte ${src.offset + got}`);
+    got += k;
+  }
+  return out;
 }
 
 async function finish(rr: RecordReader, e: RecordHead, header: ModelHeader, layers: number, tensors: number) {

@@ -122,7 +122,7 @@ async function writeTensor(w: RecordWriter, layer: string, role: string, t: Tens
       layer: layer,
     });
   if (t.dtype === "string") throw new CvpError("unsupported", `Tensor '${t.name}' holds strings`, { layer });
-  const cluster = t.meta.cluster as Clustering | undefined;
+  const cluster = (t.meta.cluster as Clustering | undefined) ?? await fromEncoded(t);
   if (cluster !== undefined) {
     const n = numel(t.shape);
     const bad = checkClustering(cluster, n);
@@ -144,6 +144,19 @@ async function writeTensor(w: RecordWriter, layer: string, role: string, t: Tens
   }
   if (encoding !== "raw") throw fail(`encoding ${encoding} needs a clustering`);
   await w.record(KIND.tensor, { ...base, encoding: "raw" }, { length: t.byteLength, chunks: t.chunks() });
+}
+
+/** A clustering from a tensor's clustered form (a `.cvp` read back), so `.cvp` -> `.cvp` keeps it; indices in memory. */
+async function fromEncoded(t: Tensor): Promise<Clustering | undefined> {
+  const form = t.encoded;
+  if (!form || form.centers.length > 65536) return undefined;
+  const indices = form.centers.length > 256 ? new Uint16Array(t.size) : new Uint8Array(t.size);
+  let at = 0;
+  for await (const s of form.indices()) {
+    indices.set(s, at);
+    at += s.length;
+  }
+  return { centers: form.centers, indices, repr: form.repr };
 }
 
 class RecordWriter {

@@ -14,6 +14,11 @@ export interface OnnxWriteOptions extends WriteOptions {
   externalData?: boolean;
   /** Tensors of at least this many bytes go to the side file (default 1024, as the onnx package). */
   externalDataThreshold?: number;
+  /**
+   * Keep clustered tensors (a clustered `.cvp`'s) as indices plus a codebook, decoded inside the graph
+   * (./clustered.ts), instead of float32 initializers.
+   */
+  keepClustered?: boolean;
 }
 
 /** ONNX's flags. */
@@ -25,6 +30,15 @@ export const onnxFlags: readonly FormatFlag[] = [
     help: "ONNX output: store tensors in OUT.data",
     apply: (o, v) => {
       o.externalData = v === true;
+    },
+  },
+  {
+    name: "keep-clustered",
+    type: "boolean",
+    side: "write",
+    help: "ONNX output from a clustered .cvp: keep cluster indices and codebooks, decoded in the graph",
+    apply: (o, v) => {
+      o.keepClustered = v === true;
     },
   },
 ];

@@ -25,6 +25,7 @@ import type { ModelHeader, ModelStream, ValueInfo } from "../../src/model/types.
 import { WireWriter } from "../../src/wire/wire_writer.ts";
 import { encodeVarint } from "../../src/wire/varint.ts";
 import type { OnnxWriteOptions as WriteOptions } from "./options.ts";
+import { clusteredParts } from "./clustered.ts";
 import { exportLayer } from "./export_node.ts";
 import { onnx } from "./proto.ts";
 import type { OnnxHeaderOrigin, OnnxLayerOrigin } from "./reader.ts";
@@ -143,7 +144,7 @@ async function writeLayers(
       if (origin) {
         const fed = new Set(origin.feeds.map((f) => f.output));
         for (const t of origin.tensors) {
-          if (!fed.has(t.name)) await writeInitializer(graph, t, written, ext);
+          if (!fed.has(t.name)) await writeParam(graph, t, written, ext, options, targetOpset(header));
         }
         for (const f of origin.feeds) {
           if (written.has(f.output)) continue;
@@ -158,7 +159,7 @@ async function writeLayers(
         // Only what the nodes reference: a Scale's [C] params travel as their [C,1,1] constants.
         const used = new Set(exported.nodes.flatMap((n) => n.inputs));
         for (const t of [...exported.constants, ...Object.values(layer.params)]) {
-          if (used.has(t.name)) await writeInitializer(graph, t, written, ext);
+          if (used.has(t.name)) await writeParam(graph, t, written, ext, options, opset);
         }
         for (const n of exported.nodes) await graph.write(field(Graph.node, n.bytes));
       }
@@ -199,6 +200,25 @@ function field(num: number, bytes: Uint8Array): Uint8Array {
   const w = new WireWriter(bytes.length + 8);
   w.tag(num, 2).bytes(bytes);
   return w.finish();
+}
+
+/**
+ * Writes a layer's tensor: as an initializer, or with `keepClustered` and a clustered tensor, as its indices and
+ * the nodes that decode them (formats/onnx/clustered.ts), which precede the layer's own nodes.
+ */
+async function writeParam(
+  out: ByteSink,
+  t: Tensor,
+  written: Set<string>,
+  ext: ExternalData | undefined,
+  options: WriteOptions,
+  opset: number,
+): Promise<void> {
+  const parts = options.keepClustered && !written.has(t.name) ? clusteredParts(t, opset) : undefined;
+  if (!parts) return await writeInitializer(out, t, written, ext);
+  written.add(t.name);
+  for (const c of parts.tensors) await writeInitializer(out, c, written, ext);
+  for (const n of parts.nodes) await out.write(field(Graph.node, n));
 }
 
 /** Writes `t` as an initializer (once per name), streaming its bytes. */

@@ -1,6 +1,7 @@
 /**
  * Layout conversions between TF.js and the canonical stream (../../src/model/ops.ts), as lazy tensors: the work is
- * done when a consumer reads the data, and again on each read.
+ * done when a consumer reads the data, and again on each read. They move elements without changing them, so each
+ * keeps its source's {@link Tensor.codebook}.
  *
  * - Conv kernels HWIO [kh, kw, I, O] <-> OIHW [O, I, kh, kw]; depthwise [kh, kw, C, m] <-> [C*m, 1, kh, kw]. Conv
  *   kernels are small: these materialize one tensor.
@@ -97,7 +98,7 @@ export function permute4(t: Tensor, perm: number[], name = t.name): Tensor {
       }
     }
     yield bytesOf(out);
-  });
+  }).sameValuesAs(t);
 }
 
 /** HWIO [kh, kw, I, O] -> OIHW [O, I, kh, kw]. */
@@ -156,7 +157,7 @@ export function transposeBlocked(
       }
       for (let off = 0; off < out.length; off += 1 << 20) yield bytesOf(out.subarray(off, off + (1 << 20)));
     }
-  });
+  }).sameValuesAs(src);
 }
 
 /** Permutes the columns of each row of [rows, cols]: `out[r][colMap(c)] = src[r][c]`. Streams row by row. */
@@ -175,7 +176,7 @@ export function permuteColumns(
       for (let c = 0; c < cols; c++) out[map[c]] = row[c];
       yield bytesOf(out);
     }
-  });
+  }).sameValuesAs(src);
 }
 
 /** Index maps between the (h, w, c) flatten order of NHWC and the (c, h, w) order of NCHW. */

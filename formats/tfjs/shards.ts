@@ -9,6 +9,7 @@ import { float32ToFloat16 } from "../../src/model/float16.ts";
 import type { Tensor } from "../../src/model/tensor.ts";
 import { floatChunks } from "./layout.ts";
 import type { Quantization, WeightsManifestEntry } from "./types.ts";
+import { planClustered, planNotice, toLevels } from "./clustered.ts";
 
 /** TF.js converter's default shard size: 4 MiB. */
 export const DEFAULT_SHARD_SIZE = 4 * 1024 * 1024;
@@ -26,9 +27,15 @@ export class ShardWriter {
   #inShard = 0;
   total = 0;
 
-  constructor(dir: string, shardSize = DEFAULT_SHARD_SIZE) {
+  /** Called with a line per clustered weight: how it was stored, and why when it had to widen. */
+  readonly notice?: (line: string) => void;
+  /** Clustered weights written, by stored dtype. */
+  readonly clustered: Record<"uint8" | "float16" | "float32", number> = { uint8: 0, float16: 0, float32: 0 };
+
+  constructor(dir: string, shardSize = DEFAULT_SHARD_SIZE, notice?: (line: string) => void) {
     this.dir = dir;
     this.shardSize = Math.max(1, Math.floor(shardSize));
+    this.notice = notice;
   }
 
   /** Appends raw bytes, cutting shards at exact `shardSize` boundaries. */
@@ -52,9 +59,30 @@ export class ShardWriter {
     }
   }
 
-  /** Writes a float tensor (already in TF.js layout), quantized as asked; records its manifest entry. */
+  /**
+   * Writes a float tensor (already in TF.js layout), quantized as asked; records its manifest entry. With no
+   * `quantize`, a tensor known to hold only a few values (a clustered tensor's {@link Tensor.codebook}) is stored in
+   * the smallest tfjs form that holds them exactly (./clustered.ts).
+   */
   async writeFloat(name: string, t: Tensor, quantize?: QuantizeMode): Promise<void> {
     const shape = [...t.shape];
+    if (!quantize && t.codebook && t.dtype === "float32") {
+      const plan = planClustered(t.codebook);
+      this.notice?.(planNotice(name, plan));
+      this.clustered[plan.dtype]++;
+      if (plan.dtype === "float16") return await this.writeFloat(name, t, "float16");
+      if (plan.dtype === "uint8") {
+        for await (const a of floatChunks(t)) await this.write(toLevels(a, plan.levelOf, name));
+        const quantization: Quantization = {
+          dtype: "uint8",
+          scale: plan.scale,
+          min: plan.min,
+          original_dtype: "float32",
+        };
+        this.entries.push({ name, shape, dtype: "float32", quantization });
+        return;
+      }
+    }
     if (!quantize) {
       if (t.dtype === "float32") { for await (const c of t.chunks()) await this.write(c); }
       else for await (const a of floatChunks(t)) await this.write(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
@@ -114,6 +142,12 @@ export class ShardWriter {
 
   /** Closes the last shard and renames all to `group1-shardKofN.bin` in `outDir`; returns the names. */
   async finish(outDir: string): Promise<string[]> {
+    const c = this.clustered;
+    if (c.uint8 + c.float16 + c.float32 > 0) {
+      this.notice?.(
+        `tfjs: clustered weights: ${c.uint8} stored as uint8, ${c.float16} widened to float16, ${c.float32} to float32 (all exact)`,
+      );
+    }
     this.#file?.close();
     this.#file = undefined;
     const n = this.files.length;

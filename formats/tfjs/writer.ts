@@ -58,7 +58,7 @@ export async function writeTfjs(model: ModelStream, path: string, options: Write
   const spool = outDir
     ? await Deno.makeTempDir({ dir: outDir, prefix: ".convpress-" })
     : await Deno.makeTempDir({ prefix: "convpress-tfjs-out-" });
-  const shards = new ShardWriter(spool, options.shardSize ?? DEFAULT_SHARD_SIZE);
+  const shards = new ShardWriter(spool, options.shardSize ?? DEFAULT_SHARD_SIZE, options.notice);
   let sink: ByteSink | undefined;
   try {
     const w = new TfjsBuilder(model, shards, options);

@@ -42,7 +42,13 @@ export async function runConvert(
   const to = formatArg(str(v, "to"), "--to") ?? formatFromExtension(output);
   const progress = terminalProgress(name);
   try {
-    await convert(positionals[0], output, { ...read, ...write, to, progress });
+    await convert(positionals[0], output, {
+      ...read,
+      ...write,
+      to,
+      progress,
+      notice: (line: string) => console.error(line),
+    });
   } finally {
     progress.end();
   }

@@ -85,13 +85,19 @@ export async function clusterTensor(t: Tensor, bits: number, repr: CenterRepr = 
 
 /** The tensor standing for clustering `c` of `t`: quantized values on demand, and `meta.cluster`. */
 export function clusteredTensor(t: Tensor, c: Clustering, bits: number): Tensor {
-  const out = Tensor.fromChunks(t.name, "float32", t.shape, t.size * 4, async function* () {
-    const chunk = new Float32Array(Math.min(t.size, 1 << 18));
-    for (let off = 0; off < t.size; off += chunk.length) {
-      const n = Math.min(chunk.length, t.size - off);
-      for (let i = 0; i < n; i++) chunk[i] = c.centers[c.indices[off + i]];
-      yield new Uint8Array(chunk.buffer, 0, n * 4);
-    }
+  // The clustered form too, so writers that keep it (compressed ONNX, TF.js) need no float pass.
+  const out = Tensor.fromClustered(t.name, t.shape, {
+    kind: "clustered",
+    centers: c.centers,
+    repr: c.repr,
+    async *indices(slice = 1 << 18) {
+      const buf = new Uint32Array(Math.max(1, Math.min(t.size, slice)));
+      for (let off = 0; off < t.size; off += buf.length) {
+        const n = Math.min(buf.length, t.size - off);
+        buf.set(c.indices.subarray(off, off + n));
+        yield buf.subarray(0, n);
+      }
+    },
   });
   out.meta = { ...t.meta, cluster: { ...c, bits } };
   return out;

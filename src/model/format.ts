@@ -34,6 +34,8 @@ export interface WriteOptions {
   progress?: ProgressFn;
   /** Called once per tensor with the bytes it takes in the output, by writers that know (`.cvp`: the whole record). */
   onTensor?: (tensor: string, bytes: number) => void;
+  /** Called with notes a writer has for the user, one line each (the CLI prints them on stderr). */
+  notice?: (line: string) => void;
 }
 
 /**

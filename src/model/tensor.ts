@@ -8,6 +8,10 @@
  * Chunks handed out by {@link Tensor.chunks} are borrowed: valid until the next one is pulled. Data is always
  * little-endian, row-major, in the canonical layout of ./ops.ts.
  *
+ * A tensor may also carry an encoded form ({@link ClusteredForm}: a codebook and one index per element, as a clustered
+ * `.cvp` tensor stores it). Writers that can store the form keep it (the ONNX writer's `--keep-clustered`); every other
+ * consumer reads the float32 data, which the tensor dequantizes from the form lazily, slice by slice, on each read.
+ *
  * @module
  */
 import type { ByteInput } from "../bytes/byte_reader.ts";
@@ -56,6 +60,23 @@ export function numel(shape: readonly number[]): number {
   return n;
 }
 
+/**
+ * A tensor stored as a codebook and one index per element: element `i` is `centers[index(i)]`. This is how a
+ * clustered `.cvp` tensor travels from the reader to a writer that can keep it, without a float copy.
+ */
+export interface ClusteredForm {
+  readonly kind: "clustered";
+  /** The centres as float32 (exact: the 16-bit stored values widened). At most 65537 of them. */
+  readonly centers: Float32Array;
+  /** The 16-bit representation the centres were stored in. */
+  readonly repr: "fp16" | "bf16";
+  /**
+   * Yields the indices in element order as slices of at most `slice` indices. Slices are borrowed: valid until the
+   * next one is pulled. Each call decodes from the start.
+   */
+  indices(slice?: number): AsyncIterable<Uint32Array>;
+}
+
 type Source =
   | { kind: "bytes"; bytes: Uint8Array }
   | { kind: "parts"; parts: Uint8Array[] }
@@ -73,6 +94,8 @@ export class Tensor {
   /** Free-form annotations stages attach (for example a clustering chosen for `.cvp`). */
   meta: Record<string, unknown> = {};
   #source: Source;
+  #encoded?: ClusteredForm;
+  #codebook?: Float32Array;
 
   private constructor(name: string, dtype: DType, shape: readonly number[], byteLength: number, source: Source) {
     this.name = name;
@@ -121,6 +144,28 @@ export class Tensor {
     return new Tensor(name, dtype, shape, byteLength, { kind: "file", input, offset });
   }
 
+  /**
+   * A float32 tensor held as a codebook and indices ({@link ClusteredForm}). Its float data is dequantized on each
+   * read, one slice of indices at a time; {@link Tensor.encoded} hands the form itself to writers that keep it.
+   */
+  static fromClustered(name: string, shape: readonly number[], form: ClusteredForm): Tensor {
+    const n = numel(shape);
+    const { centers } = form;
+    const t = Tensor.fromChunks(name, "float32", shape, 4 * n, async function* () {
+      for await (const idx of form.indices()) {
+        const out = new Float32Array(idx.length);
+        for (let i = 0; i < idx.length; i++) {
+          const v = centers[idx[i]];
+          if (v === undefined) throw new RangeError(`index ${idx[i]} is not below ${centers.length} centres`);
+          out[i] = v;
+        }
+        yield new Uint8Array(out.buffer);
+      }
+    });
+    t.#encoded = form;
+    return t;
+  }
+
   /** A tensor whose bytes are produced on demand by `produce` (called once per read). */
   static fromChunks(
     name: string,
@@ -143,6 +188,29 @@ export class Tensor {
     return this.#source.kind === "bytes" || this.#source.kind === "parts";
   }
 
+  /** The encoded form the data comes from, when the source stored one (a clustered `.cvp` tensor). */
+  get encoded(): ClusteredForm | undefined {
+    return this.#encoded;
+  }
+
+  /**
+   * The values every element is known to take, when known: a clustered tensor's centres, kept through
+   * value-preserving transforms such as transposes (see {@link Tensor.sameValuesAs}). May list values no element
+   * takes; never misses one.
+   */
+  get codebook(): Float32Array | undefined {
+    return this.#encoded?.centers ?? this.#codebook;
+  }
+
+  /**
+   * Marks this tensor as holding only values of `src`'s codebook (for a transform that moves elements without
+   * changing them). Returns this tensor.
+   */
+  sameValuesAs(src: Tensor): this {
+    if (src.codebook && this.dtype === "float32") this.#codebook = src.codebook;
+    return this;
+  }
+
   /** The same data under another name, shape or metadata. */
   with(changes: { name?: string; shape?: readonly number[] }): Tensor {
     const t = new Tensor(
@@ -154,6 +222,9 @@ export class Tensor {
     );
     if (changes.shape) checkSize(t.name, t.dtype, t.shape, t.byteLength);
     t.meta = { ...this.meta };
+    // Element order is unchanged, so the encoded form still describes the data.
+    t.#encoded = this.#encoded;
+    t.#codebook = this.#codebook;
     return t;
   }
 
