@@ -174,6 +174,13 @@ export async function prepareCalibration(
           const stats = cache ?? new Map<string, LayerStats>();
           let samples = cache?.size ? (cache.get(SAMPLES)?.rows ?? 0) : 0;
           const batches = cache?.size ? [] : calibrationBatches(options, dims, options.batch!);
+          // Patch rows sampled per conv and batch: about twice the single-batch budget over the whole set.
+          const perBatch = Math.max(
+            256,
+            Math.ceil(
+              (2 * (settings.maxRows ?? 4096) * options.batch!) / Math.max(options.batch!, options.limit ?? 128),
+            ),
+          );
           for await (const b of batches) {
             samples += b.shape[0];
             const m = await openModel(input, open);
@@ -182,7 +189,10 @@ export async function prepareCalibration(
                 ? await Calibrator.create(batch, wiring, { plan: plan ?? emptyPlan() }, options)
                 : undefined;
               const input0 = { ...b, input: header.inputs[0].name };
-              const collect = await ClusterCalibrator.collector(input0, clusterWiring, spec, stats, settings);
+              const collect = await ClusterCalibrator.collector(input0, clusterWiring, spec, stats, {
+                ...settings,
+                maxRows: perBatch,
+              });
               const before = stagesWith(m, specs.slice(0, clusterAt), pre ? at : -1, plan, pre);
               const layers = applyStages(m, [...before, collect.stage()]).layers;
               for await (const _ of layers) { /* drain */ }
