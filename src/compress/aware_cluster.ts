@@ -137,7 +137,9 @@ function addRows(
   }
   if (st.h) {
     const ta = tf.tensor2d(a, [rows, d]);
-    const g = tf.tidy(() => tf.matMul(ta, ta, true, false)).dataSync();
+    const tg = tf.matMul(ta, ta, true, false);
+    const g = tg.dataSync();
+    tg.dispose();
     ta.dispose();
     for (let i = 0; i < g.length; i++) st.h[i] += g[i];
   }

@@ -222,7 +222,7 @@ export async function prepareCalibration(
 /** Short text lines for the CLI. */
 export function formatCalibration(s: CalibrationSummary): string {
   const lines = [
-    `calibration: ${s.samples} samples of ${s.data}` +
+    `calibration: ${s.samples || s.clusterSamples || 0} samples of ${s.data}` +
     (s.criterion
       ? `; criterion ${s.criterion}; prune order by ${s.sensitivityOrder ? "measured sensitivity" : "weights"}`
       : ""),
