@@ -1,20 +1,15 @@
 /**
  * The convpress command line: `deno task convpress ARGS`. The commands live in src/cli/ (one file each); this
- * entry point runs them and turns Ctrl-C into a clean exit.
+ * entry point runs them and removes every temporary on SIGINT, SIGTERM and SIGHUP (src/bytes/temp_files.ts).
  *
  * @module
  */
-import { removeTemporaryFiles } from "./src/bytes/byte_sink.ts";
+import { installCleanupHandlers } from "./src/bytes/temp_files.ts";
 import { main } from "./src/cli/main.ts";
 
 export { main };
 
 if (import.meta.main) {
-  try {
-    Deno.addSignalListener("SIGINT", () => {
-      removeTemporaryFiles();
-      Deno.exit(130);
-    });
-  } catch { /* signals unavailable (Windows) */ }
+  installCleanupHandlers();
   Deno.exit(await main(Deno.args));
 }

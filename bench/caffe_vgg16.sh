@@ -7,7 +7,7 @@ O=${OUT:-/tmp/convpress-caffe-bench}
 T=../shared/tools
 P=fixtures/caffe/vgg16_logits.prototxt
 mkdir -p "$O"
-cp="deno run --allow-read --allow-write --allow-env --allow-sys --allow-ffi main.ts convert"
+cp="deno run --allow-read --allow-write main.ts convert"
 run() { echo "\$ $*"; "$T/peak-rss.sh" "$@"; }
 for f in v1 v2; do
   run $cp "$V/vgg16_$f.caffemodel" -o "$O/vgg16_$f.onnx" --prototxt $P

@@ -11,7 +11,7 @@ shared="$root/../shared"
 out="$root/bench/out"
 mkdir -p "$out"
 deno=${DENO:-deno}
-cp="$deno run --allow-read --allow-write --allow-env --allow-sys --allow-ffi $root/main.ts"
+cp="$deno run --allow-read --allow-write $root/main.ts"
 rss="$shared/tools/peak-rss.sh"
 
 # Three alternating runs each, so page-cache and disk write-back effects hit both sides alike.

@@ -8,7 +8,7 @@ O=${OUT:-/tmp/convpress-tfjs-bench}
 T=../shared/tools
 P=fixtures/caffe/vgg16_logits.prototxt
 rm -rf "$O" && mkdir -p "$O"
-cp="deno run --allow-read --allow-write --allow-env --allow-sys --allow-ffi main.ts convert"
+cp="deno run --allow-read --allow-write main.ts convert"
 run() { echo "\$ $*"; "$T/peak-rss.sh" "$@"; }
 tfjs_check() { deno run -A $T/check_tfjs.ts "$1" "$V/input_nhwc.f32" 2,224,224,3 "$V/vgg16.logits.f32" "${2:-1e-5}"; }
 onnx_check() { deno run -A $T/check_onnx.ts "$1" "$V/input_nchw.f32" 2,3,224,224 "$V/vgg16.logits.f32" 1e-5; }

@@ -12,7 +12,7 @@ shared="$root/../shared"
 out="$root/bench/out"
 mkdir -p "$out"
 deno=${DENO:-deno}
-cp="$deno run --allow-read --allow-write --allow-env --allow-sys --allow-ffi --v8-flags=--expose-gc $root/main.ts"
+cp="$deno run --allow-read --allow-write --v8-flags=--expose-gc $root/main.ts"
 rss="$shared/tools/peak-rss.sh"
 proto="$shared/fixtures/caffe/vgg16/VGG_ILSVRC_16_layers_deploy.prototxt"
 

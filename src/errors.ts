@@ -130,3 +130,55 @@ export function wrapError(
   }
   throw err;
 }
+
+/** Longest name (layer, tensor, file) a message shows before it is cut. */
+export const MAX_NAME = 120;
+
+/**
+ * Makes untrusted text safe for one terminal line: control characters (C0, DEL, C1, line and paragraph separators,
+ * bidirectional overrides) become `\xNN` / `\uNNNN` escapes, so a layer name cannot forge stderr lines or move the
+ * cursor; text longer than `max` characters is cut with a note of how much was left out.
+ */
+export function escapeText(s: string, max = MAX_NAME): string {
+  let out = "";
+  let n = 0;
+  for (const ch of s) {
+    if (n === max) {
+      const rest = [...s].length - max;
+      return `${out}... (${rest} more characters)`;
+    }
+    const c = ch.codePointAt(0)!;
+    if (c < 0x20 || (c >= 0x7f && c < 0xa0)) out += `\\x${c.toString(16).padStart(2, "0")}`;
+    else if (c === 0x2028 || c === 0x2029 || (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069)) {
+      out += `\\u${c.toString(16).padStart(4, "0")}`;
+    } else if (c === 0xfffd || (c >= 0xd800 && c <= 0xdfff)) out += "\\ufffd";
+    else out += ch;
+    n++;
+  }
+  return out;
+}
+
+/**
+ * The one line the CLI prints for `err`: names the file it concerns (`fallbackFile`, the input, when the error
+ * carries none), cuts every quoted name longer than {@link MAX_NAME} and escapes control characters.
+ */
+export function errorLine(err: ConvpressError, fallbackFile?: string): string {
+  let msg = err.message;
+  const file = err.file ?? (err.code === "usage" ? undefined : fallbackFile);
+  if (file !== undefined && !msg.includes(file) && !(file === "-" && /\bstdin\b|'-'/.test(msg))) {
+    msg = `${file === "-" ? "stdin" : `'${file}'`}: ${msg}`;
+  }
+  // Names are quoted as '...': cut long ones before escaping, so a 14 KB binary name prints as one short line.
+  // The user's own paths are kept whole.
+  const keep = new Set([file, fallbackFile, err.file]);
+  msg = msg.replace(
+    /'([^']{121,})'/g,
+    (all, name: string) => keep.has(name) ? all : `'${[...name].slice(0, MAX_NAME).join("")}...'`,
+  );
+  return escapeText(msg, 2000);
+}
+
+/** True when `err` already names a file other than `outputs`: a read error met while writing, passed on unwrapped. */
+export function namesOtherFile(err: unknown, ...outputs: string[]): boolean {
+  return err instanceof ConvpressError && err.file !== undefined && !outputs.includes(err.file);
+}

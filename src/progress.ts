@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { escapeText } from "./errors.ts";
 
 /** Called with layers done and the total when known (0 when not), and a short label (the layer's name). */
 export type ProgressFn = (done: number, total: number, label?: string) => void;
@@ -22,7 +23,7 @@ export function terminalProgress(title: string): ProgressFn & { end(): void } {
     const frac = total > 0 ? Math.min(1, done / total) : 0;
     const bar = total > 0 ? "#".repeat(Math.round(frac * width)).padEnd(width, ".") : "";
     const pct = total > 0 ? `[${bar}] ${(frac * 100).toFixed(0).padStart(3)}%` : `${done} layers`;
-    const line = `\r${title} ${pct} ${label}`.slice(0, 110);
+    const line = `\r${title} ${pct} ${escapeText(label, 60)}`.slice(0, 110);
     Deno.stderr.writeSync(enc.encode(line.padEnd(110)));
   }) as ProgressFn & { end(): void };
   fn.end = () => {

@@ -77,11 +77,9 @@ export async function runCli(args: string[], stdin?: Uint8Array | string): Promi
   const cmd = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
+      // The permissions of `deno task convpress`: the CLI needs nothing else.
       "--allow-read",
       "--allow-write",
-      "--allow-env",
-      "--allow-sys",
-      "--allow-ffi",
       `${ROOT}/main.ts`,
       ...args,
     ],
@@ -89,6 +87,7 @@ export async function runCli(args: string[], stdin?: Uint8Array | string): Promi
     stdout: "piped",
     stderr: "piped",
     cwd: ROOT,
+    env: { DENO_NO_UPDATE_CHECK: "1" },
   });
   const child = cmd.spawn();
   if (stdin !== undefined) {

@@ -256,7 +256,7 @@ Deno.test("tfjs bad input: an op the canonical set cannot express names the node
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("tfjs writer: an op TF.js cannot express (grouped conv) is an error naming the layer; no output is left", async () => {
+Deno.test("tfjs writer: an op TF.js cannot express (grouped transposed conv) is an error naming the layer; no output is left", async () => {
   const dir = await tmp();
   const header = {
     name: "g",
@@ -268,8 +268,15 @@ Deno.test("tfjs writer: an op TF.js cannot express (grouped conv) is an error na
   async function* gen() {
     yield await Promise.resolve({
       name: "grouped",
-      op: "Conv" as const,
-      attrs: { kernel: [1, 1], strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1], group: 2 },
+      op: "ConvTranspose" as const,
+      attrs: {
+        kernel: [1, 1],
+        strides: [1, 1],
+        pads: [0, 0, 0, 0],
+        dilations: [1, 1],
+        group: 2,
+        outputPadding: [0, 0],
+      },
       inputs: ["x"],
       outputs: ["y"],
       params: { weight: Tensor.fromFloat32("w", [4, 2, 1, 1], new Float32Array(8)) },
@@ -277,7 +284,7 @@ Deno.test("tfjs writer: an op TF.js cannot express (grouped conv) is an error na
   }
   const e = await assertRejects(
     () => tfjsFormat.write({ header, layers: layerStream(gen()) }, `${dir}/o`, {}),
-    /Cannot write layer 'grouped' to TF\.js: grouped convolution \(group 2 of 4 channels\) has no TF\.js op/,
+    /Cannot write layer 'grouped' to TF\.js: grouped or dilated transposed convolution/,
   );
   assertEquals((e as TfjsError).code, "unsupported");
   const left = [];

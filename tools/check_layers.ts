@@ -22,7 +22,7 @@ export const LAYERS: readonly Layer[] = [
   { name: "base", paths: ["src/errors.ts", "src/progress.ts", "src/memory.ts"] },
   { name: "bytes", paths: ["src/bytes/"] },
   { name: "wire", paths: ["src/wire/"] },
-  { name: "model", paths: ["src/model/"] },
+  { name: "model", paths: ["src/model/", "src/ops/"] },
   { name: "data and numerics", paths: ["src/data/", "src/linalg/"] },
   { name: "formats", paths: ["formats/"], apart: true },
   { name: "format registry", paths: ["formats/registry.ts"] },

@@ -1,14 +1,25 @@
 /**
- * Canonical layers to Caffe layer records (current form): each canonical layer becomes one or two Caffe layers,
- * each a {@link TextMessage} (what the deploy prototxt prints and the caffemodel encodes) plus its blobs in Caffe's
- * shapes. Ops Caffe cannot express are a CaffeError `unsupported` naming the op, the layer and the format.
+ * Canonical layers to Caffe layer records (current form), one table entry per canonical op ({@link CAFFE_WRITERS}):
+ * each canonical layer becomes one or more Caffe layers, each a {@link TextMessage} (what the deploy prototxt prints
+ * and the caffemodel encodes) plus its blobs in Caffe's shapes. Ops Caffe cannot express are a CaffeError
+ * `unsupported` naming the op, the layer and the format.
+ *
+ * The reader most users have is OpenCV's DNN module, so what is written is what OpenCV 4.6 reads: floor-rounding
+ * pooling is written as Caffe's default ceil pooling followed by a `Slice` that drops the extra row or column (the
+ * dropped part goes to a `Silence` layer), never as `round_mode: FLOOR`, which OpenCV and Caffe releases before 2018
+ * reject; Clip 0..6 is OpenCV's `ReLU6`.
  *
  * @module
  */
 import { CaffeError } from "../../src/errors.ts";
 import { Tensor } from "../../src/model/tensor.ts";
 import type { Layer } from "../../src/model/types.ts";
+import type { Op } from "../../src/model/ops.ts";
 import { type Shape, windowOut } from "../../src/model/shapes.ts";
+import { attrsOf } from "../../src/ops/registry.ts";
+import type { ConvAttrs, ConvTransposeAttrs, PoolAttrs } from "../../src/ops/nn.ts";
+import type { BinaryAttrs, ClipAttrs } from "../../src/ops/elementwise.ts";
+import { nearestIsRepeat, type ReduceAttrs, type ResizeAttrs, type SliceAttrs } from "../../src/ops/tensor_ops.ts";
 import { TextEnum, TextMessage } from "./prototxt.ts";
 import { lazyFloat32 } from "./to_canonical.ts";
 
@@ -37,8 +48,7 @@ function f32(t: Tensor, shape?: number[]): Tensor {
   return lazyFloat32(t.name, s, async () => Float32Array.from(await t.float32()));
 }
 
-function symmetric(layer: Layer): [number, number] {
-  const p = (layer.attrs.pads as number[] | undefined) ?? [0, 0, 0, 0];
+function symmetric(layer: Layer, p: number[]): [number, number] {
   if (p[0] !== p[2] || p[1] !== p[3]) throw unsupported(layer, `asymmetric padding [${p.join(",")}]`);
   return [p[0], p[1]];
 }
@@ -56,180 +66,481 @@ export function inputRecord(name: string, shape: (number | string | null)[]): Te
   return record(name, "Input", [], [name]).add("input_param", new TextMessage().add("shape", s));
 }
 
-/** Converts one canonical layer. `inShape` is its first input's shape when known (used for pooling rounding). */
-export function toCaffeRecords(layer: Layer, inShape: Shape): CaffeRecord[] {
-  const { name, inputs, outputs, attrs, params } = layer;
-  const one = (type: string, param?: [string, TextMessage], blobs: Tensor[] = []): CaffeRecord[] => {
-    const msg = record(name, type, inputs, outputs);
-    if (param && param[1].fields.length) msg.add(param[0], param[1]);
-    return [{ msg, blobs }];
-  };
-  switch (layer.op) {
-    case "Conv": {
-      const w = params.weight;
-      if (!w || w.shape.length !== 4) throw unsupported(layer, "Caffe convolutions are 2-D");
-      const p = new TextMessage().add("num_output", w.shape[0]);
-      if (!params.bias) p.add("bias_term", false);
-      const [ph, pw] = symmetric(layer);
-      hw(p, "pad", [ph, pw], 0);
-      hw(p, "kernel", (attrs.kernel as number[] | undefined) ?? [w.shape[2], w.shape[3]], -1);
-      hw(p, "stride", (attrs.strides as number[] | undefined) ?? [1, 1], 1);
-      const group = (attrs.group as number | undefined) ?? 1;
-      if (group !== 1) p.add("group", group);
-      const d = (attrs.dilations as number[] | undefined) ?? [1, 1];
-      if (d[0] !== 1 || d[1] !== 1) {
-        p.add("dilation", d[0]);
-        if (d[1] !== d[0]) p.add("dilation", d[1]);
-      }
-      const blobs = [f32(w)];
-      if (params.bias) blobs.push(f32(params.bias, [w.shape[0]]));
-      return one("Convolution", ["convolution_param", p], blobs);
-    }
-    case "FC": {
-      const w = params.weight;
-      if (!w || w.shape.length !== 2) throw unsupported(layer, "FC weight must be [out, in]");
-      const p = new TextMessage().add("num_output", w.shape[0]);
-      if (!params.bias) p.add("bias_term", false);
-      const blobs = [f32(w)];
-      if (params.bias) blobs.push(f32(params.bias, [w.shape[0]]));
-      return one("InnerProduct", ["inner_product_param", p], blobs);
-    }
-    case "MaxPool":
-    case "AvgPool":
-      return one("Pooling", ["pooling_param", pooling(layer, inShape)]);
-    case "GlobalAvgPool":
-    case "GlobalMaxPool": {
-      const p = new TextMessage().add("pool", new TextEnum(layer.op === "GlobalMaxPool" ? "MAX" : "AVE"));
-      return one("Pooling", ["pooling_param", p.add("global_pooling", true)]);
-    }
-    case "Relu":
-      return one("ReLU");
-    case "LeakyRelu":
-      return one("ReLU", ["relu_param", new TextMessage().add("negative_slope", (attrs.alpha as number) ?? 0.01)]);
-    case "Clip":
-      if (attrs.min === 0 && (attrs.max === null || attrs.max === undefined || attrs.max === Infinity)) {
-        return one("ReLU");
-      }
-      throw unsupported(layer, "Caffe has no clip layer");
-    case "Sigmoid":
-      return one("Sigmoid");
-    case "Tanh":
-      return one("TanH");
-    case "Softmax": {
-      const axis = (attrs.axis as number | undefined) ?? 1;
-      return one("Softmax", ["softmax_param", axis === 1 ? new TextMessage() : new TextMessage().add("axis", axis)]);
-    }
-    case "LRN": {
-      const p = new TextMessage()
-        .add("local_size", (attrs.size as number) ?? 5)
-        .add("alpha", (attrs.alpha as number) ?? 1e-4)
-        .add("beta", (attrs.beta as number) ?? 0.75)
-        .add("k", (attrs.bias as number) ?? 1);
-      return one("LRN", ["lrn_param", p]);
-    }
-    case "Dropout":
-      return one("Dropout", ["dropout_param", new TextMessage().add("dropout_ratio", (attrs.ratio as number) ?? 0.5)]);
-    case "Identity":
-      return one("Split");
-    case "Concat": {
-      const axis = (attrs.axis as number | undefined) ?? 1;
-      return one("Concat", ["concat_param", axis === 1 ? new TextMessage() : new TextMessage().add("axis", axis)]);
-    }
-    case "Flatten": {
-      const axis = (attrs.axis as number | undefined) ?? 1;
-      return one("Flatten", ["flatten_param", axis === 1 ? new TextMessage() : new TextMessage().add("axis", axis)]);
-    }
-    case "Reshape": {
-      const shape = new TextMessage();
-      for (const d of (attrs.shape as number[] | undefined) ?? []) shape.add("dim", d);
-      return one("Reshape", ["reshape_param", new TextMessage().add("shape", shape)]);
-    }
-    case "Add":
-    case "Sub":
-    case "Mul":
-    case "Max": {
-      if (inputs.length < 2) throw unsupported(layer, "Eltwise needs at least two activation inputs");
-      const p = new TextMessage();
-      if (layer.op === "Mul") p.add("operation", new TextEnum("PROD"));
-      else if (layer.op === "Max") p.add("operation", new TextEnum("MAX"));
-      else {
-        let coeffs = attrs.coeffs as number[] | undefined;
-        if (layer.op === "Sub") {
-          if (inputs.length !== 2) throw unsupported(layer, "Sub of more than two inputs");
-          coeffs = [1, -1];
-        }
-        for (const c of coeffs ?? []) p.add("coeff", c);
-      }
-      return one("Eltwise", ["eltwise_param", p]);
-    }
-    case "BatchNorm": {
-      const { scale, bias, mean, var: variance } = params;
-      if (!scale || !bias || !mean || !variance) throw unsupported(layer, "BatchNorm without all four parameters");
-      const c = mean.size;
-      const bn = record(name, "BatchNorm", inputs, outputs);
-      bn.add(
-        "batch_norm_param",
-        new TextMessage().add("use_global_stats", true).add("eps", (attrs.epsilon as number) ?? 1e-5),
-      );
-      const sc = record(`${name}_scale`, "Scale", outputs, outputs);
-      sc.add("scale_param", new TextMessage().add("bias_term", true));
-      return [
-        {
-          msg: bn,
-          blobs: [f32(mean, [c]), f32(variance, [c]), Tensor.fromFloat32(`${name}.factor`, [1], Float32Array.of(1))],
-        },
-        { msg: sc, blobs: [f32(scale, [c]), f32(bias, [c])] },
-      ];
-    }
-    case "Scale": {
-      const s = params.scale;
-      if (!s) throw unsupported(layer, "Scale without a scale parameter");
-      const p = new TextMessage();
-      const axis = (attrs.axis as number | undefined) ?? 1;
-      if (axis !== 1) p.add("axis", axis);
-      if (params.bias) p.add("bias_term", true);
-      const blobs = [f32(s, [s.size])];
-      if (params.bias) blobs.push(f32(params.bias, [params.bias.size]));
-      return one("Scale", ["scale_param", p], blobs);
-    }
-    case "Passthrough": {
-      const o = layer.origin;
-      if (o?.format !== "caffe") throw unsupported(layer, `a ${o?.format ?? "foreign"} layer passed through unchanged`);
-      const src = (o.data as { msg: TextMessage }).msg;
-      const msg = record(name, String(attrs.type ?? src.str("type", "")), inputs, outputs);
-      for (const [k, v] of src.fields) if (!["name", "type", "bottom", "top", "phase"].includes(k)) msg.add(k, v);
-      return [{ msg, blobs: Object.values(params).map((t) => f32(t)) }];
-    }
-    default:
-      throw unsupported(layer, "Caffe has no such layer");
-  }
+/** What a table entry gets. */
+interface Ctx {
+  layer: Layer;
+  inShape: Shape;
+  outShapes: Shape[];
+  /** One Caffe layer of `type` with the layer's own bottoms and tops. */
+  one(type: string, param?: [string, TextMessage], blobs?: Tensor[]): CaffeRecord[];
+  fail(why: string): never;
 }
 
-function pooling(layer: Layer, inShape: Shape): TextMessage {
-  const a = layer.attrs;
-  const max = layer.op === "MaxPool";
-  const p = new TextMessage().add("pool", new TextEnum(max ? "MAX" : "AVE"));
-  const kernel = a.kernel as number[];
-  const strides = (a.strides as number[] | undefined) ?? [1, 1];
-  const pads = symmetric(layer);
-  if (!max && !a.countIncludePad && (pads[0] || pads[1])) {
-    throw unsupported(layer, "Caffe's average pooling counts padded cells (count_include_pad = 0 with padding)");
-  }
-  if ((a.dilations as number[] | undefined)?.some((d) => d !== 1)) throw unsupported(layer, "dilated pooling");
+type Writer = (c: Ctx) => CaffeRecord[];
+
+const plain = (type: string): Writer => (c) => c.one(type);
+
+function convParam(c: Ctx, a: ConvAttrs, o: number, kernel: number[]): TextMessage {
+  const p = new TextMessage().add("num_output", o);
+  if (!c.layer.params.bias) p.add("bias_term", false);
+  hw(p, "pad", symmetric(c.layer, a.pads), 0);
   hw(p, "kernel", kernel, -1);
-  hw(p, "stride", strides, 1);
-  hw(p, "pad", pads, 0);
-  if (!a.ceil) {
-    // Caffe rounds up. Floor rounding gives the same size unless the last window starts past the input; only then
-    // is BVLC's `round_mode: FLOOR` written (OpenCV's Caffe reader does not know it). When the input size is not
-    // known (an ONNX stream read from stdin states it only after its nodes) Caffe's default is kept.
-    const dims = [2, 3].map((i) => (inShape && typeof inShape[i] === "number" ? inShape[i] as number : undefined));
-    const differs = dims.some((d, i) =>
-      d !== undefined &&
-      windowOut(d, kernel[i], strides[i], pads[i], pads[i], 1, false) !==
-        windowOut(d, kernel[i], strides[i], pads[i], pads[i], 1, true)
-    );
-    if (differs) p.add("round_mode", new TextEnum("FLOOR"));
+  hw(p, "stride", a.strides, 1);
+  if (a.group !== 1) p.add("group", a.group);
+  if (a.dilations[0] !== 1 || a.dilations[1] !== 1) {
+    p.add("dilation", a.dilations[0]);
+    if (a.dilations[1] !== a.dilations[0]) p.add("dilation", a.dilations[1]);
   }
   return p;
+}
+
+/** Records that keep `[start, end)` of `axis` of `bottom` as `top`: a Slice, its dropped parts to a Silence. */
+function sliceRecords(
+  name: string,
+  bottom: string,
+  top: string,
+  axis: number,
+  start: number,
+  end: number,
+  dim: number,
+) {
+  const p = new TextMessage().add("axis", axis);
+  const tops: string[] = [];
+  const drop: string[] = [];
+  if (start > 0) {
+    p.add("slice_point", start);
+    tops.push(`${name}_before`);
+    drop.push(`${name}_before`);
+  }
+  tops.push(top);
+  if (end < dim) {
+    p.add("slice_point", end);
+    tops.push(`${name}_after`);
+    drop.push(`${name}_after`);
+  }
+  const out: CaffeRecord[] = [{ msg: record(name, "Slice", [bottom], tops).add("slice_param", p), blobs: [] }];
+  if (drop.length) out.push({ msg: record(`${name}_silence`, "Silence", drop, []), blobs: [] });
+  return out;
+}
+
+function binaryConst(c: Ctx, op: Op): CaffeRecord[] {
+  const { layer } = c;
+  const a = attrsOf<BinaryAttrs>(layer);
+  const k = layer.params.const;
+  const channels = c.inShape?.[1];
+  const n = k.size;
+  if (a.constFirst && (op === "Sub" || op === "Div" || op === "Pow")) c.fail(`a constant on the left of ${op}`);
+  const perChannel = n > 1 && typeof channels === "number" && n === channels &&
+    k.shape.slice(-2).every((d, _, s) => s.length < 3 || d === 1) && (c.inShape?.length ?? 0) >= 2;
+  if (n !== 1 && !perChannel) c.fail(`a constant operand of shape [${k.shape}] that is not per channel`);
+  const values = async () => await k.float32();
+  if (n === 1 && (op === "Mul" || op === "Add" || op === "Sub" || op === "Div" || op === "Pow")) {
+    // Power: y = (shift + scale * x) ^ power. The scalar is read when the prototxt is printed... it must be known
+    // now, so it is read synchronously from a materialized tensor.
+    if (!k.materialized) c.fail("a scalar constant that is not in memory");
+    const v = new Float32Array(k.syncBytes().slice().buffer)[0];
+    const p = new TextMessage();
+    if (op === "Mul") p.add("scale", v);
+    else if (op === "Div") p.add("scale", 1 / v);
+    else if (op === "Add") p.add("shift", v);
+    else if (op === "Sub") p.add("shift", -v);
+    else p.add("power", v);
+    if (k.dtype !== "float32") c.fail(`a ${k.dtype} scalar`);
+    return c.one("Power", ["power_param", p]);
+  }
+  if (op !== "Mul" && op !== "Add" && op !== "Sub" && op !== "Div") c.fail(`${op} with a per-channel constant`);
+  const ch = n;
+  const map = (f: (v: number) => number, name: string) => lazyFloat32(name, [ch], async () => (await values()).map(f));
+  const p = new TextMessage();
+  if (op === "Mul" || op === "Div") {
+    const s = map(op === "Mul" ? (v) => v : (v) => 1 / v, `${k.name}/scale`);
+    return c.one("Scale", ["scale_param", p], [s]);
+  }
+  p.add("bias_term", true);
+  const ones = Tensor.fromFloat32(`${k.name}/ones`, [ch], new Float32Array(ch).fill(1));
+  return c.one("Scale", ["scale_param", p], [ones, map(op === "Add" ? (v) => v : (v) => -v, `${k.name}/bias`)]);
+}
+
+function eltwise(c: Ctx): CaffeRecord[] {
+  const { layer } = c;
+  if (layer.params.const) return binaryConst(c, layer.op);
+  if (layer.inputs.length < 2) c.fail("Eltwise needs at least two activation inputs");
+  const p = new TextMessage();
+  if (layer.op === "Mul") p.add("operation", new TextEnum("PROD"));
+  else if (layer.op === "Max") p.add("operation", new TextEnum("MAX"));
+  else if (layer.op === "Add" || layer.op === "Sub") {
+    let coeffs = attrsOf<BinaryAttrs>(layer).coeffs;
+    if (layer.op === "Sub") {
+      if (layer.inputs.length !== 2) c.fail("Sub of more than two inputs");
+      coeffs = [1, -1];
+    }
+    for (const v of coeffs ?? []) p.add("coeff", v);
+  } else c.fail(`${layer.op} of two activations`);
+  return c.one("Eltwise", ["eltwise_param", p]);
+}
+
+function pooling(c: Ctx): CaffeRecord[] {
+  const { layer, inShape } = c;
+  const a = attrsOf<PoolAttrs>(layer);
+  const max = layer.op === "MaxPool";
+  const p = new TextMessage().add("pool", new TextEnum(max ? "MAX" : "AVE"));
+  const pads = symmetric(layer, a.pads);
+  if (!max && !a.countIncludePad && (pads[0] || pads[1])) {
+    c.fail("Caffe's average pooling counts padded cells (count_include_pad = 0 with padding)");
+  }
+  hw(p, "kernel", a.kernel, -1);
+  hw(p, "stride", a.strides, 1);
+  hw(p, "pad", pads, 0);
+  if (a.ceil) return c.one("Pooling", ["pooling_param", p]);
+  // Caffe rounds up. Floor rounding gives the same size unless the last window starts inside the input; then the
+  // ceil result has one more row or column, which a Slice drops (the first windows are the same in both modes).
+  const dims = [2, 3].map((i) => (inShape && typeof inShape[i] === "number" ? inShape[i] as number : undefined));
+  const sizes = dims.map((d, i) =>
+    d === undefined ? undefined : {
+      floor: windowOut(d, a.kernel[i], a.strides[i], pads[i], pads[i], 1, false),
+      ceil: windowOut(d, a.kernel[i], a.strides[i], pads[i], pads[i], 1, true),
+    }
+  );
+  if (sizes.some((s) => s === undefined)) {
+    // Size unknown (an ONNX stream read from stdin states it only after its nodes): a floor window count can only
+    // be kept when no window can hang over; with stride 1 and no padding both roundings agree.
+    if (a.strides.every((s) => s === 1)) return c.one("Pooling", ["pooling_param", p]);
+    c.fail("floor-rounding pooling on an input of unknown size");
+  }
+  const differs = sizes.map((s) => s!.floor !== s!.ceil);
+  if (!differs.some(Boolean)) return c.one("Pooling", ["pooling_param", p]);
+  const name = layer.name, out = layer.outputs[0];
+  const pooled = `${name}_ceil`;
+  const records: CaffeRecord[] = [{
+    msg: record(name, "Pooling", layer.inputs, [pooled]).add("pooling_param", p),
+    blobs: [],
+  }];
+  let cur = pooled;
+  [0, 1].forEach((i) => {
+    if (!differs[i]) return;
+    const last = i === 1 || !differs[1];
+    const top = last ? out : `${name}_crop_h`;
+    records.push(...sliceRecords(`${name}_crop_${i ? "w" : "h"}`, cur, top, i + 2, 0, sizes[i]!.floor, sizes[i]!.ceil));
+    cur = top;
+  });
+  return records;
+}
+
+function globalPool(c: Ctx, max: boolean, flatten: boolean): CaffeRecord[] {
+  const p = new TextMessage().add("pool", new TextEnum(max ? "MAX" : "AVE")).add("global_pooling", true);
+  const { layer } = c;
+  if (!flatten) return c.one("Pooling", ["pooling_param", p]);
+  const mid = `${layer.name}_pool`;
+  return [
+    { msg: record(layer.name, "Pooling", layer.inputs, [mid]).add("pooling_param", p), blobs: [] },
+    { msg: record(`${layer.name}_flatten`, "Flatten", [mid], layer.outputs), blobs: [] },
+  ];
+}
+
+function reshapeTo(c: Ctx): CaffeRecord[] {
+  const out = c.outShapes[0];
+  if (!out || out.slice(1).some((d) => typeof d !== "number")) c.fail("the output shape is unknown");
+  const shape = new TextMessage().add("dim", 0);
+  for (const d of out!.slice(1)) shape.add("dim", d as number);
+  return c.one("Reshape", ["reshape_param", new TextMessage().add("shape", shape)]);
+}
+
+/** Canonical op -> Caffe layers. */
+export const CAFFE_WRITERS: Readonly<Partial<Record<Op, Writer>>> = Object.freeze({
+  Conv(c) {
+    const w = c.layer.params.weight;
+    if (!w || w.shape.length !== 4) c.fail("Caffe convolutions are 2-D");
+    const a = attrsOf<ConvAttrs>(c.layer);
+    const blobs = [f32(w)];
+    if (c.layer.params.bias) blobs.push(f32(c.layer.params.bias, [w.shape[0]]));
+    return c.one("Convolution", ["convolution_param", convParam(c, a, w.shape[0], a.kernel)], blobs);
+  },
+  ConvTranspose(c) {
+    const w = c.layer.params.weight;
+    const a = attrsOf<ConvTransposeAttrs>(c.layer);
+    if (a.outputPadding.some((v) => v !== 0)) c.fail(`output padding [${a.outputPadding}]`);
+    // Caffe's Deconvolution weight is [in, out/group, kh, kw], as ONNX's.
+    const o = w.shape[1] * a.group;
+    const blobs = [f32(w)];
+    if (c.layer.params.bias) blobs.push(f32(c.layer.params.bias, [o]));
+    return c.one("Deconvolution", ["convolution_param", convParam(c, a, o, a.kernel)], blobs);
+  },
+  FC(c) {
+    const w = c.layer.params.weight;
+    if (!w || w.shape.length !== 2) c.fail("FC weight must be [out, in]");
+    const p = new TextMessage().add("num_output", w.shape[0]);
+    if (!c.layer.params.bias) p.add("bias_term", false);
+    const blobs = [f32(w)];
+    if (c.layer.params.bias) blobs.push(f32(c.layer.params.bias, [w.shape[0]]));
+    return c.one("InnerProduct", ["inner_product_param", p], blobs);
+  },
+  MatMul(c) {
+    const w = c.layer.params.weight;
+    if (!w || c.inShape?.length !== 2) c.fail("a matrix product other than a 2-D input times a constant");
+    // InnerProduct weight [N, K] = the constant [K, N] transposed.
+    const [k, n] = w.shape;
+    const t = lazyFloat32(`${w.name}/t`, [n, k], async () => {
+      const v = await w.float32();
+      const o = new Float32Array(v.length);
+      for (let i = 0; i < k; i++) for (let j = 0; j < n; j++) o[j * k + i] = v[i * n + j];
+      return o;
+    });
+    const p = new TextMessage().add("num_output", n).add("bias_term", false);
+    return c.one("InnerProduct", ["inner_product_param", p], [t]);
+  },
+  MaxPool: pooling,
+  AvgPool: pooling,
+  GlobalAvgPool: (c) => globalPool(c, false, false),
+  GlobalMaxPool: (c) => globalPool(c, true, false),
+  ReduceMean: (c) => reducePool(c, false),
+  ReduceMax: (c) => reducePool(c, true),
+  Relu: plain("ReLU"),
+  LeakyRelu: (c) =>
+    c.one("ReLU", ["relu_param", new TextMessage().add("negative_slope", attrsOf<{ alpha: number }>(c.layer).alpha)]),
+  PRelu(c) {
+    const s = c.layer.params.slope;
+    const ch = c.inShape?.[1];
+    if (s.size === 1) {
+      return c.one("PReLU", ["prelu_param", new TextMessage().add("channel_shared", true)], [f32(s, [1])]);
+    }
+    if (s.size !== ch || s.shape.slice(1).some((d) => d !== 1)) c.fail(`a slope of shape [${s.shape}]`);
+    return c.one("PReLU", ["prelu_param", new TextMessage()], [f32(s, [s.size])]);
+  },
+  Clip(c) {
+    const { min, max } = attrsOf<ClipAttrs>(c.layer);
+    if (min === 0 && max === Infinity) return c.one("ReLU");
+    // OpenCV's Caffe reader knows ReLU6 (0..6); BVLC Caffe has no clip layer.
+    if (min === 0 && max === 6) return c.one("ReLU6");
+    return c.fail(`Caffe has no clip layer for [${min}, ${max}] (only ReLU6, as OpenCV reads it)`);
+  },
+  Sigmoid: plain("Sigmoid"),
+  Swish(c) {
+    // x * sigmoid(x): a Sigmoid and an Eltwise product.
+    const { layer } = c;
+    const s = `${layer.name}_sigmoid`;
+    return [
+      { msg: record(s, "Sigmoid", layer.inputs, [s]), blobs: [] },
+      { msg: eltProd(layer.name, [layer.inputs[0], s], layer.outputs), blobs: [] },
+    ];
+  },
+  HardSigmoid(c) {
+    const a = attrsOf<{ alpha: number; beta: number }>(c.layer);
+    return hardSigmoid(c.layer.name, c.layer.inputs[0], c.layer.outputs[0], a.alpha, a.beta);
+  },
+  HardSwish(c) {
+    const { layer } = c;
+    const hs = `${layer.name}_hardsigmoid`;
+    return [
+      ...hardSigmoid(hs, layer.inputs[0], hs, 1 / 6, 0.5),
+      { msg: eltProd(layer.name, [layer.inputs[0], hs], layer.outputs), blobs: [] },
+    ];
+  },
+  Resize(c) {
+    // Nearest resizing by an integer factor repeats each pixel: a depthwise Deconvolution with a kernel of ones
+    // and the factor as stride (OpenCV and Caffe both read it).
+    const { layer, inShape } = c;
+    const a = attrsOf<ResizeAttrs>(layer);
+    const out = c.outShapes[0];
+    const ch = inShape?.[1], h = inShape?.[2], w = inShape?.[3];
+    if (a.mode !== "nearest" || a.coordinate === "align_corners") {
+      c.fail(`${a.mode} resize with ${a.coordinate} coordinates`);
+    }
+    if (typeof ch !== "number" || typeof h !== "number" || typeof w !== "number" || !out) {
+      c.fail("the input size is unknown");
+    }
+    const [sh, sw] = [(out![2] as number) / (h as number), (out![3] as number) / (w as number)];
+    if (!nearestIsRepeat(a, sh, sw)) {
+      c.fail(
+        `nearest resize by ${sh}x${sw} with ${a.coordinate} coordinates and ${a.nearest} rounding (only a repeat of pixels is a Deconvolution)`,
+      );
+    }
+    const p = new TextMessage().add("num_output", ch as number).add("bias_term", false);
+    hw(p, "kernel", [sh, sw], -1);
+    hw(p, "stride", [sh, sw], 1);
+    p.add("group", ch as number);
+    const n = (ch as number) * sh * sw;
+    return c.one("Deconvolution", ["convolution_param", p], [
+      Tensor.fromFloat32(`${layer.name}.ones`, [ch as number, 1, sh, sw], new Float32Array(n).fill(1)),
+    ]);
+  },
+  Tanh: plain("TanH"),
+  Abs: plain("AbsVal"),
+  Softplus: plain("BNLL"),
+  Exp: plain("Exp"),
+  Log: plain("Log"),
+  Elu: (c) => c.one("ELU", ["elu_param", new TextMessage().add("alpha", attrsOf<{ alpha: number }>(c.layer).alpha)]),
+  Softmax(c) {
+    const axis = attrsOf<{ axis: number }>(c.layer).axis;
+    const rank = c.inShape?.length;
+    const ax = axis < 0 && rank ? axis + rank : axis;
+    if (ax < 0) c.fail(`softmax axis ${axis} of an input of unknown rank`);
+    return c.one("Softmax", ["softmax_param", ax === 1 ? new TextMessage() : new TextMessage().add("axis", ax)]);
+  },
+  LRN(c) {
+    const a = attrsOf<{ size: number; alpha: number; beta: number; bias: number }>(c.layer);
+    const p = new TextMessage().add("local_size", a.size).add("alpha", a.alpha).add("beta", a.beta).add("k", a.bias);
+    return c.one("LRN", ["lrn_param", p]);
+  },
+  Dropout: (c) =>
+    c.one("Dropout", [
+      "dropout_param",
+      new TextMessage().add("dropout_ratio", attrsOf<{ ratio: number }>(c.layer).ratio),
+    ]),
+  Identity: plain("Split"),
+  Pad(c) {
+    // PyTorch exports some average pools with an all-zero Pad in front: nothing to do, so a Split (identity).
+    if (attrsOf<{ pads: number[] }>(c.layer).pads.every((p) => p === 0)) return c.one("Split");
+    return c.fail("Caffe has no padding layer");
+  },
+  Concat(c) {
+    const axis = attrsOf<{ axis: number }>(c.layer).axis;
+    return c.one("Concat", ["concat_param", axis === 1 ? new TextMessage() : new TextMessage().add("axis", axis)]);
+  },
+  Flatten(c) {
+    const axis = attrsOf<{ axis: number }>(c.layer).axis;
+    return c.one("Flatten", ["flatten_param", axis === 1 ? new TextMessage() : new TextMessage().add("axis", axis)]);
+  },
+  Reshape(c) {
+    const shape = new TextMessage();
+    for (const d of attrsOf<{ shape: number[] }>(c.layer).shape) shape.add("dim", d);
+    return c.one("Reshape", ["reshape_param", new TextMessage().add("shape", shape)]);
+  },
+  Squeeze: reshapeTo,
+  Unsqueeze: reshapeTo,
+  Transpose(c) {
+    const perm = attrsOf<{ perm: number[] | null }>(c.layer).perm;
+    const rank = c.inShape?.length;
+    const order = perm ?? (rank ? Array.from({ length: rank }, (_, i) => rank - 1 - i) : undefined);
+    if (!order) c.fail("a transpose of an input of unknown rank");
+    const p = new TextMessage();
+    for (const o of order!) p.add("order", o);
+    return c.one("Permute", ["permute_param", p]);
+  },
+  Slice(c) {
+    const a = attrsOf<SliceAttrs>(c.layer);
+    if (a.starts.length !== 1 || (a.steps && a.steps[0] !== 1)) c.fail("a slice of more than one axis or with steps");
+    const rank = c.inShape?.length ?? 0;
+    let axis = a.axes ? a.axes[0] : 0;
+    if (axis < 0) axis += rank;
+    const d = c.inShape?.[axis];
+    if (typeof d !== "number") c.fail("a slice of an axis of unknown size");
+    const cl = (v: number) => Math.min(Math.max(v < 0 ? v + (d as number) : v, 0), d as number);
+    return sliceRecords(
+      c.layer.name,
+      c.layer.inputs[0],
+      c.layer.outputs[0],
+      axis,
+      cl(a.starts[0]),
+      cl(a.ends[0]),
+      d as number,
+    );
+  },
+  Add: eltwise,
+  Sub: eltwise,
+  Mul: eltwise,
+  Max: eltwise,
+  Div: eltwise,
+  Pow: eltwise,
+  BatchNorm(c) {
+    const { layer } = c;
+    const { scale, bias, mean, var: variance } = layer.params;
+    if (!scale || !bias || !mean || !variance) c.fail("BatchNorm without all four parameters");
+    const ch = mean.size;
+    const bn = record(layer.name, "BatchNorm", layer.inputs, layer.outputs);
+    bn.add(
+      "batch_norm_param",
+      new TextMessage().add("use_global_stats", true).add("eps", attrsOf<{ epsilon: number }>(layer).epsilon),
+    );
+    const sc = record(`${layer.name}_scale`, "Scale", layer.outputs, layer.outputs);
+    sc.add("scale_param", new TextMessage().add("bias_term", true));
+    return [
+      {
+        msg: bn,
+        blobs: [
+          f32(mean, [ch]),
+          f32(variance, [ch]),
+          Tensor.fromFloat32(`${layer.name}.factor`, [1], Float32Array.of(1)),
+        ],
+      },
+      { msg: sc, blobs: [f32(scale, [ch]), f32(bias, [ch])] },
+    ];
+  },
+  Scale(c) {
+    const s = c.layer.params.scale;
+    if (!s) c.fail("Scale without a scale parameter");
+    const p = new TextMessage();
+    const axis = attrsOf<{ axis: number }>(c.layer).axis;
+    if (axis !== 1) p.add("axis", axis);
+    if (c.layer.params.bias) p.add("bias_term", true);
+    const blobs = [f32(s, [s.size])];
+    if (c.layer.params.bias) blobs.push(f32(c.layer.params.bias, [c.layer.params.bias.size]));
+    return c.one("Scale", ["scale_param", p], blobs);
+  },
+  Passthrough(c) {
+    const { layer } = c;
+    const o = layer.origin;
+    if (o?.format !== "caffe") {
+      const native = layer.attrs.onnxOp ?? layer.attrs.type;
+      c.fail(`a ${o?.format ?? "foreign"} layer passed through unchanged${native ? ` (${native})` : ""}`);
+    }
+    const src = (o!.data as { msg: TextMessage }).msg;
+    const msg = record(layer.name, String(layer.attrs.type ?? src.str("type", "")), layer.inputs, layer.outputs);
+    for (const [k, v] of src.fields) if (!["name", "type", "bottom", "top", "phase"].includes(k)) msg.add(k, v);
+    return [{ msg, blobs: Object.values(layer.params).map((t) => f32(t)) }];
+  },
+});
+
+function eltProd(name: string, bottoms: string[], tops: string[]): TextMessage {
+  return record(name, "Eltwise", bottoms, tops).add(
+    "eltwise_param",
+    new TextMessage().add("operation", new TextEnum("PROD")),
+  );
+}
+
+/** clip(alpha * x + beta, 0, 1) = relu(alpha * x + beta) - relu(alpha * x + beta - 1): Power, ReLUs and an Eltwise. */
+function hardSigmoid(name: string, x: string, out: string, alpha: number, beta: number): CaffeRecord[] {
+  const lin = `${name}_linear`, hi = `${name}_minus1`, r0 = `${name}_relu`, r1 = `${name}_relu1`;
+  const power = (n: string, b: string, t: string, scale: number, shift: number) =>
+    record(n, "Power", [b], [t]).add("power_param", new TextMessage().add("scale", scale).add("shift", shift));
+  return [
+    { msg: power(lin, x, lin, alpha, beta), blobs: [] },
+    { msg: power(hi, x, hi, alpha, beta - 1), blobs: [] },
+    { msg: record(r0, "ReLU", [lin], [r0]), blobs: [] },
+    { msg: record(r1, "ReLU", [hi], [r1]), blobs: [] },
+    {
+      msg: record(name, "Eltwise", [r0, r1], [out]).add(
+        "eltwise_param",
+        new TextMessage().add("operation", new TextEnum("SUM")).add("coeff", 1).add("coeff", -1),
+      ),
+      blobs: [],
+    },
+  ];
+}
+
+function reducePool(c: Ctx, max: boolean): CaffeRecord[] {
+  const a = attrsOf<ReduceAttrs>(c.layer);
+  const rank = c.inShape?.length;
+  const axes = (a.axes ?? []).map((x) => (x < 0 && rank ? x + rank : x)).sort().join();
+  if (rank !== 4 || axes !== "2,3") c.fail(`a reduction over axes [${a.axes}] (Caffe pools over H and W only)`);
+  return globalPool(c, max, !a.keepdims);
+}
+
+/** Converts one canonical layer. `inShape` is its first input's shape and `outShapes` its outputs', when known. */
+export function toCaffeRecords(layer: Layer, inShape: Shape, outShapes: Shape[] = []): CaffeRecord[] {
+  const fail = (why: string): never => {
+    throw unsupported(layer, why);
+  };
+  const f = CAFFE_WRITERS[layer.op];
+  if (!f) return fail("Caffe has no such layer");
+  return f({
+    layer,
+    inShape,
+    outShapes,
+    one(type, param, blobs = []) {
+      const msg = record(layer.name, type, layer.inputs, layer.outputs);
+      if (param && param[1].size) msg.add(param[0], param[1]);
+      return [{ msg, blobs }];
+    },
+    fail,
+  });
 }

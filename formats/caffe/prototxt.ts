@@ -23,28 +23,44 @@ export type TextValue = string | number | boolean | TextEnum | TextMessage;
 
 /** A message: fields in the order they were written. Repeated fields appear once per value. */
 export class TextMessage {
-  fields: [string, TextValue][] = [];
+  // Two parallel arrays rather than one [name, value] pair per field: a net of a million layers holds five million
+  // fields, and a pair costs about 64 bytes more than two array slots.
+  #names: string[] = [];
+  #values: TextValue[] = [];
+
+  /** The fields in the order they were written, as [name, value] pairs (a fresh array). */
+  get fields(): [string, TextValue][] {
+    return this.#names.map((n, i) => [n, this.#values[i]]);
+  }
+
+  /** Number of field values. */
+  get size(): number {
+    return this.#names.length;
+  }
 
   /** Appends a field value; returns this. */
   add(name: string, value: TextValue): this {
-    this.fields.push([name, value]);
+    this.#names.push(name);
+    this.#values.push(value);
     return this;
   }
 
   /** True when the field is present. */
   has(name: string): boolean {
-    return this.fields.some(([n]) => n === name);
+    return this.#names.includes(name);
   }
 
   /** The last value of a field (protobuf's last-one-wins for scalars). */
   get(name: string): TextValue | undefined {
-    for (let i = this.fields.length - 1; i >= 0; i--) if (this.fields[i][0] === name) return this.fields[i][1];
-    return undefined;
+    const i = this.#names.lastIndexOf(name);
+    return i < 0 ? undefined : this.#values[i];
   }
 
   /** Every value of a field, in order. */
   all(name: string): TextValue[] {
-    return this.fields.filter(([n]) => n === name).map(([, v]) => v);
+    const out: TextValue[] = [];
+    for (let i = 0; i < this.#names.length; i++) if (this.#names[i] === name) out.push(this.#values[i]);
+    return out;
   }
 
   /** A nested message, or undefined. */
@@ -107,17 +123,36 @@ interface Token {
   kind: "ident" | "number" | "string" | "punct" | "eof";
   text: string;
   value?: string | number;
-  line: number;
-  col: number;
+  /** Offset in the text; line and column are worked out only for an error message. */
+  pos: number;
 }
 
+/** Deepest message nesting accepted (Caffe nets nest four or five levels). */
+export const MAX_PROTOTXT_DEPTH = 100;
+/**
+ * Most field values accepted in one prototxt: about 50 times the largest published Caffe nets (ResNet-152's deploy
+ * prototxt has about 20,000), and a bound on memory (200,000 simple layers open in about 500 MB).
+ */
+export const MAX_PROTOTXT_FIELDS = 1_000_000;
+
 const PUNCT = new Set(["{", "}", "<", ">", ":", ";", ",", "[", "]"]);
+const NUMBER = /[-+]?(0[xX][0-9a-fA-F]+|(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?[fF]?|inf(inity)?|nan)/iy;
+const IDENT = /[A-Za-z_][A-Za-z0-9_.]*/y;
+/** Field names and enum identifiers repeat on every layer: one string each, not one per occurrence. */
+const interned = new Map<string, string>();
+
+function intern(s: string): string {
+  let v = interned.get(s);
+  if (v === undefined) {
+    if (interned.size > 4096) interned.clear();
+    interned.set(s, v = s);
+  }
+  return v;
+}
 
 class Lexer {
   #s: string;
   #i = 0;
-  #line = 1;
-  #col = 1;
   #file?: string;
 
   constructor(s: string, file?: string) {
@@ -125,43 +160,41 @@ class Lexer {
     this.#file = file;
   }
 
-  fail(msg: string, line = this.#line, col = this.#col): never {
+  fail(msg: string, pos = this.#i): never {
+    let line = 1, lineStart = 0;
+    for (let k = 0; k < pos && k < this.#s.length; k++) {
+      if (this.#s.charCodeAt(k) === 10) {
+        line++;
+        lineStart = k + 1;
+      }
+    }
     throw new CaffeError(
       "bad_format",
-      `Cannot parse prototxt${this.#file ? ` ${this.#file}` : ""}: ${msg} at ${line}:${col}`,
-      {
-        file: this.#file,
-      },
+      `Cannot parse prototxt${this.#file ? ` ${this.#file}` : ""}: ${msg} at ${line}:${pos - lineStart + 1}`,
+      { file: this.#file },
     );
   }
 
-  #adv(): string {
-    const c = this.#s[this.#i++];
-    if (c === "\n") {
-      this.#line++;
-      this.#col = 1;
-    } else this.#col++;
-    return c;
-  }
-
   #skipSpace(): void {
-    while (this.#i < this.#s.length) {
-      const c = this.#s[this.#i];
-      if (c === "#") {
-        while (this.#i < this.#s.length && this.#s[this.#i] !== "\n") this.#adv();
-      } else if (c === " " || c === "\t" || c === "\n" || c === "\r" || c === "\f" || c === "\v") this.#adv();
+    const s = this.#s;
+    while (this.#i < s.length) {
+      const c = s.charCodeAt(this.#i);
+      if (c === 35) { // '#'
+        const nl = s.indexOf("\n", this.#i);
+        this.#i = nl < 0 ? s.length : nl;
+      } else if (c === 32 || (c >= 9 && c <= 13)) this.#i++;
       else break;
     }
   }
 
   next(): Token {
     this.#skipSpace();
-    const line = this.#line, col = this.#col;
-    if (this.#i >= this.#s.length) return { kind: "eof", text: "end of input", line, col };
-    const c = this.#s[this.#i];
+    const pos = this.#i;
+    if (pos >= this.#s.length) return { kind: "eof", text: "end of input", pos };
+    const c = this.#s[pos];
     if (PUNCT.has(c)) {
-      this.#adv();
-      return { kind: "punct", text: c, line, col };
+      this.#i++;
+      return { kind: "punct", text: c, pos };
     }
     if (c === '"' || c === "'") {
       let value = "";
@@ -170,38 +203,48 @@ class Lexer {
         value += this.#string(this.#s[this.#i]);
         this.#skipSpace();
       }
-      return { kind: "string", text: JSON.stringify(value), value, line, col };
+      return { kind: "string", text: "string", value, pos };
     }
     if (/[0-9.+-]/.test(c)) {
-      const m = /^[-+]?(0[xX][0-9a-fA-F]+|(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?[fF]?|inf(inity)?|nan)/i.exec(
-        this.#s.slice(this.#i, this.#i + 64),
-      );
+      NUMBER.lastIndex = pos;
+      const m = NUMBER.exec(this.#s);
       if (!m) this.fail(`unexpected character '${c}'`);
-      for (let k = 0; k < m[0].length; k++) this.#adv();
-      return { kind: "number", text: m[0], value: parseNumber(m[0]), line, col };
+      this.#i += m[0].length;
+      return { kind: "number", text: m[0], value: parseNumber(m[0]), pos };
     }
-    if (/[A-Za-z_]/.test(c)) {
-      let text = "";
-      while (this.#i < this.#s.length && /[A-Za-z0-9_.]/.test(this.#s[this.#i])) text += this.#adv();
-      return { kind: "ident", text, line, col };
+    IDENT.lastIndex = pos;
+    const m = IDENT.exec(this.#s);
+    if (m) {
+      this.#i += m[0].length;
+      return { kind: "ident", text: intern(m[0]), pos };
     }
     this.fail(`unexpected character '${c}'`);
   }
 
   #string(q: string): string {
-    const line = this.#line, col = this.#col;
-    this.#adv();
+    const start = this.#i;
+    const s = this.#s;
+    this.#i++;
+    // Fast path: no escapes before the closing quote.
+    const qc = q.charCodeAt(0);
+    let close = this.#i;
+    for (let c; close < s.length && (c = s.charCodeAt(close)) !== qc && c !== 92 && c !== 10;) close++;
+    if (close < s.length && s.charCodeAt(close) === qc) {
+      const v = s.slice(this.#i, close);
+      this.#i = close + 1;
+      return v;
+    }
     const bytes: number[] = [];
     const enc = new TextEncoder();
     while (true) {
-      if (this.#i >= this.#s.length || this.#s[this.#i] === "\n") this.fail("unterminated string", line, col);
-      const c = this.#adv();
+      if (this.#i >= s.length || s[this.#i] === "\n") this.fail("unterminated string", start);
+      const c = s[this.#i++];
       if (c === q) break;
       if (c !== "\\") {
         bytes.push(...enc.encode(c));
         continue;
       }
-      const e = this.#adv();
+      const e = s[this.#i++];
       const simple: Record<string, number> = {
         n: 10,
         t: 9,
@@ -218,12 +261,12 @@ class Lexer {
       if (e in simple) bytes.push(simple[e]);
       else if (e === "x" || e === "X") {
         let h = "";
-        while (h.length < 2 && /[0-9a-fA-F]/.test(this.#s[this.#i] ?? "")) h += this.#adv();
+        while (h.length < 2 && /[0-9a-fA-F]/.test(s[this.#i] ?? "")) h += s[this.#i++];
         if (!h) this.fail("bad \\x escape");
         bytes.push(parseInt(h, 16));
       } else if (/[0-7]/.test(e)) {
         let o = e;
-        while (o.length < 3 && /[0-7]/.test(this.#s[this.#i] ?? "")) o += this.#adv();
+        while (o.length < 3 && /[0-7]/.test(s[this.#i] ?? "")) o += s[this.#i++];
         bytes.push(parseInt(o, 8) & 0xff);
       } else this.fail(`bad escape '\\${e}'`);
     }
@@ -246,6 +289,24 @@ function parseNumber(t: string): number {
   return sign * Number(s);
 }
 
+const enums = new Map<string, TextEnum>();
+
+/** One immutable TextEnum per identifier: `type: CONVOLUTION` on every layer shares it. */
+function enumValue(name: string): TextEnum {
+  let e = enums.get(name);
+  if (!e) {
+    if (enums.size > 4096) enums.clear();
+    enums.set(name, e = new TextEnum(name));
+  }
+  return e;
+}
+
+function describeToken(t: Token): string {
+  if (t.kind === "eof") return "end of input";
+  if (t.kind === "string") return `'${JSON.stringify(t.value)}'`;
+  return `'${t.text}'`;
+}
+
 class Parser {
   #lex: Lexer;
   #tok: Token;
@@ -266,10 +327,16 @@ class Parser {
   }
 
   #failAt(t: Token, msg: string): never {
-    this.#lex.fail(msg, t.line, t.col);
+    this.#lex.fail(msg, t.pos);
   }
 
+  #depth = 0;
+  #fields = 0;
+
   message(close?: string): TextMessage {
+    if (++this.#depth > MAX_PROTOTXT_DEPTH) {
+      this.#failAt(this.#tok, `messages nest deeper than ${MAX_PROTOTXT_DEPTH} levels`);
+    }
     const m = new TextMessage();
     while (true) {
       const t = this.#tok;
@@ -279,9 +346,13 @@ class Parser {
       }
       if (close && this.#isPunct(close)) {
         this.#take();
+        this.#depth--;
         return m;
       }
-      if (t.kind !== "ident") this.#failAt(t, `expected a field name, found '${t.text}'`);
+      if (++this.#fields > MAX_PROTOTXT_FIELDS) {
+        this.#failAt(t, `more than ${MAX_PROTOTXT_FIELDS.toLocaleString("en-US")} fields (the parser's limit)`);
+      }
+      if (t.kind !== "ident") this.#failAt(t, `expected a field name, found ${describeToken(t)}`);
       this.#take();
       const name = t.text;
       let colon = false;
@@ -309,7 +380,7 @@ class Parser {
       this.#take();
       return this.message(t.text === "{" ? "}" : ">");
     }
-    if (!colon) this.#failAt(t, `expected ':' or '{' after field name '${name}', found '${t.text}'`);
+    if (!colon) this.#failAt(t, `expected ':' or '{' after field name '${name}', found ${describeToken(t)}`);
     this.#take();
     if (t.kind === "string") return t.value as string;
     if (t.kind === "number") return t.value as number;
@@ -317,9 +388,9 @@ class Parser {
       if (t.text === "true" || t.text === "True") return true;
       if (t.text === "false" || t.text === "False") return false;
       if (/^(inf|infinity|nan)$/i.test(t.text)) return parseNumber(t.text);
-      return new TextEnum(t.text);
+      return enumValue(t.text);
     }
-    this.#failAt(t, `expected a value for field '${name}', found '${t.text}'`);
+    this.#failAt(t, `expected a value for field '${name}', found ${describeToken(t)}`);
   }
 }
 

@@ -335,13 +335,26 @@ async function readIndexed(
     inputs = fields.inputs;
   }
   for (const i of inputs) builder.addInput(i.name, i.shape);
-  const layers = entries.flatMap(([def, blobs]) => builder.convert(def, blobs));
+  // Each definition (and its prototxt message) is dropped once converted, so the text tree and the canonical
+  // layers are not all held at once.
+  const layers: Layer[] = [];
+  for (let i = 0; i < entries.length; i++) {
+    const [def, blobs] = entries[i];
+    (entries as unknown[])[i] = undefined;
+    if (proto) (proto.layers as unknown[])[i] = undefined;
+    layers.push(...builder.convert(def, blobs));
+  }
   builder.sealed = true;
   const header = newHeader(name, builder);
   outputsOf(builder, layers, header);
   header.plan = planOf(layers);
   async function* gen() {
-    while (layers.length) yield layers.shift()!;
+    // By index, dropping each layer as it goes (shift() on a long list would copy it every time).
+    for (let i = 0; i < layers.length; i++) {
+      const l = layers[i];
+      (layers as (Layer | undefined)[])[i] = undefined;
+      yield l;
+    }
   }
   return { header, layers: layerStream(gen(), () => r.close()) };
 }

@@ -17,12 +17,20 @@ import type { Op } from "../../src/model/ops.ts";
 import { TextMessage } from "./prototxt.ts";
 import type { CaffeLayerDef } from "./net.ts";
 import { DATA_TYPES, TRAIN_ONLY_TYPES } from "./types.ts";
+import { normalizeLayer } from "../../src/ops/registry.ts";
 
 /** A layer's blobs as read: tensors in the file's own shape. `null` in structure-only mode (shapes unknown). */
 export type Blobs = Tensor[] | null;
 
 /** Layer types that carry learned blobs. */
-export const WEIGHTED_TYPES: ReadonlySet<string> = new Set(["Convolution", "InnerProduct", "BatchNorm", "Scale"]);
+export const WEIGHTED_TYPES: ReadonlySet<string> = new Set([
+  "Convolution",
+  "Deconvolution",
+  "InnerProduct",
+  "BatchNorm",
+  "Scale",
+  "PReLU",
+]);
 
 /** Options of {@link CanonicalBuilder}. */
 export interface BuilderOptions {
@@ -83,6 +91,11 @@ export class CanonicalBuilder {
 
   /** Converts one layer; returns zero or more canonical layers (dropped and alias layers give none). */
   convert(def: CaffeLayerDef, blobs: Blobs): Layer[] {
+    if (def.type === "Silence" && def.bottom.every((b) => this.#values.has(b))) {
+      // Consumes what a Slice drops (convpress's own floor-pooling crops write one): nothing to compute.
+      this.#bottoms(def, blobs);
+      return [];
+    }
     if (TRAIN_ONLY_TYPES.has(def.type)) {
       // A data layer's first top becomes the input when a kept layer reads it (its channels are known then).
       if (DATA_TYPES.has(def.type) && def.top.length) this.#dataTops.add(def.top[0]);
@@ -99,6 +112,8 @@ export class CanonicalBuilder {
       return [];
     }
     const inputs = this.#bottoms(def, blobs);
+    if (def.type === "Slice") return this.#slice(def, inputs);
+    if (def.type === "Power") return this.#power(def, inputs);
     const { op, attrs, params } = this.#map(def, blobs);
     const outputs = def.top.map((t) => {
       const v = this.#fresh(def.bottom.includes(t) || this.#values.has(t) ? def.name : t);
@@ -108,7 +123,73 @@ export class CanonicalBuilder {
     });
     const layer: Layer = { name: def.name, op, attrs, inputs, outputs, params };
     if (op === "Passthrough") layer.origin = { format: "caffe", data: { msg: def.msg } };
+    else normalizeLayer(layer);
     return [layer];
+  }
+
+  #top(def: CaffeLayerDef, t: string): string {
+    const v = this.#fresh(def.bottom.includes(t) || this.#values.has(t) ? def.name : t);
+    this.#values.set(t, v);
+    this.#produced.push(v);
+    return v;
+  }
+
+  /** Power: y = (shift + scale * x) ^ power, as a chain of Mul, Add and Pow by scalar constants. */
+  #power(def: CaffeLayerDef, inputs: string[]): Layer[] {
+    const p = def.msg.msg("power_param") ?? new TextMessage();
+    const steps: [Op, number][] = [];
+    if (p.num("scale", 1) !== 1) steps.push(["Mul", p.num("scale", 1)]);
+    if (p.num("shift", 0) !== 0) steps.push(["Add", p.num("shift", 0)]);
+    if (p.num("power", 1) !== 1) steps.push(["Pow", p.num("power", 1)]);
+    if (!steps.length) steps.push(["Mul", 1]);
+    const out: Layer[] = [];
+    let x = inputs[0];
+    steps.forEach(([op, v], i) => {
+      const last = i === steps.length - 1;
+      const name = i === 0 ? def.name : `${def.name}/${op.toLowerCase()}`;
+      const y = last ? this.#top(def, def.top[0]) : this.#fresh(name);
+      out.push(normalizeLayer({
+        name,
+        op,
+        attrs: {},
+        inputs: [x],
+        outputs: [y],
+        params: { const: Tensor.fromFloat32(`${name}.const`, [], Float32Array.of(v)) },
+      }));
+      x = y;
+    });
+    return out;
+  }
+
+  /** Slice: each top is a canonical Slice of one range of the axis (no shapes needed), or an even Split. */
+  #slice(def: CaffeLayerDef, inputs: string[]): Layer[] {
+    const p = def.msg.msg("slice_param") ?? new TextMessage();
+    const axis = p.has("axis") ? p.num("axis", 1) : p.num("slice_dim", 1);
+    const points = p.nums("slice_point");
+    if (!points.length) {
+      const outputs = def.top.map((t) => this.#top(def, t));
+      return [
+        normalizeLayer({ name: def.name, op: "Split", attrs: { axis, split: null }, inputs, outputs, params: {} }),
+      ];
+    }
+    if (points.length !== def.top.length - 1) {
+      throw this.#err(def, "bad_format", `has ${points.length} slice points for ${def.top.length} tops`);
+    }
+    return def.top.map((t, i) =>
+      normalizeLayer({
+        name: i === 0 ? def.name : `${def.name}/${i}`,
+        op: "Slice",
+        attrs: {
+          starts: [i === 0 ? 0 : points[i - 1]],
+          ends: [i < points.length ? points[i] : 2 ** 31 - 1],
+          axes: [axis],
+          steps: null,
+        },
+        inputs,
+        outputs: [this.#top(def, t)],
+        params: {},
+      })
+    );
   }
 
   #bottoms(def: CaffeLayerDef, blobs: Blobs): string[] {
@@ -147,6 +228,47 @@ export class CanonicalBuilder {
         const slope = m.msg("relu_param")?.num("negative_slope", 0) ?? 0;
         return slope ? { op: "LeakyRelu", attrs: { alpha: slope }, ...none } : { op: "Relu", attrs: {}, ...none };
       }
+      case "ReLU6":
+        return { op: "Clip", attrs: { min: 0, max: 6 }, ...none };
+      case "PReLU": {
+        const shared = m.msg("prelu_param")?.bool("channel_shared", false) ?? false;
+        const b = this.#need(def, blobs, 1, "a slope blob");
+        if (!b) return { op: "PRelu", attrs: {}, params: {} };
+        const n = b[0].size;
+        return {
+          op: "PRelu",
+          attrs: {},
+          params: { slope: this.#reshape(def, b[0], "slope", shared ? [1] : [n, 1, 1]) },
+        };
+      }
+      case "ELU":
+        return { op: "Elu", attrs: { alpha: m.msg("elu_param")?.num("alpha", 1) ?? 1 }, ...none };
+      case "AbsVal":
+        return { op: "Abs", attrs: {}, ...none };
+      case "BNLL":
+        return { op: "Softplus", attrs: {}, ...none };
+      case "Exp":
+      case "Log": {
+        const p = m.msg(def.type === "Exp" ? "exp_param" : "log_param") ?? new TextMessage();
+        if (p.num("base", -1) !== -1 || p.num("scale", 1) !== 1 || p.num("shift", 0) !== 0) {
+          throw this.#err(def, "unsupported", `${def.type} with a base, scale or shift`);
+        }
+        return { op: def.type as Op, attrs: {}, ...none };
+      }
+      case "Permute":
+        return { op: "Transpose", attrs: { perm: m.msg("permute_param")?.nums("order") ?? [] }, ...none };
+      case "Interp": {
+        const p = m.msg("interp_param") ?? new TextMessage();
+        const h = p.num("height", 0), w = p.num("width", 0);
+        if (!h || !w) throw this.#err(def, "unsupported", "Interp without an explicit height and width");
+        return {
+          op: "Resize",
+          attrs: { mode: "linear", coordinate: "align_corners", nearest: "floor", scales: null, sizes: [h, w] },
+          ...none,
+        };
+      }
+      case "Deconvolution":
+        return this.#conv(def, blobs, true);
       case "Sigmoid":
         return { op: "Sigmoid", attrs: {}, ...none };
       case "TanH":
@@ -214,7 +336,11 @@ export class CanonicalBuilder {
     return blobs;
   }
 
-  #conv(def: CaffeLayerDef, blobs: Blobs): { op: Op; attrs: Attrs; params: Record<string, Tensor> } {
+  #conv(
+    def: CaffeLayerDef,
+    blobs: Blobs,
+    transposed = false,
+  ): { op: Op; attrs: Attrs; params: Record<string, Tensor> } {
     const p = def.msg.msg("convolution_param") ?? new TextMessage();
     if (p.num("axis", 1) !== 1) throw this.#err(def, "unsupported", "convolution over an axis other than 1");
     const kernel = pair(p, "kernel", 0);
@@ -226,8 +352,19 @@ export class CanonicalBuilder {
     const o = p.num("num_output", 0);
     const bias = p.bool("bias_term", true);
     if (!o || !kernel[0] || !kernel[1]) throw this.#err(def, "bad_format", "missing num_output or kernel size");
-    const attrs = { kernel, strides, pads: [pad[0], pad[1], pad[0], pad[1]], dilations, group };
+    const attrs: Attrs = { kernel, strides, pads: [pad[0], pad[1], pad[0], pad[1]], dilations, group };
     const b = this.#need(def, blobs, bias ? 2 : 1, bias ? "a weight and a bias" : "a weight");
+    if (transposed) {
+      // Deconvolution weight: [in, out/group, kh, kw], as ONNX ConvTranspose.
+      attrs.outputPadding = [0, 0];
+      const params: Record<string, Tensor> = {};
+      if (!b) return { op: "ConvTranspose", attrs, params };
+      const per = (o / group) * kernel[0] * kernel[1];
+      if (b[0].size % per !== 0) throw this.#err(def, "bad_format", `weight blob holds ${b[0].size} values`);
+      params.weight = this.#reshape(def, b[0], "weight", [b[0].size / per, o / group, kernel[0], kernel[1]]);
+      if (bias) params.bias = this.#reshape(def, b[1], "bias", [o]);
+      return { op: "ConvTranspose", attrs, params };
+    }
     const params: Record<string, Tensor> = {};
     if (!b) {
       params.weight = Tensor.fromBytes(`${def.name}.weight`, "float32", [o, 0, kernel[0], kernel[1]], new Uint8Array());

@@ -318,6 +318,14 @@ export const MESSAGES: Readonly<Record<string, readonly FieldSpec[]>> = Object.f
     f(2, "engine", "enum", { enumNames: ["DEFAULT", "CAFFE", "CUDNN"] }),
   ],
   SigmoidParameter: [f(1, "engine", "enum", { enumNames: ["DEFAULT", "CAFFE", "CUDNN"] })],
+  PReLUParameter: [f(1, "filler", "message", { message: "FillerParameter" }), f(2, "channel_shared", "bool")],
+  ELUParameter: [f(1, "alpha", "float")],
+  PowerParameter: [f(1, "power", "float"), f(2, "scale", "float"), f(3, "shift", "float")],
+  ExpParameter: [f(1, "base", "float"), f(2, "scale", "float"), f(3, "shift", "float")],
+  LogParameter: [f(1, "base", "float"), f(2, "scale", "float"), f(3, "shift", "float")],
+  SliceParameter: [f(1, "slice_dim", "uint"), f(2, "slice_point", "uint", rep), f(3, "axis", "int")],
+  // SSD Caffe's (and OpenCV's caffe.proto): not in BVLC Caffe.
+  PermuteParameter: [f(1, "order", "uint", rep)],
   TanHParameter: [f(1, "engine", "enum", { enumNames: ["DEFAULT", "CAFFE", "CUDNN"] })],
   TransformationParameter: [
     f(1, "scale", "float"),
@@ -350,16 +358,23 @@ export const LAYER_PARAMS: readonly [number, string, string][] = Object.freeze([
   [110, "eltwise_param", "EltwiseParameter"],
   [117, "inner_product_param", "InnerProductParameter"],
   [118, "lrn_param", "LRNParameter"],
+  [111, "exp_param", "ExpParameter"],
   [121, "pooling_param", "PoolingParameter"],
+  [122, "power_param", "PowerParameter"],
   [123, "relu_param", "ReLUParameter"],
   [124, "sigmoid_param", "SigmoidParameter"],
   [125, "softmax_param", "SoftmaxParameter"],
+  [126, "slice_param", "SliceParameter"],
   [127, "tanh_param", "TanHParameter"],
+  [131, "prelu_param", "PReLUParameter"],
   [133, "reshape_param", "ReshapeParameter"],
+  [134, "log_param", "LogParameter"],
   [135, "flatten_param", "FlattenParameter"],
   [139, "batch_norm_param", "BatchNormParameter"],
+  [140, "elu_param", "ELUParameter"],
   [142, "scale_param", "ScaleParameter"],
   [143, "input_param", "InputParameter"],
+  [202, "permute_param", "PermuteParameter"],
 ]);
 
 /** `*_param` fields of a V1LayerParameter: field number, name, message. */

@@ -19,7 +19,7 @@
  */
 import { type ByteSink, openFileSink, stdoutSink } from "../../src/bytes/byte_sink.ts";
 import { endTar, writeTarEntry } from "../../src/bytes/tar.ts";
-import { CaffeError, wrapError } from "../../src/errors.ts";
+import { CaffeError, namesOtherFile, wrapError } from "../../src/errors.ts";
 import type { Tensor } from "../../src/model/tensor.ts";
 import type { ModelStream } from "../../src/model/types.ts";
 import { ShapeTracker } from "../../src/model/shapes.ts";
@@ -31,6 +31,7 @@ import { encodeMessage } from "./param_codec.ts";
 import { printPrototxt, TextMessage } from "./prototxt.ts";
 import { inputRecord, toCaffeRecords } from "./from_canonical.ts";
 import { BlobField, LayerField, NetField } from "./types.ts";
+import { makeTempDir, removeTemporary } from "../../src/bytes/temp_files.ts";
 
 const HEAD_FIELDS = new Set(["name", "type", "bottom", "top"]);
 
@@ -101,12 +102,13 @@ export async function writeCaffeNet(model: ModelStream, sink: ByteSink, options:
       const c = layer.op === "Conv" && w ? w.shape[1] * ((layer.attrs.group as number | undefined) ?? 1) : 1;
       await declare(v, known ?? [1, c, 1, 1]);
     }
-    const { ins } = tracker.add(layer);
-    const records = toCaffeRecords(layer, ins[0]);
+    const { ins, outs } = tracker.add(layer);
+    const records = toCaffeRecords(layer, ins[0], outs);
     for (const r of records) {
       try {
         await writeRecord(sink, r.msg, r.blobs);
       } catch (e) {
+        if (namesOtherFile(e)) throw e; // a read error met while writing
         wrapError(e, CaffeError, `Cannot write Caffe layer '${r.msg.str("name", layer.name)}'`, { layer: layer.name });
       }
       net.add("layer", r.msg);
@@ -146,7 +148,7 @@ export async function writeCaffeModel(model: ModelStream, path: string, options:
 
 /** Writes `model.caffemodel` and `deploy.prototxt` as a ustar stream to `out` (stdout when omitted). */
 export async function writeCaffeTar(model: ModelStream, options: WriteOptions = {}, out = stdoutSink()): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "convpress-caffe-" });
+  const dir = await makeTempDir({ prefix: "convpress-caffe-" });
   const spool = `${dir}/model.caffemodel`;
   try {
     const sink = await openFileSink(spool);
@@ -172,6 +174,6 @@ export async function writeCaffeTar(model: ModelStream, options: WriteOptions = 
     await endTar(out);
     await out.close();
   } finally {
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    await removeTemporary(dir);
   }
 }

@@ -6,10 +6,11 @@
  */
 import { ByteReader } from "../../src/bytes/byte_reader.ts";
 import { openFileInput } from "../../src/bytes/inputs.ts";
-import { CvpError } from "../../src/errors.ts";
+import { CvpError, escapeText } from "../../src/errors.ts";
 import { numel } from "../../src/model/tensor.ts";
 import { FOOTER_SIZE, KIND, PREAMBLE_SIZE } from "./frame.ts";
-import { RecordReader } from "./records.ts";
+import { readCvp } from "./reader.ts";
+import type { RecordHead } from "./records.ts";
 
 /** One tensor of an inspected `.cvp`. */
 export interface CvpTensorRow {
@@ -44,36 +45,39 @@ export interface CvpInspection {
   tensors: CvpTensorRow[];
 }
 
-/** Inspects a `.cvp` file. */
+/**
+ * Inspects a `.cvp` file. The file is read by the model reader ({@link readCvp}), so inspect makes every structural
+ * check `decode` makes (record order and kinds, descriptions, encodings, body lengths, counts, index, footer); large
+ * tensor bodies are skipped, not read.
+ */
 export async function inspectCvp(path: string): Promise<CvpInspection> {
-  const r = new ByteReader(await openFileInput(path), { name: path });
+  let input;
   try {
-    const rr = new RecordReader(r, path);
-    await rr.preamble();
-    const h = await rr.next();
-    if (h.kind !== KIND.header) throw rr.error("bad_format", h, "the first record is not the header");
-    await rr.skipBody(h);
+    input = await openFileInput(path);
+  } catch (e) {
+    throw new CvpError("io", `Cannot open '${path}': ${(e as Error).message}`, { file: path, cause: e });
+  }
+  const r = new ByteReader(input, { name: path });
+  try {
+    const records: RecordHead[] = [];
+    const model = await readCvp({ path, isDirectory: false, reader: r }, {}, (h) => records.push(h));
+    for await (const _ of model.layers) { /* the reader checks as it goes */ }
+    const fileBytes = r.size ?? r.position;
+    const h = records[0];
     const rows: CvpTensorRow[] = [];
     let layer = "", layers = 0, overhead = PREAMBLE_SIZE + FOOTER_SIZE, params = 0;
-    for (;;) {
-      const rec = await rr.next();
-      await rr.skipBody(rec);
-      const size = r.position - rec.offset;
+    for (let i = 0; i < records.length; i++) {
+      const rec = records[i];
+      const size = (i + 1 < records.length ? records[i + 1].offset : fileBytes - FOOTER_SIZE) - rec.offset;
       if (rec.kind === KIND.tensor) {
         const m = rec.meta;
-        const shape = (m.shape as number[]) ?? [];
+        const shape = m.shape as number[];
         const n = numel(shape);
         params += n;
-        let encoding = String(m.encoding);
-        if (m.encoding === "cluster") encoding += ` k=${m.k} ${m.repr} ${(m.indices as { coding: string }).coding}`;
-        if (m.encoding === "cluster-sparse") {
-          const g = m.gaps as { coding: string }, s = m.symbols as { coding: string };
-          encoding += ` k=${m.k} ${m.repr} gap${m.gapBits} ${g.coding}/${s.coding}`;
-        }
         rows.push({
           layer,
           tensor: String(m.name),
-          encoding,
+          encoding: describeEncoding(m),
           shape,
           dtype: String(m.dtype),
           bitsPerWeight: n ? (size * 8) / n : 0,
@@ -86,10 +90,8 @@ export async function inspectCvp(path: string): Promise<CvpInspection> {
           layer = String(rec.meta.name);
           layers++;
         }
-        if (rec.kind === KIND.index) break;
       }
     }
-    const fileBytes = r.size ?? r.position + FOOTER_SIZE;
     return {
       path,
       version: 1,
@@ -102,26 +104,33 @@ export async function inspectCvp(path: string): Promise<CvpInspection> {
       ratio: fileBytes ? (params * 4) / fileBytes : 0,
       tensors: rows,
     };
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      throw new CvpError("io", `Cannot open ${path}: ${e.message}`, { file: path });
-    }
-    throw e;
   } finally {
     r.close();
   }
 }
 
+function describeEncoding(m: Record<string, unknown>): string {
+  const coding = (s: unknown) => String((s as { coding?: unknown } | undefined)?.coding);
+  let encoding = String(m.encoding);
+  if (m.encoding === "cluster") encoding += ` k=${m.k} ${m.repr} ${coding(m.indices)}`;
+  if (m.encoding === "cluster-sparse") {
+    encoding += ` k=${m.k} ${m.repr} gap${m.gapBits} ${coding(m.gaps)}/${coding(m.symbols)}`;
+  }
+  return encoding;
+}
+
 /** A text table of an inspection, for the CLI. */
 export function formatInspection(ins: CvpInspection): string {
   const lines = [
-    `${ins.path}: .cvp v${ins.version}, model '${ins.name}' (from ${ins.sourceFormat}), ${ins.layers} layers, ` +
+    `${escapeText(ins.path)}: .cvp v${ins.version}, model '${escapeText(ins.name)}' (from ${
+      escapeText(ins.sourceFormat)
+    }), ${ins.layers} layers, ` +
     `${ins.params} parameters`,
   ];
   const head = ["layer", "tensor", "encoding", "shape", "bits/w", "bytes", "ratio"];
   const rows = ins.tensors.map((t) => [
-    t.layer,
-    t.tensor,
+    escapeText(t.layer),
+    escapeText(t.tensor),
     t.encoding,
     `[${t.shape.join(",")}]`,
     t.bitsPerWeight.toFixed(2),

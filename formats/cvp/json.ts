@@ -106,9 +106,30 @@ export function encodeMeta(meta: Record<string, unknown>): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(meta));
 }
 
+/** Deepest nesting of arrays and objects accepted in record metadata (real files nest a few levels). */
+export const MAX_META_DEPTH = 64;
+
+/** Nesting depth of JSON text, counted without parsing (brackets inside strings do not count). */
+export function jsonDepth(text: string): number {
+  let depth = 0, max = 0, inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) max = Math.max(max, ++depth);
+    else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return max;
+}
+
 /** Parses record metadata (plain JSON; wrappers are undone by the caller where the spec allows them). */
 export function decodeMeta(bytes: Uint8Array): Record<string, unknown> {
-  const v = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  const text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  // Deep nesting would overflow the stack of the recursive steps after parsing: refuse it before.
+  if (jsonDepth(text) > MAX_META_DEPTH) throw new SyntaxError(`metadata nests deeper than ${MAX_META_DEPTH} levels`);
+  const v = JSON.parse(text);
   if (v === null || typeof v !== "object" || Array.isArray(v)) throw new SyntaxError("metadata is not a JSON object");
   return v as Record<string, unknown>;
 }

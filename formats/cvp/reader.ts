@@ -23,15 +23,23 @@ import { clusteredBodyLength, clusteredCenters, decodeIndices } from "./clustere
 import { decodeFooter, decodeFrame, FOOTER_SIZE, FRAME_SIZE, KIND } from "./frame.ts";
 import { widenChunks } from "./half.ts";
 import { decodeMeta, fromJsonValue, resolveParams } from "./json.ts";
-import { bodyBytes, bodyChunks, type BodySource, type RecordHead, RecordReader } from "./records.ts";
+import { bodyBytes, bodyChunks, type BodySource, readU32, type RecordHead, RecordReader } from "./records.ts";
+import { crc32 } from "./crc32.ts";
 
 const EAGER_BODY = 1 << 20;
 
-/** Opens a `.cvp` model stream. */
-export async function readCvp(src: ModelSource, _options: ReadOptions = {}): Promise<ModelStream> {
+/**
+ * Opens a `.cvp` model stream. Reading the whole layer stream makes every structural check of the format (the
+ * one validation `decode` and `inspect` share); `onRecord` sees each record's frame and metadata as it is read.
+ */
+export async function readCvp(
+  src: ModelSource,
+  _options: ReadOptions = {},
+  onRecord?: (head: RecordHead) => void,
+): Promise<ModelStream> {
   if (!src.reader) throw new CvpError("bad_format", `${src.path} is a directory, not a .cvp file`, { file: src.path });
   const file = src.path;
-  const rr = new RecordReader(src.reader, file);
+  const rr = new RecordReader(src.reader, file, onRecord);
   await rr.preamble();
   const h = await rr.next();
   if (h.kind !== KIND.header) throw rr.error("bad_format", h, "the first record is not the header");
@@ -56,11 +64,22 @@ function parseHeader(rr: RecordReader, h: RecordHead): ModelHeader {
     outputs: valueInfos(rr, h, m.outputs),
     metadata: stringMap(rr, h, m.metadata),
   };
-  if (m.origin !== undefined) header.origin = fromJsonValue(m.origin) as ModelHeader["origin"];
+  if (m.origin !== undefined) header.origin = fromJson(rr, h, m.origin, "origin") as ModelHeader["origin"];
   return header;
 }
 
-function valueInfos(rr: RecordReader, h: RecordHead, v: unknown): ModelHeader["inputs"] {
+type Where = Pick<RecordHead, "no" | "kind" | "offset" | "meta">;
+
+/** Undoes the JSON wrappers of untrusted metadata; a bad wrapper is a bad_format error at the record. */
+function fromJson(rr: RecordReader, h: Where, v: unknown, what: string): unknown {
+  try {
+    return fromJsonValue(v);
+  } catch (e) {
+    throw rr.error("bad_format", h, `bad ${what}: ${(e as Error).message}`);
+  }
+}
+
+function valueInfos(rr: RecordReader, h: Where, v: unknown): ModelHeader["inputs"] {
   if (!Array.isArray(v)) throw rr.error("bad_format", h, "inputs/outputs are not arrays");
   for (const x of v) {
     if (!x || typeof x.name !== "string" || typeof x.dtype !== "string" || !Array.isArray(x.shape)) {
@@ -70,9 +89,16 @@ function valueInfos(rr: RecordReader, h: RecordHead, v: unknown): ModelHeader["i
   return v;
 }
 
-function stringMap(rr: RecordReader, h: RecordHead, v: unknown): Record<string, string> {
-  const m = fromJsonValue(v ?? {});
-  if (!m || typeof m !== "object" || Array.isArray(m)) throw rr.error("bad_format", h, "metadata is not an object");
+function stringMap(rr: RecordReader, h: Where, v: unknown): Record<string, string> {
+  let m: unknown;
+  try {
+    m = fromJsonValue(v ?? {});
+  } catch (e) {
+    throw rr.error("bad_format", h, `bad metadata: ${(e as Error).message}`);
+  }
+  if (!m || typeof m !== "object" || Array.isArray(m) || Object.values(m).some((x) => typeof x !== "string")) {
+    throw rr.error("bad_format", h, "metadata is not an object of strings");
+  }
   return m as Record<string, string>;
 }
 
@@ -94,11 +120,12 @@ async function readTrailerEarly(r: ByteReader, file: string): Promise<Partial<Mo
     }
     return b;
   };
-  const damaged = (msg: string, offset: number) =>
-    new CvpError("bad_format", `Cannot read the .cvp footer and index: the file is truncated or damaged (${msg})`, {
-      file,
-      offset,
-    });
+  const damaged = (msg: string, offset: number, checksum = false) =>
+    new CvpError(
+      checksum ? "checksum" : "bad_format",
+      `Cannot read the .cvp footer and index: the file is truncated or damaged (${msg})`,
+      { file, offset },
+    );
   if (size < FOOTER_SIZE + 12) throw damaged("too short", 0);
   const footer = decodeFooter(await readAt(size - FOOTER_SIZE, FOOTER_SIZE));
   if (typeof footer === "string") throw damaged(footer, size - FOOTER_SIZE);
@@ -110,19 +137,38 @@ async function readTrailerEarly(r: ByteReader, file: string): Promise<Partial<Mo
     if (offset + FRAME_SIZE + f.metaLength + 8 + f.bodyLength > size) {
       throw damaged(`record at byte ${offset} runs past the end`, offset);
     }
-    const meta = decodeMeta(await readAt(offset + FRAME_SIZE, f.metaLength));
+    // Both CRCs are checked before the metadata is parsed or the body trusted: damage here must read as damage.
+    const metaBytes = await readAt(offset + FRAME_SIZE, f.metaLength);
+    const metaCrc = readU32(await readAt(offset + FRAME_SIZE + f.metaLength, 4), 0);
+    if (metaCrc !== crc32(metaBytes)) throw damaged(`record at byte ${offset}: metadata CRC mismatch`, offset, true);
     const body = await readAt(offset + FRAME_SIZE + f.metaLength + 4, f.bodyLength);
+    const bodyCrc = readU32(await readAt(offset + FRAME_SIZE + f.metaLength + 4 + f.bodyLength, 4), 0);
+    if (bodyCrc !== crc32(body)) throw damaged(`record at byte ${offset}: body CRC mismatch`, offset, true);
+    let meta: Record<string, unknown>;
+    try {
+      meta = decodeMeta(metaBytes);
+    } catch (e) {
+      throw damaged(`record at byte ${offset}: bad metadata JSON: ${(e as Error).message}`, offset);
+    }
     return { meta, body };
   };
   const x = await record(footer, KIND.index);
-  if (x.body.length < 8) throw damaged("empty index", footer);
-  const last = Number(new DataView(x.body.buffer).getBigUint64(x.body.length - 8, true));
+  if (x.body.length < 8 || x.body.length % 8 !== 0) throw damaged("bad index length", footer);
+  const last = Number(
+    new DataView(x.body.buffer, x.body.byteOffset, x.body.length).getBigUint64(x.body.length - 8, true),
+  );
+  if (last >= footer) throw damaged(`the index's last entry ${last} is not before the index`, footer);
   const e = await record(last, KIND.trailer);
   const out: Partial<ModelHeader> = {};
-  if (Array.isArray(e.meta.inputs)) out.inputs = e.meta.inputs;
-  if (Array.isArray(e.meta.outputs)) out.outputs = e.meta.outputs;
-  if (e.meta.metadata && typeof e.meta.metadata === "object") {
-    out.metadata = fromJsonValue(e.meta.metadata) as Record<string, string>;
+  const here = { no: x.body.length / 8 - 1, kind: KIND.trailer, offset: last, meta: e.meta };
+  const rr = new RecordReader(r, file);
+  try {
+    out.inputs = valueInfos(rr, here, e.meta.inputs);
+    out.outputs = valueInfos(rr, here, e.meta.outputs);
+    out.metadata = stringMap(rr, here, e.meta.metadata);
+  } catch (err) {
+    if (err instanceof CvpError) throw damaged((err as Error).message, last);
+    throw err;
   }
   return out;
 }
@@ -199,12 +245,12 @@ function parseLayer(rr: RecordReader, head: RecordHead): Layer {
   const layer: Layer = {
     name: m.name,
     op: m.op as Op,
-    attrs: fromJsonValue(m.attrs) as Attrs,
+    attrs: fromJson(rr, head, m.attrs, "attributes") as Attrs,
     inputs: m.inputs as string[],
     outputs: m.outputs as string[],
     params: {},
   };
-  if (m.origin !== undefined) layer.origin = fromJsonValue(m.origin) as Layer["origin"];
+  if (m.origin !== undefined) layer.origin = fromJson(rr, head, m.origin, "origin") as Layer["origin"];
   return layer;
 }
 

@@ -36,10 +36,13 @@ export class RecordReader {
   readonly file: string;
   no = 0;
   readonly offsets: number[] = [];
+  /** Called with every record's frame and metadata as it is read (`inspect` builds its table from these). */
+  onRecord?: (head: RecordHead) => void;
 
-  constructor(r: ByteReader, file: string) {
+  constructor(r: ByteReader, file: string, onRecord?: (head: RecordHead) => void) {
     this.r = r;
     this.file = file;
+    this.onRecord = onRecord;
   }
 
   /** An error located at a record. */
@@ -129,6 +132,7 @@ export class RecordReader {
     }
     this.offsets.push(head.offset);
     this.no++;
+    this.onRecord?.(head);
     return head;
   }
 

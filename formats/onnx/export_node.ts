@@ -1,13 +1,26 @@
 /**
- * Canonical layer -> ONNX nodes (and small extra initializers such as a Reshape's shape). Targets the model's
- * default-domain opset: 13 for models from other formats, or the source ONNX model's own.
+ * Canonical layer -> ONNX nodes (and small extra initializers such as a Reshape's shape), one table entry per
+ * canonical op ({@link EXPORTERS}). Targets the model's default-domain opset: 13 for models from other formats, or
+ * the source ONNX model's own.
  *
  * @module
  */
 import { OnnxError } from "../../src/errors.ts";
 import { Tensor } from "../../src/model/tensor.ts";
 import type { Layer } from "../../src/model/types.ts";
+import type { Op } from "../../src/model/ops.ts";
 import type { Shape } from "../../src/model/shapes.ts";
+import { attrsOf } from "../../src/ops/registry.ts";
+import type { ConvAttrs, ConvTransposeAttrs, PoolAttrs } from "../../src/ops/nn.ts";
+import type { BinaryAttrs, ClipAttrs } from "../../src/ops/elementwise.ts";
+import type {
+  GatherAttrs,
+  PadAttrs,
+  ReduceAttrs,
+  ResizeAttrs,
+  SliceAttrs,
+  SplitAttrs,
+} from "../../src/ops/tensor_ops.ts";
 import { AttrType } from "./types.ts";
 import { onnx } from "./proto.ts";
 
@@ -28,6 +41,7 @@ type AttrSpec = { name: string; type: number; i?: number; f?: number; ints?: num
 const ints = (name: string, v: number[]): AttrSpec => ({ name, type: AttrType.INTS, ints: v });
 const int = (name: string, v: number): AttrSpec => ({ name, type: AttrType.INT, i: v });
 const float = (name: string, v: number): AttrSpec => ({ name, type: AttrType.FLOAT, f: v });
+const string = (name: string, v: string): AttrSpec => ({ name, type: AttrType.STRING, s: new TextEncoder().encode(v) });
 
 function node(
   opType: string,
@@ -42,172 +56,329 @@ function node(
   return { bytes: onnx.NodeProto.encode({ opType, name, input: inputs, output: outputs, attribute }).finish(), inputs };
 }
 
-/** Builds the ONNX nodes of a canonical layer. `inShape` is the first input's shape when known. */
-export function exportLayer(layer: Layer, opset: number, inShape: Shape): ExportedLayer {
-  const { name, attrs } = layer;
-  const x = layer.inputs[0];
-  const y = layer.outputs[0];
-  const p = layer.params;
-  const one = (opType: string, attribute: AttrSpec[] = [], inputs = [x]): ExportedLayer => ({
-    nodes: [node(opType, name, inputs, [y], attribute)],
-    constants: [],
-  });
-  switch (layer.op) {
-    case "Conv": {
-      const ins = [x, p.weight.name];
-      if (p.bias) ins.push(p.bias.name);
-      return one("Conv", [
-        ints("kernel_shape", attrs.kernel as number[]),
-        ints("strides", attrs.strides as number[]),
-        ints("pads", attrs.pads as number[]),
-        ints("dilations", attrs.dilations as number[]),
-        int("group", attrs.group as number),
-      ], ins);
-    }
-    case "FC": {
-      const ins = [x, p.weight.name];
-      if (p.bias) ins.push(p.bias.name);
-      const gemmAttrs = [int("transB", 1)];
-      if (inShape && inShape.length === 2) return one("Gemm", gemmAttrs, ins);
-      const flat = `${name}_flatten`;
-      ins[0] = flat;
-      return {
-        nodes: [
-          node("Flatten", `${name}/flatten`, [x], [flat], [int("axis", 1)]),
-          node("Gemm", name, ins, [y], gemmAttrs),
-        ],
-        constants: [],
-      };
-    }
-    case "MaxPool":
-    case "AvgPool": {
-      const a = [
-        ints("kernel_shape", attrs.kernel as number[]),
-        ints("strides", attrs.strides as number[]),
-        ints("pads", attrs.pads as number[]),
-      ];
-      if (attrs.ceil) a.push(int("ceil_mode", 1));
-      if (layer.op === "AvgPool" && attrs.countIncludePad) a.push(int("count_include_pad", 1));
-      return one(layer.op === "MaxPool" ? "MaxPool" : "AveragePool", a);
-    }
-    case "GlobalAvgPool":
-      return one("GlobalAveragePool");
-    case "GlobalMaxPool":
-      return one("GlobalMaxPool");
-    case "Relu":
-    case "Sigmoid":
-    case "Tanh":
-    case "Identity":
-      return one(layer.op);
-    case "Dropout":
-      return one("Dropout");
-    case "LeakyRelu":
-      return one("LeakyRelu", [float("alpha", attrs.alpha as number)]);
-    case "Clip": {
-      const min = attrs.min as number, max = attrs.max as number;
-      if (opset < 11) return one("Clip", [float("min", min), float("max", max)]);
-      const lo = Tensor.fromFloat32(`${name}_min`, [], new Float32Array([min]));
-      const hi = Tensor.fromFloat32(`${name}_max`, [], new Float32Array([max]));
-      return { nodes: [node("Clip", name, [x, lo.name, hi.name], [y])], constants: [lo, hi] };
-    }
-    case "Softmax": {
-      const axis = (attrs.axis as number | undefined) ?? -1;
-      const rank = inShape?.length;
-      if (opset < 13 && !(rank === 2 || (rank !== undefined && (axis === rank - 1 || axis === -1)))) {
-        throw new OnnxError("unsupported", `Softmax layer '${name}' needs opset 13 for axis ${axis}`, { layer: name });
-      }
-      return one("Softmax", [int("axis", axis)]);
-    }
-    case "LRN":
-      return one("LRN", [
-        int("size", attrs.size as number),
-        float("alpha", attrs.alpha as number),
-        float("beta", attrs.beta as number),
-        float("bias", attrs.bias as number),
-      ]);
-    case "BatchNorm":
-      return one("BatchNormalization", [float("epsilon", attrs.epsilon as number)], [
-        x,
-        p.scale.name,
-        p.bias.name,
-        p.mean.name,
-        p.var.name,
-      ]);
-    case "Scale": {
-      // y = x * scale[c] (+ bias[c]) over axis 1: reshape the vectors to [C, 1, 1] and broadcast.
-      const rank = inShape?.length ?? 4;
-      const bshape = [p.scale.size, ...Array(Math.max(0, rank - 2)).fill(1)];
-      // Reshaped copies under their own names: the [C] params may be written too (a shared tensor, a report).
-      const s = p.scale.with({ name: `${p.scale.name}_c11`, shape: bshape });
-      const nodes = [node("Mul", `${name}/mul`, [x, s.name], [p.bias ? `${name}_mul` : y])];
-      const constants = [s];
-      if (p.bias) {
-        const b = p.bias.with({ name: `${p.bias.name}_c11`, shape: bshape });
-        nodes.push(node("Add", name, [`${name}_mul`, b.name], [y]));
-        constants.push(b);
-      }
-      return { nodes, constants };
-    }
-    case "Add": {
-      const coeffs = attrs.coeffs as number[] | undefined;
-      if (coeffs && coeffs.some((c) => c !== 1)) {
-        throw new OnnxError("unsupported", `Add layer '${name}' has coefficients, which ONNX Add cannot express`, {
-          layer: name,
-        });
-      }
-      return chain("Add", layer);
-    }
-    case "Mul":
-    case "Max":
-      return chain(layer.op, layer);
-    case "Sub":
-      return one("Sub", [], layer.inputs);
-    case "Concat":
-      return one("Concat", [int("axis", attrs.axis as number)], layer.inputs);
-    case "Flatten":
-      return one("Flatten", [int("axis", (attrs.axis as number | undefined) ?? 1)]);
-    case "Reshape": {
-      const s = Tensor.fromInt64(`${name}_shape`, [(attrs.shape as number[]).length], attrs.shape as number[]);
-      return { nodes: [node("Reshape", name, [x, s.name], [y])], constants: [s] };
-    }
-    case "Transpose":
-      return one("Transpose", [ints("perm", attrs.perm as number[])]);
-    case "Pad": {
-      const [t, l, b, r] = attrs.pads as number[];
-      const pads = [0, 0, t, l, 0, 0, b, r];
-      const value = (attrs.value as number | undefined) ?? 0;
-      if (opset < 11) return one("Pad", [ints("pads", pads), float("value", value)]);
-      const pt = Tensor.fromInt64(`${name}_pads`, [8], pads);
-      const vt = Tensor.fromFloat32(`${name}_value`, [], new Float32Array([value]));
-      return { nodes: [node("Pad", name, [x, pt.name, vt.name], [y])], constants: [pt, vt] };
-    }
-    default:
-      throw new OnnxError(
-        "unsupported",
-        `Layer '${name}' uses op ${
-          layer.op === "Passthrough" ? String(attrs.op ?? attrs.onnxOp ?? "?") : layer.op
-        }, which the ONNX writer cannot express`,
-        { layer: name },
-      );
-  }
+/** What an exporter gets. */
+interface Ctx {
+  layer: Layer;
+  opset: number;
+  inShape: Shape;
+  x: string;
+  y: string;
+  /** One node of `opType` reading `inputs` (default: the first input) and writing the layer's output(s). */
+  one(opType: string, attribute?: AttrSpec[], inputs?: string[], constants?: Tensor[]): ExportedLayer;
+  /** An int64 constant initializer named after the layer. */
+  i64(suffix: string, v: number[], shape?: number[]): Tensor;
+  /** A float32 constant initializer named after the layer. */
+  f32(suffix: string, v: number[], shape?: number[]): Tensor;
+  fail(why: string): never;
 }
 
-/** ONNX Mul/Max with two inputs; more are chained (Max and Sum take many, but this keeps one shape rule). */
-function chain(op: string, layer: Layer): ExportedLayer {
-  const ins = layer.inputs;
-  if (ins.length <= 2 || op === "Max") {
-    return {
-      nodes: [node(op === "Add" && ins.length > 2 ? "Sum" : op, layer.name, ins, [layer.outputs[0]])],
-      constants: [],
-    };
-  }
-  if (op === "Add") return { nodes: [node("Sum", layer.name, ins, [layer.outputs[0]])], constants: [] };
+type Exporter = (c: Ctx) => ExportedLayer;
+
+const plain = (opType: string): Exporter => (c) => c.one(opType);
+
+/** Binary op: activation inputs, with the constant operand on its side. */
+const binary = (opType: string): Exporter => (c) => {
+  const a = attrsOf<BinaryAttrs>(c.layer);
+  const k = c.layer.params.const;
+  if (a.coeffs && a.coeffs.some((v) => v !== 1)) c.fail(`${c.layer.op} with coefficients, which ONNX cannot express`);
+  if (k) return c.one(opType, [], a.constFirst ? [k.name, c.x] : [c.x, k.name]);
+  const ins = c.layer.inputs;
+  if (ins.length <= 2 || opType === "Max" || opType === "Min") return c.one(opType, [], ins);
+  if (opType === "Add") return c.one("Sum", [], ins);
+  // Mul of more than two: a chain.
   const nodes: ExportedNode[] = [];
   let acc = ins[0];
   for (let i = 1; i < ins.length; i++) {
-    const out = i === ins.length - 1 ? layer.outputs[0] : `${layer.name}_${i}`;
-    nodes.push(node(op, `${layer.name}/${i}`, [acc, ins[i]], [out]));
+    const out = i === ins.length - 1 ? c.y : `${c.layer.name}_${i}`;
+    nodes.push(node(opType, `${c.layer.name}/${i}`, [acc, ins[i]], [out]));
     acc = out;
   }
   return { nodes, constants: [] };
+};
+
+const reduce = (opType: string): Exporter => (c) => {
+  const a = attrsOf<ReduceAttrs>(c.layer);
+  const kd = int("keepdims", a.keepdims ? 1 : 0);
+  // ReduceSum takes axes as an input from opset 13, the others from 18.
+  const asInput = opType === "ReduceSum" ? c.opset >= 13 : c.opset >= 18;
+  if (!a.axes) return c.one(opType, [kd]);
+  if (!asInput) return c.one(opType, [ints("axes", a.axes), kd]);
+  const ax = c.i64("axes", a.axes);
+  return c.one(opType, [kd], [c.x, ax.name], [ax]);
+};
+
+/** Canonical op -> ONNX nodes. */
+export const EXPORTERS: Readonly<Partial<Record<Op, Exporter>>> = Object.freeze({
+  Conv(c) {
+    const a = attrsOf<ConvAttrs>(c.layer), p = c.layer.params;
+    const ins = [c.x, p.weight.name];
+    if (p.bias) ins.push(p.bias.name);
+    return c.one("Conv", [
+      ints("kernel_shape", a.kernel),
+      ints("strides", a.strides),
+      ints("pads", a.pads),
+      ints("dilations", a.dilations),
+      int("group", a.group),
+    ], ins);
+  },
+  ConvTranspose(c) {
+    const a = attrsOf<ConvTransposeAttrs>(c.layer), p = c.layer.params;
+    const ins = [c.x, p.weight.name];
+    if (p.bias) ins.push(p.bias.name);
+    return c.one("ConvTranspose", [
+      ints("kernel_shape", a.kernel),
+      ints("strides", a.strides),
+      ints("pads", a.pads),
+      ints("dilations", a.dilations),
+      int("group", a.group),
+      ints("output_padding", a.outputPadding),
+    ], ins);
+  },
+  FC(c) {
+    const p = c.layer.params, name = c.layer.name;
+    const ins = [c.x, p.weight.name];
+    if (p.bias) ins.push(p.bias.name);
+    const gemmAttrs = [int("transB", 1)];
+    if (c.inShape && c.inShape.length === 2) return c.one("Gemm", gemmAttrs, ins);
+    const flat = `${name}_flatten`;
+    ins[0] = flat;
+    return {
+      nodes: [
+        node("Flatten", `${name}/flatten`, [c.x], [flat], [int("axis", 1)]),
+        node("Gemm", name, ins, [c.y], gemmAttrs),
+      ],
+      constants: [],
+    };
+  },
+  MatMul(c) {
+    const w = c.layer.params.weight;
+    return c.one("MatMul", [], w ? [c.x, w.name] : c.layer.inputs);
+  },
+  MaxPool: (c) => pool(c, "MaxPool"),
+  AvgPool: (c) => pool(c, "AveragePool"),
+  GlobalAvgPool: plain("GlobalAveragePool"),
+  GlobalMaxPool: plain("GlobalMaxPool"),
+  Relu: plain("Relu"),
+  Sigmoid: plain("Sigmoid"),
+  Tanh: plain("Tanh"),
+  Identity: plain("Identity"),
+  Dropout: plain("Dropout"),
+  Abs: plain("Abs"),
+  Neg: plain("Neg"),
+  Exp: plain("Exp"),
+  Log: plain("Log"),
+  Sqrt: plain("Sqrt"),
+  Reciprocal: plain("Reciprocal"),
+  Floor: plain("Floor"),
+  Softplus: plain("Softplus"),
+  Rsqrt(c) {
+    const s = c.layer.name;
+    return {
+      nodes: [node("Sqrt", `${s}/sqrt`, [c.x], [`${s}_sqrt`]), node("Reciprocal", s, [`${s}_sqrt`], [c.y])],
+      constants: [],
+    };
+  },
+  Swish(c) {
+    const s = c.layer.name;
+    return {
+      nodes: [node("Sigmoid", `${s}/sigmoid`, [c.x], [`${s}_sigmoid`]), node("Mul", s, [c.x, `${s}_sigmoid`], [c.y])],
+      constants: [],
+    };
+  },
+  HardSwish(c) {
+    if (c.opset >= 14) return c.one("HardSwish");
+    const s = c.layer.name;
+    return {
+      nodes: [
+        node("HardSigmoid", `${s}/hs`, [c.x], [`${s}_hs`], [float("alpha", 1 / 6), float("beta", 0.5)]),
+        node("Mul", s, [c.x, `${s}_hs`], [c.y]),
+      ],
+      constants: [],
+    };
+  },
+  LeakyRelu: (c) => c.one("LeakyRelu", [float("alpha", attrsOf<{ alpha: number }>(c.layer).alpha)]),
+  Elu: (c) => c.one("Elu", [float("alpha", attrsOf<{ alpha: number }>(c.layer).alpha)]),
+  Selu(c) {
+    const a = attrsOf<{ alpha: number; gamma: number }>(c.layer);
+    return c.one("Selu", [float("alpha", a.alpha), float("gamma", a.gamma)]);
+  },
+  HardSigmoid(c) {
+    const a = attrsOf<{ alpha: number; beta: number }>(c.layer);
+    return c.one("HardSigmoid", [float("alpha", a.alpha), float("beta", a.beta)]);
+  },
+  PRelu: (c) => c.one("PRelu", [], [c.x, c.layer.params.slope.name]),
+  Cast(c) {
+    const to = attrsOf<{ to: string }>(c.layer).to;
+    const code = { float32: 1, uint8: 2, int8: 3, int16: 5, int32: 6, int64: 7, bool: 9, float16: 10, float64: 11 }[to];
+    if (!code) return c.fail(`Cast to ${to}`);
+    return c.one("Cast", [int("to", code)]);
+  },
+  Clip(c) {
+    const { min, max } = attrsOf<ClipAttrs>(c.layer);
+    if (c.opset < 11) return c.one("Clip", [float("min", min), float("max", max)]);
+    const lo = c.f32("min", [min], []), hi = c.f32("max", [max], []);
+    return c.one("Clip", [], [c.x, lo.name, hi.name], [lo, hi]);
+  },
+  Softmax(c) {
+    const axis = attrsOf<{ axis: number }>(c.layer).axis;
+    const rank = c.inShape?.length;
+    if (c.opset < 13 && !(rank === 2 || (rank !== undefined && (axis === rank - 1 || axis === -1)))) {
+      c.fail(`Softmax needs opset 13 for axis ${axis}`);
+    }
+    return c.one("Softmax", [int("axis", axis)]);
+  },
+  LRN(c) {
+    const a = attrsOf<{ size: number; alpha: number; beta: number; bias: number }>(c.layer);
+    return c.one("LRN", [int("size", a.size), float("alpha", a.alpha), float("beta", a.beta), float("bias", a.bias)]);
+  },
+  BatchNorm(c) {
+    const p = c.layer.params;
+    return c.one("BatchNormalization", [float("epsilon", attrsOf<{ epsilon: number }>(c.layer).epsilon)], [
+      c.x,
+      p.scale.name,
+      p.bias.name,
+      p.mean.name,
+      p.var.name,
+    ]);
+  },
+  Scale(c) {
+    // y = x * scale[c] (+ bias[c]) over axis 1: reshape the vectors to [C, 1, 1] and broadcast.
+    const p = c.layer.params, name = c.layer.name;
+    const rank = c.inShape?.length ?? 4;
+    const bshape = [p.scale.size, ...Array(Math.max(0, rank - 2)).fill(1)];
+    // Reshaped copies under their own names: the [C] params may be written too (a shared tensor, a report).
+    const s = p.scale.with({ name: `${p.scale.name}_c11`, shape: bshape });
+    const nodes = [node("Mul", `${name}/mul`, [c.x, s.name], [p.bias ? `${name}_mul` : c.y])];
+    const constants = [s];
+    if (p.bias) {
+      const b = p.bias.with({ name: `${p.bias.name}_c11`, shape: bshape });
+      nodes.push(node("Add", name, [`${name}_mul`, b.name], [c.y]));
+      constants.push(b);
+    }
+    return { nodes, constants };
+  },
+  Add: binary("Add"),
+  Sub: binary("Sub"),
+  Mul: binary("Mul"),
+  Div: binary("Div"),
+  Pow: binary("Pow"),
+  Max: binary("Max"),
+  Min: binary("Min"),
+  Concat: (c) => c.one("Concat", [int("axis", attrsOf<{ axis: number }>(c.layer).axis)], c.layer.inputs),
+  Split(c) {
+    const a = attrsOf<SplitAttrs>(c.layer);
+    if (!a.split) return c.one("Split", [int("axis", a.axis)]);
+    if (c.opset < 13) return c.one("Split", [int("axis", a.axis), ints("split", a.split)]);
+    const s = c.i64("split", a.split);
+    return c.one("Split", [int("axis", a.axis)], [c.x, s.name], [s]);
+  },
+  Flatten: (c) => c.one("Flatten", [int("axis", attrsOf<{ axis: number }>(c.layer).axis)]),
+  Reshape(c) {
+    const s = c.i64("shape", attrsOf<{ shape: number[] }>(c.layer).shape);
+    return c.one("Reshape", [], [c.x, s.name], [s]);
+  },
+  Transpose(c) {
+    const perm = attrsOf<{ perm: number[] | null }>(c.layer).perm;
+    return c.one("Transpose", perm ? [ints("perm", perm)] : []);
+  },
+  Squeeze(c) {
+    const axes = attrsOf<{ axes: number[] | null }>(c.layer).axes;
+    if (!axes) return c.one("Squeeze");
+    if (c.opset < 13) return c.one("Squeeze", [ints("axes", axes)]);
+    const t = c.i64("axes", axes);
+    return c.one("Squeeze", [], [c.x, t.name], [t]);
+  },
+  Unsqueeze(c) {
+    const axes = attrsOf<{ axes: number[] }>(c.layer).axes;
+    if (c.opset < 13) return c.one("Unsqueeze", [ints("axes", axes)]);
+    const t = c.i64("axes", axes);
+    return c.one("Unsqueeze", [], [c.x, t.name], [t]);
+  },
+  Slice(c) {
+    const a = attrsOf<SliceAttrs>(c.layer);
+    const axes = a.axes ?? a.starts.map((_, i) => i);
+    const steps = a.steps ?? a.starts.map(() => 1);
+    const t = [c.i64("starts", a.starts), c.i64("ends", a.ends), c.i64("axes", axes), c.i64("steps", steps)];
+    return c.one("Slice", [], [c.x, ...t.map((v) => v.name)], t);
+  },
+  Pad(c) {
+    const a = attrsOf<PadAttrs>(c.layer);
+    const mode = string("mode", a.mode);
+    if (c.opset < 11) return c.one("Pad", [mode, ints("pads", a.pads), float("value", a.value)]);
+    const pt = c.i64("pads", a.pads), vt = c.f32("value", [a.value], []);
+    return c.one("Pad", [mode], [c.x, pt.name, vt.name], [pt, vt]);
+  },
+  Gather(c) {
+    const a = attrsOf<GatherAttrs>(c.layer);
+    const t = c.i64("indices", a.indices, a.indicesShape);
+    return c.one("Gather", [int("axis", a.axis)], [c.x, t.name], [t]);
+  },
+  DepthToSpace(c) {
+    const a = attrsOf<{ blocksize: number; mode: string }>(c.layer);
+    return c.one("DepthToSpace", [int("blocksize", a.blocksize), string("mode", a.mode)]);
+  },
+  SpaceToDepth: (c) => c.one("SpaceToDepth", [int("blocksize", attrsOf<{ blocksize: number }>(c.layer).blocksize)]),
+  Resize(c) {
+    const a = attrsOf<ResizeAttrs>(c.layer);
+    if (c.opset < 11) c.fail("Resize needs opset 11");
+    const attrs = [
+      string("mode", a.mode),
+      string("coordinate_transformation_mode", a.coordinate),
+      string("nearest_mode", a.nearest),
+    ];
+    if (a.scales) {
+      const s = c.f32("scales", [1, 1, ...a.scales]);
+      return c.one("Resize", attrs, [c.x, "", s.name], [s]);
+    }
+    const n = c.inShape?.[0], ch = c.inShape?.[1];
+    if (typeof n !== "number" || typeof ch !== "number") {
+      return c.fail("Resize to sizes needs the input's batch and channels");
+    }
+    const s = c.i64("sizes", [n, ch, ...a.sizes!]);
+    return c.one("Resize", attrs, [c.x, "", "", s.name], [s]);
+  },
+  ReduceMean: reduce("ReduceMean"),
+  ReduceMax: reduce("ReduceMax"),
+  ReduceSum: reduce("ReduceSum"),
+  ArgMax(c) {
+    const a = attrsOf<{ axis: number; keepdims: boolean }>(c.layer);
+    return c.one("ArgMax", [int("axis", a.axis), int("keepdims", a.keepdims ? 1 : 0)]);
+  },
+});
+
+function pool(c: Ctx, opType: string): ExportedLayer {
+  const a = attrsOf<PoolAttrs>(c.layer);
+  const attrs = [ints("kernel_shape", a.kernel), ints("strides", a.strides), ints("pads", a.pads)];
+  if (a.ceil) attrs.push(int("ceil_mode", 1));
+  if (opType === "AveragePool" && a.countIncludePad) attrs.push(int("count_include_pad", 1));
+  return c.one(opType, attrs);
+}
+
+/** Builds the ONNX nodes of a canonical layer. `inShape` is the first input's shape when known. */
+export function exportLayer(layer: Layer, opset: number, inShape: Shape): ExportedLayer {
+  const { name } = layer;
+  const fail = (why: string): never => {
+    throw new OnnxError("unsupported", `Cannot write layer '${name}' (${layer.op}) to ONNX: ${why}`, { layer: name });
+  };
+  const f = EXPORTERS[layer.op];
+  if (!f) {
+    const op = layer.op === "Passthrough" ? String(layer.attrs.op ?? layer.attrs.onnxOp ?? "?") : layer.op;
+    throw new OnnxError("unsupported", `Layer '${name}' uses op ${op}, which the ONNX writer cannot express`, {
+      layer: name,
+    });
+  }
+  return f({
+    layer,
+    opset,
+    inShape,
+    x: layer.inputs[0],
+    y: layer.outputs[0],
+    one: (opType, attribute = [], inputs = [layer.inputs[0]], constants = []) => ({
+      nodes: [node(opType, name, inputs, layer.outputs, attribute)],
+      constants,
+    }),
+    i64: (suffix, v, shape = [v.length]) => Tensor.fromInt64(`${name}_${suffix}`, shape, v),
+    f32: (suffix, v, shape = [v.length]) => Tensor.fromFloat32(`${name}_${suffix}`, shape, new Float32Array(v)),
+    fail,
+  });
 }

@@ -1,7 +1,8 @@
 /**
- * ONNX node -> canonical layer. A node maps to a canonical op only when every detail is captured (2-D spatial ops,
- * NOTSET auto_pad, constant weights); anything else becomes a `Passthrough` layer that keeps the node's bytes, so
- * ONNX -> ONNX never loses it and other writers can name what they cannot express.
+ * ONNX node -> canonical layer, one table entry per ONNX op type ({@link IMPORTERS}). A node maps to a canonical op
+ * only when every detail is captured (NOTSET auto_pad, constant weights and bounds, ...); anything else becomes a
+ * `Passthrough` layer that keeps the node's bytes, so ONNX -> ONNX never loses it and other writers can name what
+ * they cannot express. Attributes are handed over as read; the reader normalizes them against the op registry.
  *
  * @module
  */
@@ -16,6 +17,7 @@ export type Resolve = (name: string) => Tensor | undefined;
 /** Input positions that hold parameters, by op type (for deciding what a streamed node must wait for). */
 export const PARAM_POSITIONS: Readonly<Record<string, readonly number[]>> = Object.freeze({
   Conv: [1, 2],
+  ConvTranspose: [1, 2],
   Gemm: [1, 2],
   MatMul: [1],
   BatchNormalization: [1, 2, 3, 4],
@@ -23,9 +25,45 @@ export const PARAM_POSITIONS: Readonly<Record<string, readonly number[]>> = Obje
   Clip: [1, 2],
   Pad: [1, 2, 3],
   Dropout: [1, 2],
+  PRelu: [1],
+  Slice: [1, 2, 3, 4],
+  Squeeze: [1],
+  Unsqueeze: [1],
+  Split: [1],
+  Gather: [1],
+  Resize: [1, 2, 3],
+  Upsample: [1],
+  ReduceMean: [1],
+  ReduceMax: [1],
+  ReduceSum: [1],
 });
 
-type Mapped = { op: Op; attrs: Attrs; inputs: string[]; params: Record<string, Tensor> };
+/** What a node maps to. */
+export type Mapped = { op: Op; attrs: Attrs; inputs: string[]; params: Record<string, Tensor> };
+
+/** What an importer sees: the node, its inputs, and constant lookup. */
+interface Ctx {
+  node: NodeMsg;
+  ins: string[];
+  x: string;
+  /** The constant at input i, if that input is one. */
+  t(i: number): Tensor | undefined;
+  /** The values of a small materialized constant at input i; undefined when it is not one. */
+  vals(i: number): number[] | undefined;
+  /** The model's default-domain opset, when known. */
+  opset?: number;
+  /** The rank of activation input i, when known. */
+  rank(i: number): number | undefined;
+}
+
+type Importer = (c: Ctx) => Mapped | undefined;
+
+const simple = (op: Op, attrs: (n: NodeMsg) => Attrs = () => ({})): Importer => (c) => ({
+  op,
+  attrs: attrs(c.node),
+  inputs: [c.x],
+  params: {},
+});
 
 function pads2d(node: NodeMsg): number[] | undefined {
   const p = attrInts(node, "pads", [0, 0, 0, 0])!;
@@ -37,181 +75,370 @@ function spatialOk(node: NodeMsg): boolean {
   return autoPad === "NOTSET" || autoPad === "";
 }
 
-/** Maps a node to a canonical op, or returns undefined for pass-through. */
-export function importNode(node: NodeMsg, resolve: Resolve): Mapped | undefined {
-  const ins = node.input ?? [];
-  const x = ins[0];
-  const t = (i: number) => (ins[i] ? resolve(ins[i]) : undefined);
-  const domain = node.domain ?? "";
-  if (domain !== "" && domain !== "ai.onnx") return undefined;
-  switch (node.opType) {
-    case "Conv": {
-      const w = t(1), b = ins[2] ? t(2) : undefined;
-      if (!w || w.shape.length !== 4 || (ins[2] && !b) || !spatialOk(node)) return undefined;
-      const pads = pads2d(node);
-      if (!pads) return undefined;
-      const params: Record<string, Tensor> = { weight: w };
-      if (b) params.bias = b;
-      return {
-        op: "Conv",
-        attrs: {
-          kernel: attrInts(node, "kernel_shape", [w.shape[2], w.shape[3]])!,
-          strides: attrInts(node, "strides", [1, 1])!,
-          pads,
-          dilations: attrInts(node, "dilations", [1, 1])!,
-          group: attrInt(node, "group", 1),
-        },
-        inputs: [x],
-        params,
-      };
-    }
-    case "Gemm": {
-      const w = t(1), b = ins[2] ? t(2) : undefined;
-      if (!w || w.shape.length !== 2 || (ins[2] && !b)) return undefined;
-      if (attrFloat(node, "alpha", 1) !== 1 || attrFloat(node, "beta", 1) !== 1 || attrInt(node, "transA", 0) !== 0) {
-        return undefined;
-      }
-      // FC weights are [out, in]: Gemm transB=1 stores them that way; transB=0 needs a transpose (see reader).
-      if (attrInt(node, "transB", 0) !== 1) return undefined;
-      if (b && !(b.shape.length === 1 || (b.shape.length === 2 && b.shape[0] === 1))) return undefined;
-      if (b && b.size !== w.shape[0]) return undefined;
-      const params: Record<string, Tensor> = { weight: w };
-      if (b) params.bias = b.shape.length === 1 ? b : b.with({ shape: [b.size] });
-      return { op: "FC", attrs: {}, inputs: [x], params };
-    }
-    case "MaxPool":
-    case "AveragePool": {
-      const k = attrInts(node, "kernel_shape", undefined);
-      if (!k || k.length !== 2 || !spatialOk(node)) return undefined;
-      if (node.output && node.output.length > 1 && node.output[1]) return undefined;
-      const d = attrInts(node, "dilations", [1, 1])!;
-      if (d.some((v) => v !== 1) || attrInt(node, "storage_order", 0) !== 0) return undefined;
-      const pads = pads2d(node);
-      if (!pads) return undefined;
-      const attrs: Attrs = {
-        kernel: k,
-        strides: attrInts(node, "strides", [1, 1])!,
-        pads,
-        ceil: attrInt(node, "ceil_mode", 0) === 1,
-      };
-      if (node.opType === "AveragePool") attrs.countIncludePad = attrInt(node, "count_include_pad", 0) === 1;
-      return { op: node.opType === "MaxPool" ? "MaxPool" : "AvgPool", attrs, inputs: [x], params: {} };
-    }
-    case "GlobalAveragePool":
-      return { op: "GlobalAvgPool", attrs: {}, inputs: [x], params: {} };
-    case "GlobalMaxPool":
-      return { op: "GlobalMaxPool", attrs: {}, inputs: [x], params: {} };
-    case "Relu":
-    case "Sigmoid":
-    case "Tanh":
-    case "Identity":
-      return { op: node.opType as Op, attrs: {}, inputs: [x], params: {} };
-    case "LeakyRelu":
-      return { op: "LeakyRelu", attrs: { alpha: attrFloat(node, "alpha", 0.01) }, inputs: [x], params: {} };
-    case "Clip": {
-      let min = attrFloat(node, "min", -Infinity), max = attrFloat(node, "max", Infinity);
-      if (ins[1]) {
-        const m = t(1);
-        if (!m || m.size !== 1 || !m.materialized) return undefined;
-        min = readScalar(m);
-        if (Number.isNaN(min)) return undefined;
-      }
-      if (ins[2]) {
-        const m = t(2);
-        if (!m || m.size !== 1 || !m.materialized) return undefined;
-        max = readScalar(m);
-        if (Number.isNaN(max)) return undefined;
-      }
-      return { op: "Clip", attrs: { min, max }, inputs: [x], params: {} };
-    }
-    case "Softmax":
-      return { op: "Softmax", attrs: { axis: attrInt(node, "axis", -1) }, inputs: [x], params: {} };
-    case "LRN":
-      return {
-        op: "LRN",
-        attrs: {
-          size: attrInt(node, "size", 1),
-          alpha: attrFloat(node, "alpha", 1e-4),
-          beta: attrFloat(node, "beta", 0.75),
-          bias: attrFloat(node, "bias", 1),
-        },
-        inputs: [x],
-        params: {},
-      };
-    case "BatchNormalization": {
-      const [s, b, m, v] = [t(1), t(2), t(3), t(4)];
-      if (!s || !b || !m || !v || (node.output?.length ?? 1) > 1 || attrInt(node, "training_mode", 0) !== 0) {
-        return undefined;
-      }
-      return {
-        op: "BatchNorm",
-        attrs: { epsilon: attrFloat(node, "epsilon", 1e-5) },
-        inputs: [x],
-        params: { scale: s, bias: b, mean: m, var: v },
-      };
-    }
-    case "Add":
-    case "Mul":
-    case "Sub":
-    case "Max":
-      if (ins.some((n) => resolve(n))) return undefined;
-      return { op: node.opType as Op, attrs: {}, inputs: [...ins], params: {} };
-    case "Concat":
-      if (ins.some((n) => resolve(n))) return undefined;
-      return { op: "Concat", attrs: { axis: attrInt(node, "axis", 1) }, inputs: [...ins], params: {} };
-    case "Flatten":
-      return { op: "Flatten", attrs: { axis: attrInt(node, "axis", 1) }, inputs: [x], params: {} };
-    case "Reshape": {
-      const s = t(1);
-      if (!s || !s.materialized || attrInt(node, "allowzero", 0) !== 0) return undefined;
-      const shape = readInts(s);
-      if (shape.some((v) => !Number.isInteger(v))) return undefined;
-      return { op: "Reshape", attrs: { shape }, inputs: [x], params: {} };
-    }
-    case "Transpose": {
-      const perm = attrInts(node, "perm", undefined);
-      if (!perm) return undefined;
-      return { op: "Transpose", attrs: { perm }, inputs: [x], params: {} };
-    }
-    case "Pad": {
-      if (attrString(node, "mode", "constant") !== "constant" || ins[3]) return undefined;
-      let pads = attrInts(node, "pads", undefined);
-      let value = attrFloat(node, "value", 0);
-      if (ins[1]) {
-        const p = t(1);
-        if (!p || !p.materialized) return undefined;
-        pads = readInts(p);
-      }
-      if (ins[2]) {
-        const v = t(2);
-        if (!v || v.size !== 1 || !v.materialized) return undefined;
-        value = readScalar(v);
-      }
-      // [n0, c0, h0, w0, n1, c1, h1, w1]: only spatial padding of a 4-D tensor is canonical.
-      if (!pads || pads.length !== 8 || pads[0] || pads[1] || pads[4] || pads[5] || pads.some((v) => v < 0)) {
-        return undefined;
-      }
-      return { op: "Pad", attrs: { pads: [pads[2], pads[3], pads[6], pads[7]], value }, inputs: [x], params: {} };
-    }
-    case "Dropout":
-      if ((node.output?.length ?? 1) > 1 && node.output![1]) return undefined;
-      return {
-        op: "Dropout",
-        attrs: { ratio: attr(node, "ratio") ? attrFloat(node, "ratio", 0.5) : 0.5 },
-        inputs: [x],
-        params: {},
-      };
-    default:
-      return undefined;
+/** Binary ops: between activations, or with one constant operand. Constant-only nodes are folded by the reader. */
+const binary = (op: Op): Importer => (c): Mapped | undefined => {
+  const consts = c.ins.map((_, i) => c.t(i));
+  const nConst = consts.filter(Boolean).length;
+  if (c.ins.length === 2 && nConst === 1) {
+    const k = consts[0] ?? consts[1]!;
+    return {
+      op,
+      attrs: { constFirst: Boolean(consts[0]) },
+      inputs: [consts[0] ? c.ins[1] : c.ins[0]],
+      params: { const: k },
+    };
   }
+  if (nConst) return undefined;
+  if (c.ins.length > 2 && !["Add", "Mul", "Max", "Min"].includes(op)) return undefined;
+  return { op, attrs: {}, inputs: [...c.ins], params: {} };
+};
+
+function pool(c: Ctx): Mapped | undefined {
+  const node = c.node;
+  const k = attrInts(node, "kernel_shape", undefined);
+  if (!k || k.length !== 2 || !spatialOk(node)) return undefined;
+  if (node.output && node.output.length > 1 && node.output[1]) return undefined;
+  const d = attrInts(node, "dilations", [1, 1])!;
+  if (d.some((v) => v !== 1) || attrInt(node, "storage_order", 0) !== 0) return undefined;
+  const pads = pads2d(node);
+  if (!pads) return undefined;
+  const attrs: Attrs = {
+    kernel: k,
+    strides: attrInts(node, "strides", [1, 1])!,
+    pads,
+    ceil: attrInt(node, "ceil_mode", 0) === 1,
+  };
+  if (node.opType === "AveragePool") attrs.countIncludePad = attrInt(node, "count_include_pad", 0) === 1;
+  return { op: node.opType === "MaxPool" ? "MaxPool" : "AvgPool", attrs, inputs: [c.x], params: {} };
 }
 
-function readScalar(t: Tensor): number {
-  return readInts(t)[0];
+function conv(c: Ctx, transpose: boolean): Mapped | undefined {
+  const node = c.node;
+  const w = c.t(1), b = c.ins[2] ? c.t(2) : undefined;
+  if (!w || w.shape.length !== 4 || (c.ins[2] && !b) || !spatialOk(node)) return undefined;
+  const pads = pads2d(node);
+  if (!pads) return undefined;
+  const params: Record<string, Tensor> = { weight: w };
+  if (b) params.bias = b;
+  const attrs: Attrs = {
+    kernel: attrInts(node, "kernel_shape", [w.shape[2], w.shape[3]])!,
+    strides: attrInts(node, "strides", [1, 1])!,
+    pads,
+    dilations: attrInts(node, "dilations", [1, 1])!,
+    group: attrInt(node, "group", 1),
+  };
+  if (transpose) {
+    if (attr(node, "output_shape")) return undefined;
+    attrs.outputPadding = attrInts(node, "output_padding", [0, 0])!;
+  }
+  return { op: transpose ? "ConvTranspose" : "Conv", attrs, inputs: [c.x], params };
+}
+
+/** Axes from an attribute (older opsets) or a constant input (newer ones); null when absent, undefined when not constant. */
+function axesOf(c: Ctx, i: number, name = "axes"): number[] | null | undefined {
+  if (c.ins[i]) return c.vals(i);
+  return attrInts(c.node, name, undefined) ?? null;
+}
+
+const CAST_TO: Record<number, string> = {
+  1: "float32",
+  2: "uint8",
+  3: "int8",
+  5: "int16",
+  6: "int32",
+  7: "int64",
+  9: "bool",
+  10: "float16",
+  11: "float64",
+};
+
+function reduce(op: Op): Importer {
+  return (c) => {
+    const axes = axesOf(c, 1);
+    if (axes === undefined) return undefined;
+    if (axes === null && attrInt(c.node, "noop_with_empty_axes", 0) === 1) return undefined;
+    return { op, attrs: { axes, keepdims: attrInt(c.node, "keepdims", 1) === 1 }, inputs: [c.x], params: {} };
+  };
+}
+
+function resize(c: Ctx): Mapped | undefined {
+  const node = c.node;
+  const upsample = node.opType === "Upsample";
+  const mode = attrString(node, "mode", "nearest");
+  if (mode !== "nearest" && mode !== "linear" && mode !== "bilinear") return undefined;
+  if (attrInt(node, "antialias", 0) || attrInt(node, "exclude_outside", 0)) return undefined;
+  if (attrString(node, "keep_aspect_ratio_policy", "stretch") !== "stretch" || attr(node, "axes")) return undefined;
+  let scales: number[] | undefined, sizes: number[] | undefined;
+  if (upsample) scales = c.ins[1] ? c.vals(1) : attr(node, "scales")?.floats?.map(Number);
+  else {
+    // Resize-10: (X, scales); 11+: (X, roi, scales, sizes).
+    const si = c.ins.length === 2 ? 1 : 2;
+    if (c.ins[si]) scales = c.vals(si);
+    if (c.ins[3]) sizes = c.vals(3);
+    if (c.ins[si] && scales === undefined || c.ins[3] && sizes === undefined) return undefined;
+    if (scales && scales.length === 0) scales = undefined;
+  }
+  const four = sizes ?? scales;
+  if (!four || four.length !== 4) return undefined;
+  if (scales && (scales[0] !== 1 || scales[1] !== 1)) return undefined;
+  const coordinate = upsample || c.ins.length === 2
+    ? "asymmetric"
+    : attrString(node, "coordinate_transformation_mode", "half_pixel");
+  const nearest = upsample || c.ins.length === 2 ? "floor" : attrString(node, "nearest_mode", "round_prefer_floor");
+  return {
+    op: "Resize",
+    attrs: {
+      mode: mode === "nearest" ? "nearest" : "linear",
+      coordinate,
+      nearest,
+      scales: scales ? scales.slice(2) : null,
+      sizes: sizes ? sizes.slice(2) : null,
+    },
+    inputs: [c.x],
+    params: {},
+  };
+}
+
+/** ONNX op type -> canonical layer. */
+export const IMPORTERS: Readonly<Record<string, Importer>> = Object.freeze({
+  Conv: (c) => conv(c, false),
+  ConvTranspose: (c) => conv(c, true),
+  Gemm(c) {
+    const node = c.node;
+    const w = c.t(1), b = c.ins[2] ? c.t(2) : undefined;
+    if (!w || w.shape.length !== 2 || (c.ins[2] && !b)) return undefined;
+    if (attrFloat(node, "alpha", 1) !== 1 || attrFloat(node, "beta", 1) !== 1 || attrInt(node, "transA", 0) !== 0) {
+      return undefined;
+    }
+    // FC weights are [out, in]: Gemm transB=1 stores them that way; transB=0 is a MatMul plus a bias.
+    if (attrInt(node, "transB", 0) !== 1) return undefined;
+    if (b && !(b.shape.length === 1 || (b.shape.length === 2 && b.shape[0] === 1))) return undefined;
+    if (b && b.size !== w.shape[0]) return undefined;
+    const params: Record<string, Tensor> = { weight: w };
+    if (b) params.bias = b.shape.length === 1 ? b : b.with({ shape: [b.size] });
+    return { op: "FC", attrs: {}, inputs: [c.x], params };
+  },
+  MatMul(c): Mapped | undefined {
+    const a = c.t(0), b = c.t(1);
+    if (a) return undefined;
+    if (b) return b.shape.length === 2 ? { op: "MatMul", attrs: {}, inputs: [c.x], params: { weight: b } } : undefined;
+    return { op: "MatMul", attrs: {}, inputs: [c.ins[0], c.ins[1]], params: {} };
+  },
+  MaxPool: pool,
+  AveragePool: pool,
+  GlobalAveragePool: simple("GlobalAvgPool"),
+  GlobalMaxPool: simple("GlobalMaxPool"),
+  Relu: simple("Relu"),
+  Sigmoid: simple("Sigmoid"),
+  Tanh: simple("Tanh"),
+  Identity: simple("Identity"),
+  Abs: simple("Abs"),
+  Neg: simple("Neg"),
+  Exp: simple("Exp"),
+  Log: simple("Log"),
+  Sqrt: simple("Sqrt"),
+  Reciprocal: simple("Reciprocal"),
+  Floor: simple("Floor"),
+  Softplus: simple("Softplus"),
+  HardSwish: simple("HardSwish"),
+  LeakyRelu: simple("LeakyRelu", (n) => ({ alpha: attrFloat(n, "alpha", 0.01) })),
+  Elu: simple("Elu", (n) => ({ alpha: attrFloat(n, "alpha", 1) })),
+  Selu: simple(
+    "Selu",
+    (n) => ({
+      alpha: attrFloat(n, "alpha", 1.67326319217681884765625),
+      gamma: attrFloat(n, "gamma", 1.05070102214813232421875),
+    }),
+  ),
+  HardSigmoid: simple("HardSigmoid", (n) => ({ alpha: attrFloat(n, "alpha", 0.2), beta: attrFloat(n, "beta", 0.5) })),
+  Cast(c) {
+    const to = CAST_TO[attrInt(c.node, "to", 1)];
+    return to ? { op: "Cast", attrs: { to }, inputs: [c.x], params: {} } : undefined;
+  },
+  PRelu(c) {
+    const s = c.t(1);
+    return s ? { op: "PRelu", attrs: {}, inputs: [c.x], params: { slope: s } } : undefined;
+  },
+  Clip(c) {
+    let min = attrFloat(c.node, "min", -Infinity), max = attrFloat(c.node, "max", Infinity);
+    for (const [i, set] of [[1, (v: number) => (min = v)], [2, (v: number) => (max = v)]] as const) {
+      if (!c.ins[i]) continue;
+      const v = c.vals(i);
+      if (!v || v.length !== 1 || Number.isNaN(v[0])) return undefined;
+      set(v[0]);
+    }
+    return { op: "Clip", attrs: { min, max }, inputs: [c.x], params: {} };
+  },
+  Softmax(c) {
+    // Before opset 13 Softmax flattens the input to 2-D at `axis` (default 1) and normalizes the whole tail; that is
+    // the canonical (one-axis) Softmax only when `axis` is the last one. (An in-order input states its opset only
+    // after the nodes: read as opset 13, as before.)
+    const old = c.opset !== undefined && c.opset < 13;
+    const axis = attrInt(c.node, "axis", old ? 1 : -1);
+    if (old) {
+      const r = c.rank(0);
+      if (r === undefined || !(axis === -1 || axis === r - 1)) return undefined;
+    }
+    return { op: "Softmax", attrs: { axis }, inputs: [c.x], params: {} };
+  },
+  LRN: simple("LRN", (n) => ({
+    size: attrInt(n, "size", 1),
+    alpha: attrFloat(n, "alpha", 1e-4),
+    beta: attrFloat(n, "beta", 0.75),
+    bias: attrFloat(n, "bias", 1),
+  })),
+  BatchNormalization(c) {
+    const [s, b, m, v] = [c.t(1), c.t(2), c.t(3), c.t(4)];
+    if (!s || !b || !m || !v || (c.node.output?.length ?? 1) > 1 || attrInt(c.node, "training_mode", 0) !== 0) {
+      return undefined;
+    }
+    return {
+      op: "BatchNorm",
+      attrs: { epsilon: attrFloat(c.node, "epsilon", 1e-5) },
+      inputs: [c.x],
+      params: { scale: s, bias: b, mean: m, var: v },
+    };
+  },
+  Add: binary("Add"),
+  Sub: binary("Sub"),
+  Mul: binary("Mul"),
+  Div: binary("Div"),
+  Pow: binary("Pow"),
+  Max: binary("Max"),
+  Min: binary("Min"),
+  Sum: (c) => binary("Add")(c),
+  Concat(c) {
+    if (c.ins.some((_, i) => c.t(i))) return undefined;
+    return { op: "Concat", attrs: { axis: attrInt(c.node, "axis", 1) }, inputs: [...c.ins], params: {} };
+  },
+  Split(c) {
+    const split = axesOf(c, 1, "split");
+    if (split === undefined || attr(c.node, "num_outputs")) return undefined;
+    return { op: "Split", attrs: { axis: attrInt(c.node, "axis", 0), split }, inputs: [c.x], params: {} };
+  },
+  Flatten: simple("Flatten", (n) => ({ axis: attrInt(n, "axis", 1) })),
+  Reshape(c) {
+    const shape = c.vals(1);
+    if (!shape || attrInt(c.node, "allowzero", 0) !== 0 || shape.some((v) => !Number.isInteger(v))) return undefined;
+    return { op: "Reshape", attrs: { shape }, inputs: [c.x], params: {} };
+  },
+  Transpose: simple("Transpose", (n) => ({ perm: attrInts(n, "perm", undefined) ?? null })),
+  Squeeze(c) {
+    const axes = axesOf(c, 1);
+    return axes === undefined ? undefined : { op: "Squeeze", attrs: { axes }, inputs: [c.x], params: {} };
+  },
+  Unsqueeze(c) {
+    const axes = axesOf(c, 1);
+    return axes ? { op: "Unsqueeze", attrs: { axes }, inputs: [c.x], params: {} } : undefined;
+  },
+  Slice(c) {
+    let starts: number[] | undefined, ends: number[] | undefined, axes: number[] | null | undefined = null;
+    let steps: number[] | null | undefined = null;
+    if (c.ins.length === 1) {
+      starts = attrInts(c.node, "starts", undefined);
+      ends = attrInts(c.node, "ends", undefined);
+      axes = attrInts(c.node, "axes", undefined) ?? null;
+    } else {
+      starts = c.vals(1);
+      ends = c.vals(2);
+      if (c.ins[3]) axes = c.vals(3);
+      if (c.ins[4]) steps = c.vals(4);
+    }
+    if (!starts || !ends || axes === undefined || steps === undefined) return undefined;
+    // INT64 bounds such as INT64_MAX arrive as large floats: clamp them into the int range the schema allows.
+    const clampInt = (v: number) => Math.max(-(2 ** 31), Math.min(2 ** 31 - 1, v));
+    return {
+      op: "Slice",
+      attrs: { starts: starts.map(clampInt), ends: ends.map(clampInt), axes, steps },
+      inputs: [c.x],
+      params: {},
+    };
+  },
+  Pad(c) {
+    const mode = attrString(c.node, "mode", "constant");
+    if (!["constant", "reflect", "edge"].includes(mode) || c.ins[3]) return undefined;
+    let pads = attrInts(c.node, "pads", undefined);
+    let value = attrFloat(c.node, "value", 0);
+    if (c.ins[1]) pads = c.vals(1);
+    if (c.ins[2]) {
+      const v = c.vals(2);
+      if (!v || v.length !== 1) return undefined;
+      value = v[0];
+    }
+    if (!pads) return undefined;
+    return { op: "Pad", attrs: { pads, mode, value }, inputs: [c.x], params: {} };
+  },
+  Gather(c) {
+    if (c.t(0)) return undefined;
+    const t = c.t(1), v = c.vals(1);
+    if (!t || !v) return undefined;
+    return {
+      op: "Gather",
+      attrs: { axis: attrInt(c.node, "axis", 0), indices: v, indicesShape: [...t.shape] },
+      inputs: [c.x],
+      params: {},
+    };
+  },
+  DepthToSpace: simple("DepthToSpace", (n) => ({
+    blocksize: attrInt(n, "blocksize", 0),
+    mode: attrString(n, "mode", "DCR"),
+  })),
+  SpaceToDepth: simple("SpaceToDepth", (n) => ({ blocksize: attrInt(n, "blocksize", 0) })),
+  Resize: resize,
+  Upsample: resize,
+  ReduceMean: reduce("ReduceMean"),
+  ReduceMax: reduce("ReduceMax"),
+  ReduceSum: reduce("ReduceSum"),
+  ArgMax(c) {
+    if (attrInt(c.node, "select_last_index", 0)) return undefined;
+    return {
+      op: "ArgMax",
+      attrs: { axis: attrInt(c.node, "axis", 0), keepdims: attrInt(c.node, "keepdims", 1) === 1 },
+      inputs: [c.x],
+      params: {},
+    };
+  },
+  Dropout(c) {
+    if ((c.node.output?.length ?? 1) > 1 && c.node.output![1]) return undefined;
+    return {
+      op: "Dropout",
+      attrs: { ratio: attr(c.node, "ratio") ? attrFloat(c.node, "ratio", 0.5) : 0.5 },
+      inputs: [c.x],
+      params: {},
+    };
+  },
+});
+
+/** Maps a node to a canonical op, or returns undefined for pass-through. */
+export function importNode(
+  node: NodeMsg,
+  resolve: Resolve,
+  hints: { opset?: number; rank?: (name: string) => number | undefined } = {},
+): Mapped | undefined {
+  const domain = node.domain ?? "";
+  if (domain !== "" && domain !== "ai.onnx") return undefined;
+  const f = IMPORTERS[node.opType ?? ""];
+  if (!f) return undefined;
+  const ins = node.input ?? [];
+  const t = (i: number) => (ins[i] ? resolve(ins[i]) : undefined);
+  return f({
+    node,
+    ins,
+    x: ins[0],
+    t,
+    opset: hints.opset,
+    rank: (i) => (ins[i] ? hints.rank?.(ins[i]) : undefined),
+    vals(i) {
+      const c = t(i);
+      if (!c || !c.materialized || c.size > 4096) return undefined;
+      const v = readNumbers(c);
+      return v.some((x) => Number.isNaN(x)) && c.dtype !== "float32" ? undefined : v;
+    },
+  });
 }
 
 /** Reads a small materialized tensor's values synchronously. */
-function readInts(t: Tensor): number[] {
+export function readNumbers(t: Tensor): number[] {
   const c = t.syncBytes().slice();
   switch (t.dtype) {
     case "int64":

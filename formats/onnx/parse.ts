@@ -15,6 +15,7 @@ import { openFileInput } from "../../src/bytes/inputs.ts";
 import type { ByteInput } from "../../src/bytes/byte_reader.ts";
 import { Graph, Model, ONNX_DTYPE, TensorField } from "./types.ts";
 import { int32FieldBytes } from "./proto.ts";
+import { confinePath } from "../../src/bytes/confine.ts";
 
 /** What the walk finds, in file order. */
 export type OnnxEvent =
@@ -267,12 +268,15 @@ async function externalTensor(
       layer: name,
     });
   }
-  if (location.startsWith("/") || location.split(/[\\/]/).includes("..")) {
-    throw new OnnxError("bad_format", `Tensor '${name}' names external data outside the model folder: ${location}`, {
-      layer: name,
-    });
+  const where = await confinePath(ctx.dir, location);
+  if ("error" in where) {
+    throw new OnnxError(
+      where.missing ? "io" : "bad_format",
+      `Tensor '${name}' names external data '${location}' that ${where.error}`,
+      { layer: name },
+    );
   }
-  const path = `${ctx.dir}/${location}`;
+  const path = where.path;
   let input = ctx.external.get(path);
   if (!input) {
     try {

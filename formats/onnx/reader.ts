@@ -18,7 +18,10 @@ import { type Layer, layerStream, type ModelHeader, type ModelStream, type Value
 import type { OnnxReadOptions as ReadOptions } from "./options.ts";
 import { type OnnxEvent, walkModel } from "./parse.ts";
 import { decodeMessage, type NodeMsg, num, onnx, tensorFromMessage, valueInfo } from "./proto.ts";
-import { importNode, PARAM_POSITIONS } from "./import_node.ts";
+import { importNode, type Mapped, PARAM_POSITIONS, type Resolve } from "./import_node.ts";
+import { attrProblems, normalizeLayer } from "../../src/ops/registry.ts";
+import { ShapeTracker } from "../../src/model/shapes.ts";
+import { foldNode } from "./fold.ts";
 import { Graph, Model } from "./types.ts";
 
 /** ONNX-specific header data kept for ONNX -> ONNX pass-through. */
@@ -55,6 +58,10 @@ class GraphBuilder {
   file: string;
   /** True on in-order inputs: free tensors once used. */
   streaming: boolean;
+
+  /** The model header; shapes are followed once its inputs are known (for folding `Shape`). */
+  header?: ModelHeader;
+  #shapes?: ShapeTracker;
 
   constructor(file: string, streaming: boolean) {
     this.file = file;
@@ -110,7 +117,10 @@ class GraphBuilder {
       if (!final && this.#waiting(rec.msg)) return;
       this.cursor++;
       const layer = this.#build(rec);
-      if (layer) yield layer;
+      if (layer) {
+        this.#tracker()?.add(layer);
+        yield layer;
+      }
       if (this.streaming) this.#release();
     }
     if (final) yield* this.#leftovers();
@@ -134,7 +144,17 @@ class GraphBuilder {
         this.feeds.set(outs[0], rec.bytes);
         return undefined;
       }
-      const mapped = importNode(n, this.resolve);
+      const folded = foldNode(n, this.resolve, (v) => this.#tracker()?.get(this.resolveName(v)));
+      if (folded) {
+        for (const i of n.input ?? []) if (i && this.resolve(i)) this.#noteUse(i, []);
+        this.tensors.set(outs[0], folded);
+        return undefined;
+      }
+      const opset = Number(this.header?.metadata.onnx_opset ?? NaN);
+      const mapped = importMapped(n, name, outs, this.resolve, {
+        opset: Number.isFinite(opset) ? opset : undefined,
+        rank: (v) => this.#tracker()?.get(this.resolveName(v))?.length,
+      });
       const feeds: OnnxLayerOrigin["feeds"] = [];
       const consts: Tensor[] = [];
       const params: Record<string, Tensor> = {};
@@ -164,7 +184,7 @@ class GraphBuilder {
           origin,
         };
       }
-      return {
+      return normalizeLayer({
         name,
         op: mapped.op,
         attrs: mapped.attrs,
@@ -172,7 +192,7 @@ class GraphBuilder {
         outputs: [...outs],
         params: mapped.params,
         origin,
-      };
+      });
     } catch (e) {
       wrapError(e, OnnxError, `Cannot read ONNX node '${name}' (${n.opType})`, {
         file: this.file,
@@ -180,6 +200,11 @@ class GraphBuilder {
         offset: rec.offset,
       });
     }
+  }
+
+  #tracker(): ShapeTracker | undefined {
+    if (!this.#shapes && this.header && !this.header.pending) this.#shapes = new ShapeTracker(this.header);
+    return this.#shapes;
   }
 
   /** Records that value `name` (maybe through aliases) was used, collecting the feed nodes on the way. */
@@ -244,6 +269,7 @@ export async function readOnnx(r: ByteReader, dir?: string, options: ReadOptions
     metadata: {},
     origin: { format: "onnx", data: origin },
   };
+  builder.header = header;
   const events = walkModel(r, ctx);
   const take = (ev: OnnxEvent) => {
     switch (ev.kind) {
@@ -295,6 +321,20 @@ export async function readOnnx(r: ByteReader, dir?: string, options: ReadOptions
     yield* builder.drain(true);
   }
   return { header, layers: layerStream(inOrder(), cleanup), close: once(cleanup) };
+}
+
+/** The node's canonical mapping, or undefined (pass-through) when its attributes do not fit the op's schema. */
+function importMapped(
+  n: NodeMsg,
+  name: string,
+  outs: string[],
+  resolve: Resolve,
+  hints: Parameters<typeof importNode>[2],
+): Mapped | undefined {
+  const m = importNode(n, resolve, hints);
+  if (!m) return undefined;
+  const probe = { name, op: m.op, attrs: m.attrs, inputs: m.inputs, outputs: outs, params: m.params };
+  return attrProblems(probe).length ? undefined : m;
 }
 
 function once(f: () => void): () => void {

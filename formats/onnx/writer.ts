@@ -18,7 +18,7 @@
  */
 import { type ByteSink, openFileSink, stdoutSink } from "../../src/bytes/byte_sink.ts";
 import { openFileInput } from "../../src/bytes/inputs.ts";
-import { ConvpressError, OnnxError, wrapError } from "../../src/errors.ts";
+import { ConvpressError, namesOtherFile, OnnxError, wrapError } from "../../src/errors.ts";
 import { ShapeTracker } from "../../src/model/shapes.ts";
 import { Tensor } from "../../src/model/tensor.ts";
 import type { ModelHeader, ModelStream, ValueInfo } from "../../src/model/types.ts";
@@ -30,6 +30,7 @@ import { exportLayer } from "./export_node.ts";
 import { onnx } from "./proto.ts";
 import type { OnnxHeaderOrigin, OnnxLayerOrigin } from "./reader.ts";
 import { DTYPE_ONNX, Graph, Model, TensorField } from "./types.ts";
+import { makeTempFile, removeTemporary } from "../../src/bytes/temp_files.ts";
 
 /** The side file of --external-data. */
 interface ExternalData {
@@ -76,7 +77,7 @@ export async function writeOnnx(model: ModelStream, path: string, options: Write
       await out.write(w.finish());
       graph = out;
     } else {
-      const p = await Deno.makeTempFile({ prefix: "convpress-onnx-", suffix: ".spool" });
+      const p = await makeTempFile({ prefix: "convpress-onnx-", suffix: ".spool" });
       spool = { sink: await openFileSink(p), path: p };
       graph = spool.sink;
     }
@@ -114,9 +115,10 @@ export async function writeOnnx(model: ModelStream, path: string, options: Write
     await out.abort();
     if (ext) await ext.sink.abort();
     if (spool) await spool.sink.abort();
+    if (namesOtherFile(e, path, `${path}.data`)) throw e; // a read error: not "Cannot write"
     wrapError(e, OnnxError, `Cannot write ONNX '${path}'`, { file: path });
   } finally {
-    if (spool) await Deno.remove(spool.path).catch(() => {});
+    if (spool) await removeTemporary(spool.path);
   }
 }
 
@@ -165,6 +167,7 @@ async function writeLayers(
       }
     } catch (e) {
       if (e instanceof ConvpressError && !e.layer) e.layer = layer.name;
+      if (namesOtherFile(e)) throw e;
       wrapError(e, OnnxError, `Cannot write layer '${layer.name}' (${layer.op})`, { layer: layer.name });
     }
     options.progress?.(++count, header.plan?.length ?? 0, layer.name);

@@ -12,6 +12,7 @@ import { TfjsError } from "../../src/errors.ts";
 import type { Attrs, Dim, Layer, ModelHeader } from "../../src/model/types.ts";
 import type { Op } from "../../src/model/ops.ts";
 import { ShapeTracker } from "../../src/model/shapes.ts";
+import { normalizeLayer } from "../../src/ops/registry.ts";
 import { Tensor } from "../../src/model/tensor.ts";
 import { depthwiseToOihw, flattenMaps, floatChunks, hwioToOihw, permuteColumns, transposeBlocked } from "./layout.ts";
 
@@ -74,6 +75,7 @@ export class CanonicalBuilder {
 
   /** Appends a layer and records its output shapes; flatten info passes through activations. */
   add(layer: Layer): string {
+    normalizeLayer(layer);
     this.#names.add(layer.name);
     this.layers.push(layer);
     this.tracker.add(layer);

@@ -293,7 +293,7 @@ export function readLayersModel(
         else if (Array.isArray(p) && Array.isArray(p[0])) [tb, lr] = p as number[][];
         else tb = lr = pair(p, 1);
         if (Array.isArray(p) && !Array.isArray(p[0])) [tb, lr] = [[p[0], p[0]], [p[1], p[1]]];
-        return b.op("Pad", name, [x], { pads: [tb[0], lr[0], tb[1], lr[1]], value: 0 });
+        return b.op("Pad", name, [x], { pads: [0, 0, tb[0], lr[0], 0, 0, tb[1], lr[1]], value: 0 });
       }
       case "Dropout":
       case "SpatialDropout2D":

@@ -13,6 +13,8 @@
  * @module
  */
 import { TfjsError, wrapError } from "../../src/errors.ts";
+import { asOutputError } from "../../src/bytes/byte_sink.ts";
+import { makeTempDir, removeTemporary, removeTemporarySync } from "../../src/bytes/temp_files.ts";
 import type { ByteReader } from "../../src/bytes/byte_reader.ts";
 import { layerStream, type ModelStream, planOf } from "../../src/model/types.ts";
 import type { ModelSource } from "../../src/model/format.ts";
@@ -29,10 +31,16 @@ const MAX_JSON = 256 << 20;
 
 /** Spools a tar stream's entries into a new temporary folder; returns it. */
 export async function spoolTar(r: ByteReader): Promise<string> {
-  const dir = await Deno.makeTempDir({ prefix: "convpress-tfjs-" });
+  const dir = await makeTempDir({ prefix: "convpress-tfjs-" });
   try {
     let sawJson = false;
     for await (const e of readTar(r, TfjsError)) {
+      if (e.name.startsWith("/") || e.name.split("/").includes("..")) {
+        throw new TfjsError("bad_format", `Tar entry '${e.name}' leads out of the model's folder`, {
+          file: r.name,
+          offset: e.offset,
+        });
+      }
       const base = e.name.split("/").pop()!;
       if (!base || base.startsWith(".")) continue;
       if (base.endsWith(".json")) {
@@ -45,7 +53,11 @@ export async function spoolTar(r: ByteReader): Promise<string> {
       try {
         for await (const c of e.body()) {
           let off = 0;
-          while (off < c.length) off += await f.write(c.subarray(off));
+          while (off < c.length) {
+            off += await f.write(c.subarray(off)).catch((err) => {
+              throw asOutputError(`${dir}/${base}`, err);
+            });
+          }
         }
       } finally {
         f.close();
@@ -54,7 +66,7 @@ export async function spoolTar(r: ByteReader): Promise<string> {
     if (!sawJson) throw new TfjsError("bad_format", "The tar stream holds no model.json", { file: r.name });
     return dir;
   } catch (e) {
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    await removeTemporary(dir);
     throw e;
   }
 }
@@ -110,7 +122,6 @@ export async function readTfjs(src: ModelSource, options: ReadOptions = {}): Pro
   // A spooled tar's shards back the lazy tensors, which consumers may read after the layer stream has ended (a
   // writer that emits its graph before the weights): the folder is removed by ModelStream.close, or at exit.
   const cleanup = () => {};
-  if (temp) removeAtExit(temp);
   try {
     let text: string;
     try {
@@ -124,22 +135,39 @@ export async function readTfjs(src: ModelSource, options: ReadOptions = {}): Pro
       const r = refs.get(name) ?? refs.get(name.replace(/:0$/, ""));
       return r ? weightTensor(r, shards) : undefined;
     };
-    const name = jsonPath.split("/").at(-2) ?? "model";
+    // A tar's spool folder has a random name: the model is named after the tar file, or "model" on stdin, so the
+    // same input always gives the same bytes.
+    const name = temp
+      ? (src.path === "-" ? "model" : src.path.split("/").pop()!.replace(/\.tar$/i, "") || "model")
+      : jsonPath.split("/").at(-2) ?? "model";
     const { header, builder } = isGraphModel(json)
-      ? await readGraphModel(json, weight, { inputShape: options.inputShape, name })
+      ? await readGraphModel(json, weight, {
+        inputShape: options.inputShape,
+        name,
+        // `check` reads leniently to list every node it cannot convert (not a ReadOptions field: format-specific).
+        lenient: (options as { lenient?: boolean }).lenient,
+      })
       : readLayersModel(json, weight, { inputShape: options.inputShape, name });
     header.metadata.tfjsFormat = isGraphModel(json) ? "graph-model" : "layers-model";
     header.plan = planOf(builder.layers);
     const layers = builder.layers;
     const close = () => {
       if (!temp) return;
-      Deno.removeSync(temp, { recursive: true });
-      spooled.delete(temp);
+      const t = temp;
       temp = undefined;
+      removeTemporarySync(t);
     };
     return { header, layers: layerStream(yieldAll(layers), cleanup), close };
   } catch (e) {
-    if (temp) await Deno.remove(temp, { recursive: true }).catch(() => {});
+    if (temp) {
+      await removeTemporary(temp);
+      // Errors name the tar (`-` on stdin), not the spool folder the user never saw.
+      if (e instanceof Error) {
+        const spool = temp;
+        e.message = e.message.replaceAll(`${spool}/`, `${src.path}:`).replaceAll(spool, src.path);
+        if (e instanceof TfjsError || "file" in e) (e as { file?: string }).file = src.path;
+      }
+    }
     // model.json is untrusted JSON: a field of the wrong type or missing deep inside a config surfaces as a
     // TypeError while it is mapped; that is a malformed file, not a bug to print a stack for.
     if (e instanceof TypeError) {
@@ -147,20 +175,4 @@ export async function readTfjs(src: ModelSource, options: ReadOptions = {}): Pro
     }
     throw e;
   }
-}
-
-const spooled = new Set<string>();
-
-/** Removes `dir` when the process exits (normally or through `Deno.exit`). */
-function removeAtExit(dir: string): void {
-  if (spooled.size === 0) {
-    globalThis.addEventListener("unload", () => {
-      for (const d of spooled) {
-        try {
-          Deno.removeSync(d, { recursive: true });
-        } catch { /* gone */ }
-      }
-    });
-  }
-  spooled.add(dir);
 }

@@ -9,6 +9,7 @@ import { float32ToFloat16 } from "../../src/model/float16.ts";
 import type { Tensor } from "../../src/model/tensor.ts";
 import { floatChunks } from "./layout.ts";
 import type { Quantization, WeightsManifestEntry } from "./types.ts";
+import { guardCreation, trackUncommittedOutput } from "../../src/bytes/temp_files.ts";
 import { planClustered, planNotice, toLevels } from "./clustered.ts";
 
 /** TF.js converter's default shard size: 4 MiB. */
@@ -154,7 +155,8 @@ export class ShardWriter {
     const names: string[] = [];
     for (let k = 0; k < n; k++) {
       const name = `group1-shard${k + 1}of${n}.bin`;
-      await Deno.rename(this.files[k], `${outDir}/${name}`);
+      trackUncommittedOutput(`${outDir}/${name}`);
+      await guardCreation(() => Deno.rename(this.files[k], `${outDir}/${name}`));
       names.push(name);
     }
     return names;

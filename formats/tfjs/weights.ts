@@ -9,6 +9,7 @@
  * @module
  */
 import { TfjsError } from "../../src/errors.ts";
+import { confinePath } from "../../src/bytes/confine.ts";
 import { Tensor } from "../../src/model/tensor.ts";
 import { numel } from "../../src/model/tensor.ts";
 import { float16ToFloat32 } from "../../src/model/float16.ts";
@@ -109,6 +110,16 @@ export function storedByteLength(e: WeightsManifestEntry): number {
       layer: e.name,
     });
   }
+  const q = e.quantization as { scale?: unknown; min?: unknown } | undefined;
+  for (const k of ["scale", "min"] as const) {
+    if (q && q[k] !== undefined && (typeof q[k] !== "number" || !Number.isFinite(q[k]))) {
+      throw new TfjsError(
+        "bad_format",
+        `TF.js weight '${e.name}' has quantization ${k} ${JSON.stringify(q[k])}: it must be a finite number`,
+        { layer: e.name },
+      );
+    }
+  }
   if (e.quantization && !["float32", "int32"].includes(e.dtype)) {
     throw new TfjsError("unsupported", `TF.js weight '${e.name}' quantizes an unsupported dtype '${e.dtype}'`, {
       layer: e.name,
@@ -135,20 +146,22 @@ export async function indexWeights(
     }
     const files: string[] = [], sizes: number[] = [];
     for (const p of group.paths) {
-      const file = `${dir}/${p}`;
-      try {
-        const st = await Deno.stat(file);
-        files.push(file);
-        sizes.push(st.size);
-      } catch (e) {
-        if (e instanceof Deno.errors.NotFound) {
-          throw new TfjsError("io", `TF.js weight shard '${p}' (group ${g + 1}) is missing from ${dir}`, {
-            file,
-            cause: e,
-          });
-        }
-        throw e;
+      const where = await confinePath(dir, p);
+      if ("error" in where) {
+        throw new TfjsError(
+          where.missing ? "io" : "bad_format",
+          `TF.js weight shard '${String(p)}' (group ${g + 1}) ${
+            where.missing ? `is missing from ${dir}` : where.error
+          }`,
+          { layer: String(p) },
+        );
       }
+      const st = await Deno.stat(where.path);
+      if (!st.isFile) {
+        throw new TfjsError("bad_format", `TF.js weight shard '${p}' (group ${g + 1}) is not a file`, { layer: p });
+      }
+      files.push(where.path);
+      sizes.push(st.size);
     }
     const set = new ShardSet(files, sizes);
     let off = 0;

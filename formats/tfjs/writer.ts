@@ -16,16 +16,20 @@
  * @module
  */
 import { ConvpressError, TfjsError } from "../../src/errors.ts";
-import { openFileSink, stdoutSink } from "../../src/bytes/byte_sink.ts";
+import { asOutputError, openFileSink, outputError, stdoutSink } from "../../src/bytes/byte_sink.ts";
 import type { ByteSink } from "../../src/bytes/byte_sink.ts";
 import type { Dim, Layer, ModelStream, ValueInfo } from "../../src/model/types.ts";
-import { ShapeTracker, windowOut } from "../../src/model/shapes.ts";
-import type { Tensor } from "../../src/model/tensor.ts";
+import { inferShapes, ShapeTracker, windowOut } from "../../src/model/shapes.ts";
+import { attrsOf } from "../../src/ops/registry.ts";
+import type { PadAttrs } from "../../src/ops/tensor_ops.ts";
+import { GRAPH_OPS, type GraphEmitter } from "./graph_ops.ts";
+import { Tensor } from "../../src/model/tensor.ts";
 import type { TfjsWriteOptions as WriteOptions } from "./options.ts";
 import { flattenMaps, oihwToDepthwise, oihwToHwio, permuteColumns, transposeBlocked } from "./layout.ts";
 import { DEFAULT_SHARD_SIZE, type QuantizeMode, ShardWriter } from "./shards.ts";
 import { endTar, writeTarEntry } from "../../src/bytes/tar.ts";
 import type { AttrValueJson, KerasLayerJson, ModelJson, NodeDefJson } from "./types.ts";
+import { makeOutputDir, makeTempDir, removeTemporary } from "../../src/bytes/temp_files.ts";
 
 const enc = new TextEncoder();
 const b64 = (s: string) => btoa(s);
@@ -54,10 +58,16 @@ export async function writeTfjs(model: ModelStream, path: string, options: Write
     : path.endsWith("model.json")
     ? path.slice(0, path.lastIndexOf("/") + 1) || "."
     : path;
-  if (outDir) await Deno.mkdir(outDir, { recursive: true });
+  if (outDir) {
+    await makeOutputDir(outDir).catch((e) => {
+      throw outputError(outDir, e);
+    });
+  }
   const spool = outDir
-    ? await Deno.makeTempDir({ dir: outDir, prefix: ".convpress-" })
-    : await Deno.makeTempDir({ prefix: "convpress-tfjs-out-" });
+    ? await makeTempDir({ dir: outDir, prefix: ".convpress-" }).catch((e) => {
+      throw outputError(outDir, e);
+    })
+    : await makeTempDir({ prefix: "convpress-tfjs-out-" });
   const shards = new ShardWriter(spool, options.shardSize ?? DEFAULT_SHARD_SIZE, options.notice);
   let sink: ByteSink | undefined;
   try {
@@ -65,11 +75,14 @@ export async function writeTfjs(model: ModelStream, path: string, options: Write
     await w.run();
     const json = await w.finish();
     if (outDir) {
+      const stale = await previousShards(outDir);
       const names = await shards.finish(outDir);
       json.weightsManifest[0].paths = names;
       sink = await openFileSink(`${outDir.replace(/\/$/, "")}/model.json`);
       await sink.write(enc.encode(JSON.stringify(json)));
       await sink.close();
+      // The model.json this one replaced listed shards the new one does not: remove them, now that it has landed.
+      for (const n of stale) if (!names.includes(n)) await Deno.remove(`${outDir}/${n}`).catch(() => {});
     } else {
       const names = await shards.finish(spool);
       json.weightsManifest[0].paths = names;
@@ -94,9 +107,22 @@ export async function writeTfjs(model: ModelStream, path: string, options: Write
     shards.close();
     await sink?.abort();
     await model.layers.cancel().catch(() => {});
-    throw e;
+    throw asOutputError(path, e);
   } finally {
-    await Deno.remove(spool, { recursive: true }).catch(() => {});
+    await removeTemporary(spool);
+  }
+}
+
+/** Shard names (`groupG-shardKofN.bin` only) listed by a model.json already in `dir`, which this write replaces. */
+async function previousShards(dir: string): Promise<string[]> {
+  try {
+    const json = JSON.parse(await Deno.readTextFile(`${dir}/model.json`));
+    const paths = (json?.weightsManifest ?? []).flatMap((g: { paths?: unknown }) =>
+      Array.isArray(g?.paths) ? g.paths : []
+    );
+    return paths.filter((p: unknown): p is string => typeof p === "string" && /^group\d+-shard\d+of\d+\.bin$/.test(p));
+  } catch {
+    return [];
   }
 }
 
@@ -373,13 +399,9 @@ class TfjsBuilder {
       case "Softmax": {
         const rank = this.#shape(x)?.length ?? 2;
         const axis = Number(a.axis ?? 1);
-        const ok = rank === 4 ? axis === 1 : axis === rank - 1 || axis === -1;
-        if (!ok) {
-          this.#blockGraph(
-            l.name,
-            `Softmax on axis ${axis} of a rank-${rank} tensor (TF.js softmax runs on the last axis)`,
-          );
-        }
+        const ok = rank === 4 ? axis === 1 || axis === -3 : axis === rank - 1 || axis === -1;
+        // Other axes: moved last by a transpose and back (./graph_ops.ts).
+        if (!ok) return await this.#graphOp(l, name);
         return this.#act(l, name, "softmax", "Softmax");
       }
       case "LeakyRelu": {
@@ -426,8 +448,12 @@ class TfjsBuilder {
       case "Reshape":
         return await this.#reshape(l, name);
       case "Pad": {
-        const p = a.pads as number[];
-        const value = Number(a.value ?? 0);
+        const pa = attrsOf<PadAttrs>(l);
+        const q = pa.pads;
+        const spatialOnly = q.length === 8 && !q[0] && !q[1] && !q[4] && !q[5] && q.every((v) => v >= 0);
+        if (!spatialOnly || pa.mode !== "constant") return await this.#graphOp(l, name);
+        const p = [q[2], q[3], q[6], q[7]];
+        const value = pa.value;
         if (value !== 0) this.#blockKeras(l.name, `Pad with value ${value}`);
         this.#k("ZeroPadding2D", name, { padding: [[p[0], p[2]], [p[1], p[3]]], data_format: "channels_last" }, [x]);
         await this.#padNode(name, this.#g(x), p, value);
@@ -437,6 +463,7 @@ class TfjsBuilder {
       case "Sub":
       case "Mul":
       case "Max": {
+        if (l.params.const || !this.#sameShapes(l)) return await this.#graphOp(l, name);
         const coeffs = a.coeffs as number[] | undefined;
         if (coeffs && coeffs.some((c) => c !== 1)) this.#blockGraph(l.name, `Add with coefficients [${coeffs}]`);
         const cls = { Add: "Add", Sub: "Subtract", Mul: "Multiply", Max: "Maximum" }[l.op];
@@ -496,8 +523,41 @@ class TfjsBuilder {
         this.#node("Identity", name, [this.#g(x)]);
         return this.#out(out, this.#kOut.get(x), name);
       default:
+        if (GRAPH_OPS[l.op]) return await this.#graphOp(l, name);
         this.#blockGraph(l.name, `op '${l.op}' cannot be expressed in TF.js by convpress`);
     }
+  }
+
+  /** True when every activation input of `l` has the same known shape (Keras merge layers do not broadcast). */
+  #sameShapes(l: Layer): boolean {
+    const s = l.inputs.map((v) => this.#shape(v));
+    if (s.some((x) => !x)) return true; // unknown: the merge layers' own shape rule applies, as before
+    return s.every((x) => JSON.stringify(x) === JSON.stringify(s[0]));
+  }
+
+  /** An op of the GraphDef table (./graph_ops.ts): no Keras layer, so the model becomes a graph-model. */
+  async #graphOp(l: Layer, name: string): Promise<void> {
+    const entry = GRAPH_OPS[l.op];
+    if (!entry) this.#blockGraph(l.name, `op '${l.op}' cannot be expressed in TF.js by convpress`);
+    this.#blockKeras(l.name, `${l.op}${l.params.const ? " with a constant operand" : ""} has no Keras layer`);
+    const outs = inferShapes(l, l.inputs.map((v) => this.#shape(v)));
+    const emitter: GraphEmitter = {
+      node: (op, n, input, attr) => {
+        this.#names.add(n);
+        return this.#node(op, n, input, attr);
+      },
+      g: (v) => this.#g(v),
+      out: (v, node) => this.#out(v, undefined, node),
+      smallConst: (b, s, v, d) => this.#smallConst(b, s, v, d),
+      weight: (n, t) => this.#weight(this.#unique(n), t),
+      shape: (v) => {
+        const i = l.outputs.indexOf(v);
+        return i >= 0 ? outs[i] : this.#shape(v);
+      },
+      unique: (b) => this.#unique(b),
+      fail: (layer, why) => this.#blockGraph(layer, why),
+    };
+    await entry!(emitter, l, name);
   }
 
   #act(l: Layer, name: string, keras: string, op: string): void {
@@ -588,9 +648,7 @@ class TfjsBuilder {
       mode = "valid";
     }
     const depthwise = group > 1 && group === c && ig === 1;
-    if (group !== 1 && !depthwise) {
-      this.#blockGraph(l.name, `grouped convolution (group ${group} of ${c} channels) has no TF.js op`);
-    }
+    if (group !== 1 && !depthwise) return await this.#groupedConv(l, name, gIn, mode);
     const common = {
       kernel_size: [kh, kw],
       strides: s,
@@ -625,6 +683,49 @@ class TfjsBuilder {
       this.#node("BiasAdd", name, [convName, bn], { data_format: str("NHWC") });
     }
     this.#out(l.outputs[0], name, name);
+  }
+
+  /**
+   * A grouped convolution (neither plain nor depthwise), which TF.js has no op for: the input's channels split
+   * into the groups (SplitV), one Conv2D per group with that group's filters, and the results joined (ConcatV2).
+   * Graph side only: there is no Keras layer for it.
+   */
+  async #groupedConv(l: Layer, name: string, gIn: string, mode: "same" | "valid"): Promise<void> {
+    this.#blockKeras(l.name, `grouped convolution (group ${l.attrs.group}) has no Keras layer`);
+    const W = l.params.weight, a = l.attrs;
+    const [o, ig, kh, kw] = W.shape;
+    const g = Number(a.group);
+    const s = (a.strides as number[] | undefined) ?? [1, 1];
+    const d = (a.dilations as number[] | undefined) ?? [1, 1];
+    const og = o / g, per = og * ig * kh * kw;
+    const sizes = await this.#smallConst(`${name}/group_sizes`, [g], new Array(g).fill(ig));
+    const axis = await this.#smallConst(`${name}/group_axis`, [], [3]);
+    const split = this.#unique(`${name}_groups`);
+    this.#node("SplitV", split, [gIn, sizes, axis], { num_split: { i: String(g) }, Tlen: { type: "DT_INT32" } });
+    const outs: string[] = [];
+    for (let i = 0; i < g; i++) {
+      // Group i's filters are rows [i * og, (i + 1) * og) of the OIHW weight: contiguous.
+      const part = Tensor.fromChunks(`${W.name}/g${i}`, "float32", [og, ig, kh, kw], per * 4, async function* () {
+        const all = await W.float32();
+        yield new Uint8Array(all.slice(i * per, (i + 1) * per).buffer);
+      });
+      const k = await this.#weight(this.#unique(`${name}/kernel_g${i}`), oihwToHwio(part));
+      outs.push(this.#node("Conv2D", this.#unique(`${name}_g${i}`), [i === 0 ? split : `${split}:${i}`, k], {
+        strides: ints([1, s[0], s[1], 1]),
+        padding: str(mode.toUpperCase()),
+        dilations: ints([1, d[0], d[1], 1]),
+        data_format: str("NHWC"),
+        explicit_paddings: { list: {} },
+      }));
+    }
+    const ax = await this.#smallConst(`${name}/concat_axis`, [], [3]);
+    const cat = l.params.bias ? this.#unique(`${name}_concat`) : name;
+    this.#node("ConcatV2", cat, [...outs, ax], { N: { i: String(g) }, Tidx: { type: "DT_INT32" } });
+    if (l.params.bias) {
+      const bn = await this.#weight(`${name}/bias`, l.params.bias);
+      this.#node("BiasAdd", name, [cat, bn], { data_format: str("NHWC") });
+    }
+    this.#out(l.outputs[0], undefined, name);
   }
 
   async #flatten(x: string, out: string, name: string, layer: string): Promise<void> {
@@ -747,7 +848,9 @@ class TfjsBuilder {
     const r = four ? `${name}_flat` : name;
     this.#names.add(r);
     this.#k("Reshape", r, { target_shape: outS.slice(1) }, [kIn]);
-    const shape = await this.#smallConst(`${name}/shape`, [outS.length], outS.map((d, i) => (i === 0 ? -1 : d)));
+    // The batch axis becomes -1 unless the target shape already infers another axis.
+    const tfShape = outS.includes(-1) ? outS : outS.map((d, i) => (i === 0 ? -1 : d));
+    const shape = await this.#smallConst(`${name}/shape`, [outS.length], tfShape);
     g = this.#node("Reshape", r, [g, shape], { Tshape: { type: "DT_INT32" } });
     if (four) {
       if (this.#kerasLive) this.#kOut.set(`${x}#${r}`, r);

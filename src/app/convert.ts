@@ -7,6 +7,8 @@
 import { ByteReader } from "../bytes/byte_reader.ts";
 import { openFileInput, stdinInput } from "../bytes/inputs.ts";
 import { ConvpressError } from "../errors.ts";
+import { withOutputs } from "../bytes/temp_files.ts";
+import { validateModel } from "../model/validate.ts";
 import type { Layer, ModelStream } from "../model/types.ts";
 import type { ProgressFn } from "../progress.ts";
 import {
@@ -72,7 +74,7 @@ export async function openModel(path: string, options: OpenOptions = {}): Promis
   const src = await openSource(path);
   try {
     const fmt = options.format ? await getFormat(options.format) : await detectFormat(src);
-    return await fmt.read(src, options);
+    return validateModel(await fmt.read(src, options), path);
   } catch (e) {
     src.reader?.close();
     throw e;
@@ -87,7 +89,7 @@ export async function writeModel(
   options: WriteOptions = {},
 ): Promise<void> {
   const fmt = await getFormat(format);
-  await fmt.write(model, path, options);
+  await withOutputs(() => fmt.write(model, path, options));
 }
 
 /**

@@ -6,6 +6,7 @@
  */
 import { layerStats, type Shape, ShapeTracker } from "../model/shapes.ts";
 import type { ModelStream } from "../model/types.ts";
+import { escapeText } from "../errors.ts";
 
 /** One row of the inspection. */
 export interface InspectRow {
@@ -84,7 +85,14 @@ function row(layer: import("../model/types.ts").Layer, shapes: ShapeTracker): In
 }
 
 const fmtShape = (s: Shape) => (s ? s.map((d) => (d === null ? "?" : String(d))).join("x") : "?");
-const fmtInt = (n: number) => n.toLocaleString("en-US");
+/** 1234567 -> "1,234,567" (toLocaleString goes through ICU: seconds for a 100,000-layer table). */
+const fmtInt = (n: number) => {
+  if (!Number.isSafeInteger(n)) return n.toLocaleString("en-US");
+  const s = String(Math.abs(n));
+  let out = "";
+  for (let i = 0; i < s.length; i++) out += (i > 0 && (s.length - i) % 3 === 0 ? "," : "") + s[i];
+  return n < 0 ? "-" + out : out;
+};
 
 /** Formats a byte count for people (1.5 MB). */
 export function fmtBytes(n: number): string {
@@ -99,7 +107,7 @@ export function formatInspection(x: Inspection): string {
   const head = ["layer", "op", "output", "params", "bytes", "MACs"];
   const rows = x.layers.map((
     r,
-  ) => [r.name, r.op, fmtShape(r.output), fmtInt(r.params), fmtBytes(r.bytes), fmtInt(r.macs)]);
+  ) => [escapeText(r.name), escapeText(r.op), fmtShape(r.output), fmtInt(r.params), fmtBytes(r.bytes), fmtInt(r.macs)]);
   rows.push([
     "total",
     `${x.totals.layers} layers`,
@@ -110,9 +118,10 @@ export function formatInspection(x: Inspection): string {
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (r: string[]) => r.map((c, i) => (i >= 3 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join("  ");
-  const io = (v: { name: string; shape: Shape }[]) => v.map((i) => `${i.name} ${fmtShape(i.shape)}`).join(", ");
+  const io = (v: { name: string; shape: Shape }[]) =>
+    v.map((i) => `${escapeText(i.name)} ${fmtShape(i.shape)}`).join(", ");
   return [
-    `model ${x.name || "(unnamed)"} (${x.format}); inputs: ${io(x.inputs)}; outputs: ${io(x.outputs)}`,
+    `model ${escapeText(x.name) || "(unnamed)"} (${x.format}); inputs: ${io(x.inputs)}; outputs: ${io(x.outputs)}`,
     line(head),
     ...rows.slice(0, -1).map(line),
     widths.map((w) => "-".repeat(w)).join("  "),

@@ -6,6 +6,15 @@
  * @module
  */
 
+import { ConvpressError } from "../errors.ts";
+import {
+  guardCreation,
+  removeTemporary,
+  trackTemporary,
+  trackUncommittedOutput,
+  untrackTemporary,
+} from "./temp_files.ts";
+
 /** A byte output. `patch` exists only on seekable outputs. */
 export interface ByteSink {
   /** Bytes written so far. */
@@ -72,23 +81,44 @@ class FileSink extends BufferedSink {
     this.#path = path;
   }
 
-  protected writeRaw(chunk: Uint8Array): Promise<void> {
-    return writeAll(this.#file, chunk);
+  protected async writeRaw(chunk: Uint8Array): Promise<void> {
+    try {
+      await writeAll(this.#file, chunk);
+    } catch (e) {
+      throw outputError(this.#path, e);
+    }
   }
 
   async patch(offset: number, bytes: Uint8Array): Promise<void> {
     await this.flush();
-    await this.#file.seek(offset, Deno.SeekMode.Start);
-    await writeAll(this.#file, bytes);
-    await this.#file.seek(0, Deno.SeekMode.End);
+    try {
+      await this.#file.seek(offset, Deno.SeekMode.Start);
+      await writeAll(this.#file, bytes);
+      await this.#file.seek(0, Deno.SeekMode.End);
+    } catch (e) {
+      throw outputError(this.#path, e);
+    }
   }
 
   async close(): Promise<void> {
     if (this.#done) return;
     await this.flush();
-    this.#file.close();
+    try {
+      this.#file.close();
+    } catch (e) {
+      throw outputError(this.#path, e);
+    }
     this.#done = true;
-    await Deno.rename(this.#tmp, this.#path);
+    // Until the whole conversion succeeds the renamed file is an uncommitted output: a later failure (the
+    // prototxt of a caffemodel, a report) or a signal removes it.
+    trackUncommittedOutput(this.#path);
+    try {
+      await guardCreation(() => Deno.rename(this.#tmp, this.#path));
+    } catch (e) {
+      untrackTemporary(this.#path);
+      throw outputError(this.#path, e);
+    }
+    untrackTemporary(this.#tmp);
   }
 
   async abort(): Promise<void> {
@@ -97,46 +127,64 @@ class FileSink extends BufferedSink {
     try {
       this.#file.close();
     } catch { /* already closed */ }
-    await Deno.remove(this.#tmp).catch(() => {});
+    await removeTemporary(this.#tmp);
   }
 }
 
-/** Temporary files created by this process, removed on abnormal exit by {@link removeTemporaryFiles}. */
-const temporaries = new Set<string>();
+/** A one-line error for a failed write to `path`: its folder is missing, read-only, full, or `path` is a folder. */
+export function outputError(path: string, e: unknown): ConvpressError {
+  if (e instanceof ConvpressError) return e;
+  const msg = e instanceof Error ? e.message : String(e);
+  let why = msg;
+  if (e instanceof Deno.errors.NotFound) why = "its folder does not exist";
+  else if (e instanceof Deno.errors.IsADirectory || /is a directory/i.test(msg)) why = "it is a folder";
+  else if (e instanceof Deno.errors.PermissionDenied || /read-only file system/i.test(msg)) {
+    why = /read-only/i.test(msg) ? "the file system is read-only" : "permission denied";
+  } else if (/no space left|ENOSPC|os error 28/i.test(msg)) why = "no space left on the device";
+  else if (/quota/i.test(msg)) why = "disk quota exceeded";
+  return new ConvpressError("io", `Cannot write '${path}': ${why}`, { file: path, cause: e });
+}
 
-/** Removes every temporary output file still open (used by the CLI on SIGINT). */
-export function removeTemporaryFiles(): void {
-  for (const t of temporaries) {
-    try {
-      Deno.removeSync(t);
-    } catch { /* gone */ }
-  }
-  temporaries.clear();
+/**
+ * `outputError` for file-system failures met while writing `path` (a shard, a spool file); anything else (a bug)
+ * is returned unchanged, to keep its stack.
+ */
+export function asOutputError(path: string, e: unknown): unknown {
+  if (e instanceof ConvpressError) return e;
+  const fsError = Object.values(Deno.errors).some((C) => e instanceof C) || /\(os error \d+\)/.test(String(e));
+  return fsError ? outputError(path, e) : e;
 }
 
 /** Opens a file output at `path`, written under a temporary name until closed. */
 export async function openFileSink(path: string): Promise<ByteSink> {
   const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/") + 1) : "";
   const base = path.slice(dir.length);
+  try {
+    const info = await Deno.stat(path);
+    if (info.isDirectory) throw new Deno.errors.IsADirectory(`${path} is a directory`);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw outputError(path, e);
+  }
   const tmp = `${dir}.${base}.${Deno.pid}.${Math.random().toString(36).slice(2, 8)}.tmp`;
-  const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
-  temporaries.add(tmp);
-  const sink = new FileSink(file, tmp, path);
-  const close = sink.close.bind(sink), abort = sink.abort.bind(sink);
-  sink.close = async () => {
-    await close();
-    temporaries.delete(tmp);
-  };
-  sink.abort = async () => {
-    await abort();
-    temporaries.delete(tmp);
-  };
-  return sink;
+  trackTemporary(tmp);
+  let file: Deno.FsFile;
+  try {
+    file = await guardCreation(() => Deno.open(tmp, { write: true, create: true, truncate: true }));
+  } catch (e) {
+    untrackTemporary(tmp);
+    throw outputError(path, e);
+  }
+  return new FileSink(file, tmp, path);
 }
 
 class StdoutSink extends BufferedSink {
-  protected writeRaw(chunk: Uint8Array): Promise<void> {
-    return writeAll(Deno.stdout, chunk);
+  protected async writeRaw(chunk: Uint8Array): Promise<void> {
+    try {
+      await writeAll(Deno.stdout, chunk);
+    } catch (e) {
+      if (e instanceof Error && e.name === "BrokenPipe") throw e;
+      throw outputError("-", e);
+    }
   }
   async close(): Promise<void> {
     await this.flush();

@@ -4,6 +4,7 @@
  * @module
  */
 import type { ByteInput } from "./byte_reader.ts";
+import { ConvpressError } from "../errors.ts";
 
 /**
  * Opens `path` as a seekable input. Reads at an offset are a seek and a read on one file handle, so they are
@@ -13,6 +14,7 @@ export async function openFileInput(path: string): Promise<ByteInput> {
   const file = await Deno.open(path, { read: true });
   const size = (await file.stat()).size;
   let filePos = 0;
+  let closed = false;
   let queue: Promise<unknown> = Promise.resolve();
   const serial = <T>(f: () => Promise<T>): Promise<T> => {
     const run = queue.then(f, f);
@@ -20,6 +22,8 @@ export async function openFileInput(path: string): Promise<ByteInput> {
     return run;
   };
   const readAt = async (buf: Uint8Array, position: number) => {
+    // A reader's stream may end (an error upstream closes the input) while a consumer still reads a tensor.
+    if (closed) throw new ConvpressError("io", `Cannot read '${path}': the input was closed`, { file: path });
     if (position !== filePos) {
       await file.seek(position, Deno.SeekMode.Start);
       filePos = position;
@@ -34,9 +38,15 @@ export async function openFileInput(path: string): Promise<ByteInput> {
     read: (buf) => serial(() => readAt(buf, filePos)),
     readAt: (buf, position) => serial(() => readAt(buf, position)),
     close() {
-      try {
-        file.close();
-      } catch { /* already closed */ }
+      if (closed) return;
+      closed = true;
+      // After the reads already queued: closing under a read in flight would fail it with a bad resource.
+      serial(() => {
+        try {
+          file.close();
+        } catch { /* already closed */ }
+        return Promise.resolve();
+      });
     },
   };
 }

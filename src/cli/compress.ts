@@ -4,6 +4,8 @@
  * @module
  */
 import { terminalProgress } from "../progress.ts";
+import { writeReportFile } from "../bytes/report_files.ts";
+import { checkCompressPaths } from "./path_guards.ts";
 import { DATA_OPTIONS } from "./data_options.ts";
 import { ConvpressError } from "../errors.ts";
 import { type Command, formatArg, positiveInt, READ_FLAGS, readOptionsFrom, str, usage } from "./flags.ts";
@@ -76,6 +78,7 @@ Example:
     const input = positionals[0];
     const output = str(v, "output");
     if (!output) throw usage(`compress needs -o OUT (- for stdout)`);
+    await checkCompressPaths(input, output, v);
     const recipeFile = str(v, "recipe");
     const { combineRecipes, recipeFromFlags, loadRecipe, stageFlagsGiven } = await import("../compress/recipe.ts");
     const flags = stageFlagsGiven(v);
@@ -131,9 +134,8 @@ Example:
     if (warning) text += `\nwarning: ${warning}`;
     if (output === "-") console.error(text);
     else console.log(text);
-    const json = str(v, "report-json"), html = str(v, "report-html");
-    if (json) await Deno.writeTextFile(json, JSON.stringify(report, null, 2) + "\n");
-    if (html) await Deno.writeTextFile(html, reportHtml(report));
+    await writeReportFile(output, str(v, "report-json"), () => JSON.stringify(report, null, 2) + "\n");
+    await writeReportFile(output, str(v, "report-html"), () => reportHtml(report));
     if (warning) {
       if (v.strict) throw new ConvpressError("unsupported", warning);
       console.error(`convpress: warning: ${warning}`);

@@ -5,6 +5,7 @@
  */
 import { convert } from "../app/convert.ts";
 import { terminalProgress } from "../progress.ts";
+import { checkConvertPaths } from "./path_guards.ts";
 import { FORMAT_NAMES, formatFromExtension } from "../../formats/registry.ts";
 import {
   type Command,
@@ -40,6 +41,7 @@ export async function runConvert(
   const read = readOptionsFrom(v, defaultFrom);
   const write = writeOptionsFrom(v);
   const to = formatArg(str(v, "to"), "--to") ?? formatFromExtension(output);
+  await checkConvertPaths(positionals[0], output, to, v);
   const progress = terminalProgress(name);
   try {
     await convert(positionals[0], output, {

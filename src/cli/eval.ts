@@ -15,7 +15,7 @@
 import { DATA_OPTIONS } from "./data_options.ts";
 import { type Command, numberList, positiveInt, usage as cliUsage } from "./flags.ts";
 import { openModel } from "../app/convert.ts";
-import { ConvpressError } from "../errors.ts";
+import { ConvpressError, escapeText } from "../errors.ts";
 import type { ModelHeader } from "../model/types.ts";
 import { readMean } from "../data/mean.ts";
 import { openDataset } from "../data/open_dataset.ts";
@@ -226,7 +226,7 @@ async function run(v: EvalFlags, positionals: string[]): Promise<number> {
       }
     }
   }
-  console.log(lines.join("\n"));
+  console.log(lines.map((l) => escapeText(l, Infinity)).join("\n")); // layer names come from the model
   return 0;
 }
 

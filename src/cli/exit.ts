@@ -5,15 +5,18 @@
  *
  * @module
  */
-import { ConvpressError } from "../errors.ts";
+import { ConvpressError, errorLine } from "../errors.ts";
 
 /** Exit code of an internal error (a bug). */
 export const INTERNAL_ERROR = 70;
 
-/** Prints `e` as the CLI does and returns the exit code for it. */
-export function reportError(e: unknown): number {
+/**
+ * Prints `e` as the CLI does and returns the exit code for it. The line names `input` when the error names no file,
+ * with control characters escaped and long names cut (errorLine).
+ */
+export function reportError(e: unknown, input?: string): number {
   if (e instanceof ConvpressError) {
-    console.error(`convpress: ${e.message}`);
+    console.error(`convpress: ${errorLine(e, input)}`);
     return e.exitCode;
   }
   if (e instanceof Error && e.name === "BrokenPipe") return 0;

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { removeTemporaryFiles } from "../bytes/byte_sink.ts";
+import { removeTemporaries } from "../bytes/temp_files.ts";
 import { reportError } from "./exit.ts";
 import { type Command, parseFlags, usage } from "./flags.ts";
 import { VERSION } from "./version.ts";
@@ -31,6 +31,11 @@ export const COMMANDS: readonly { name: string; summary: string; load(): Promise
     name: "inspect",
     summary: "inspect IN           per-layer table: op, shapes, parameters, bytes, MACs",
     load: async () => (await import("./inspect.ts")).inspectCommand,
+  },
+  {
+    name: "check",
+    summary: "check IN --to FORMAT every layer FORMAT cannot express, counted per op (exit 3 if any)",
+    load: async () => (await import("./check.ts")).checkCommand,
   },
   {
     name: "eval",
@@ -65,6 +70,7 @@ async function run(args: string[]): Promise<number> {
   if (!entry) throw usage(`Unknown command '${name}' (see convpress --help)`);
   const command = await entry.load();
   const { values, positionals } = parseFlags(name, command, rest);
+  currentInput = positionals[0];
   if (values.help) {
     console.log(command.help);
     return 0;
@@ -72,12 +78,16 @@ async function run(args: string[]): Promise<number> {
   return await command.run(values, positionals);
 }
 
+/** The command's input, named by error messages that name no file. */
+let currentInput: string | undefined;
+
 /** Runs the CLI with `args` and returns the exit code; errors are printed on stderr (one line, or a stack for bugs). */
 export async function main(args: string[]): Promise<number> {
+  currentInput = undefined;
   try {
     return await run(args);
   } catch (e) {
-    removeTemporaryFiles();
-    return reportError(e);
+    removeTemporaries();
+    return reportError(e, currentInput);
   }
 }

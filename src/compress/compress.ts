@@ -27,6 +27,8 @@ import { ConvpressError } from "../errors.ts";
 import { releaseMemory } from "../memory.ts";
 import type { CalibratedRun, CalibrationOptions } from "./calibrate_pipeline.ts";
 import type { ClusterMeasure } from "./cluster.ts";
+import { makeTempFile, removeTemporary } from "../bytes/temp_files.ts";
+import { asOutputError } from "../bytes/byte_sink.ts";
 
 /** Options of {@link compress}. */
 export interface CompressOptions extends OpenOptions {
@@ -44,9 +46,11 @@ function stagesOf(model: ModelStream, specs: StageSpec[], plan?: PrunePlan): Tra
 }
 
 async function spoolStdin(): Promise<string> {
-  const path = await Deno.makeTempFile({ prefix: "convpress-stdin-" });
+  const path = await makeTempFile({ prefix: "convpress-stdin-" });
   const f = await Deno.open(path, { write: true });
-  await Deno.stdin.readable.pipeTo(f.writable);
+  await Deno.stdin.readable.pipeTo(f.writable).catch((e) => {
+    throw asOutputError(path, e);
+  });
   return path;
 }
 
@@ -116,6 +120,6 @@ export async function compress(
     if (cal) report.calibration = cal.summary();
     return report;
   } finally {
-    if (spooled) await Deno.remove(spooled).catch(() => {});
+    if (spooled) await removeTemporary(spooled);
   }
 }

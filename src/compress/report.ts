@@ -9,6 +9,7 @@ import { fmtBytes } from "../app/inspect.ts";
 import { layerStats, ShapeTracker } from "../model/shapes.ts";
 import type { Layer, ModelHeader } from "../model/types.ts";
 import type { PruneStep } from "./prune.ts";
+import { escapeText } from "../errors.ts";
 
 /** One source layer's figures. */
 export interface ReportLayer {
@@ -229,7 +230,8 @@ export function formatReport(r: CompressReport): string {
       (t.macsAfter / Math.max(1, t.macsBefore) * 100).toFixed(1)
     }% of before; ${r.seconds.toFixed(1)} s`,
   );
-  return out.join("\n");
+  // Layer names come from the model: no control character reaches the terminal.
+  return out.map((l) => escapeText(l, Infinity)).join("\n");
 }
 
 /** "conv5_3 x4 (512->410), fc6 x2 ..." : runs of steps on the same layer merged. */
