@@ -40,7 +40,7 @@ import type { CaffeReadOptions as ReadOptions } from "./options.ts";
 import { decodeMessage } from "./param_codec.ts";
 import { prototxtFields } from "./prototxt.ts";
 import { type CaffeInput, type CaffeLayerDef, declaredInputs, inTestPhase, layerDef, NetFields } from "./net.ts";
-import { type Blobs, CanonicalBuilder, lazyFloat32, WEIGHTED_TYPES } from "./to_canonical.ts";
+import { type Blobs, CaffeLayerBuilder, lazyFloat32, WEIGHTED_TYPES } from "./to_canonical.ts";
 import { BlobField, LayerField, NetField, V1LayerField } from "./types.ts";
 
 /** One top-level item of a caffemodel, in file order. */
@@ -272,13 +272,13 @@ class InputFields {
   }
 }
 
-function outputsOf(builder: CanonicalBuilder, layers: Layer[], header: ModelHeader): void {
+function outputsOf(builder: CaffeLayerBuilder, layers: Layer[], header: ModelHeader): void {
   const tracker = new ShapeTracker(header);
   for (const l of layers) tracker.add(l);
   header.outputs.push(...builder.outputs().map((name) => ({ name, dtype: "float32", shape: tracker.get(name) ?? [] })));
 }
 
-function newHeader(name: string, builder: CanonicalBuilder): ModelHeader {
+function newHeader(name: string, builder: CaffeLayerBuilder): ModelHeader {
   return { name, sourceFormat: "caffe", inputs: builder.inputs, outputs: [], metadata: {} };
 }
 
@@ -350,7 +350,7 @@ export async function readCaffeModel(src: ModelSource, options: ReadOptions = {}
   const r = src.reader;
   if (!r) throw new CaffeError("bad_format", `Caffe model ${src.path} is a directory`, { file: src.path });
   const file = src.path;
-  const newBuilder = () => new CanonicalBuilder({ inputShape: options.inputShape, file });
+  const newBuilder = () => new CaffeLayerBuilder({ inputShape: options.inputShape, file });
   const proto = options.prototxt ? await loadPrototxt(options.prototxt) : undefined;
   return r.seekable
     ? await readIndexed(r, file, newBuilder, proto)
@@ -361,7 +361,7 @@ export async function readCaffeModel(src: ModelSource, options: ReadOptions = {}
 async function readIndexed(
   r: ByteReader,
   file: string,
-  newBuilder: () => CanonicalBuilder,
+  newBuilder: () => CaffeLayerBuilder,
   proto?: Proto,
 ): Promise<ModelStream> {
   let name = "";
@@ -423,7 +423,7 @@ function lazyIndexed(
   name: string,
   proto: Proto,
   weightsOf: (def: CaffeLayerDef) => Blobs,
-  newBuilder: () => CanonicalBuilder,
+  newBuilder: () => CaffeLayerBuilder,
 ): ModelStream {
   const first = newBuilder();
   for (const i of proto.inputs) first.addInput(i.name, i.shape);
@@ -459,7 +459,7 @@ function lazyIndexed(
 async function* convertAgain(
   proto: Proto,
   weightsOf: (def: CaffeLayerDef) => Blobs,
-  newBuilder: () => CanonicalBuilder,
+  newBuilder: () => CaffeLayerBuilder,
 ): AsyncGenerator<Layer> {
   const builder = newBuilder();
   for (const i of proto.inputs) builder.addInput(i.name, i.shape);
@@ -470,7 +470,7 @@ async function* convertAgain(
 async function readStreamed(
   r: ByteReader,
   file: string,
-  builder: CanonicalBuilder,
+  builder: CaffeLayerBuilder,
   proto: Proto | undefined,
   options: ReadOptions,
 ): Promise<ModelStream> {
@@ -486,7 +486,7 @@ async function readStreamed(
 
   if (proto) {
     // Structure and outputs come from the prototxt (a dry run without blobs); weights are matched by name.
-    const dry = new CanonicalBuilder({ inputShape: options.inputShape, file });
+    const dry = new CaffeLayerBuilder({ inputShape: options.inputShape, file });
     for (const i of proto.inputs) {
       dry.addInput(i.name, i.shape);
       builder.addInput(i.name, i.shape);
