@@ -96,6 +96,36 @@ const binary = (opType: string): Exporter => (c) => {
   return { nodes, constants: [] };
 };
 
+/** The two operand names of a binary layer (activation or constant), refusing coefficients and n-ary forms. */
+function operands(c: Ctx): [string, string] {
+  const a = attrsOf<BinaryAttrs>(c.layer);
+  const k = c.layer.params.const;
+  if (k) return a.constFirst ? [k.name, c.x] : [c.x, k.name];
+  if (c.layer.inputs.length !== 2) c.fail(`${c.layer.op} of ${c.layer.inputs.length} operands`);
+  return [c.layer.inputs[0], c.layer.inputs[1]];
+}
+
+/** A comparison: ONNX's bool result cast to the canonical float32 0/1. */
+const compare = (opType: string): Exporter => (c) => {
+  const t = `${c.layer.name}_bool`;
+  return {
+    nodes: [
+      node(opType, `${c.layer.name}/${opType}`, operands(c), [t]),
+      node("Cast", c.layer.name, [t], [c.y], [int("to", 1)]),
+    ],
+    constants: [],
+  };
+};
+
+/** floor(a / b) (and for FloorMod, a - floor(a / b) * b) on float32 values, as TF's FloorDiv and FloorMod. */
+const floorDiv = (mod: boolean): Exporter => (c) => {
+  const [a, b] = operands(c), n = c.layer.name;
+  const q = `${n}_div`, f = mod ? `${n}_floor` : c.y;
+  const nodes = [node("Div", `${n}/div`, [a, b], [q]), node("Floor", mod ? `${n}/floor` : n, [q], [f])];
+  if (mod) nodes.push(node("Mul", `${n}/mul`, [f, b], [`${n}_mul`]), node("Sub", n, [a, `${n}_mul`], [c.y]));
+  return { nodes, constants: [] };
+};
+
 const reduce = (opType: string): Exporter => (c) => {
   const a = attrsOf<ReduceAttrs>(c.layer);
   const kd = int("keepdims", a.keepdims ? 1 : 0);
@@ -264,6 +294,18 @@ export const EXPORTERS: Readonly<Partial<Record<Op, Exporter>>> = Object.freeze(
   Pow: binary("Pow"),
   Max: binary("Max"),
   Min: binary("Min"),
+  FloorDiv: floorDiv(false),
+  FloorMod: floorDiv(true),
+  SquaredDifference(c) {
+    const [a, b] = operands(c), n = c.layer.name;
+    return {
+      nodes: [node("Sub", `${n}/sub`, [a, b], [`${n}_sub`]), node("Mul", n, [`${n}_sub`, `${n}_sub`], [c.y])],
+      constants: [],
+    };
+  },
+  Equal: compare("Equal"),
+  Less: compare("Less"),
+  Greater: compare("Greater"),
   Concat: (c) => c.one("Concat", [int("axis", attrsOf<{ axis: number }>(c.layer).axis)], c.layer.inputs),
   Split(c) {
     const a = attrsOf<SplitAttrs>(c.layer);

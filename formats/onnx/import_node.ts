@@ -306,6 +306,9 @@ export const IMPORTERS: Readonly<Record<string, Importer>> = Object.freeze({
   Pow: binary("Pow"),
   Max: binary("Max"),
   Min: binary("Min"),
+  Equal: binary("Equal"),
+  Less: binary("Less"),
+  Greater: binary("Greater"),
   Sum: (c) => binary("Add")(c),
   Concat(c) {
     if (c.ins.some((_, i) => c.t(i))) return undefined;

@@ -100,24 +100,32 @@ async function constOperand(e: GraphEmitter, k: Tensor, rank: number, name: stri
   return await e.weight(name, Tensor.fromFloat32(name, [...k.shape], Float32Array.from(await k.float32())));
 }
 
-function binary(tfOp: string): Entry {
+/** A binary op; `bool` casts TF's bool result (comparisons) to the canonical float32 0/1. */
+function binary(tfOp: string, bool = false): Entry {
   return async (e, l, name) => {
     const a = attrsOf<BinaryAttrs>(l);
     if (a.coeffs && a.coeffs.some((c) => c !== 1)) e.fail(l.name, `${l.op} with coefficients`);
+    const last = bool ? e.unique(`${name}_bool`) : name;
+    const done = (y: string) =>
+      e.out(
+        l.outputs[0],
+        bool ? e.node("Cast", name, [y], { SrcT: { type: "DT_BOOL" }, DstT: { type: "DT_FLOAT" } }) : y,
+      );
     const k = l.params.const;
     if (k) {
       const c = await constOperand(e, k, rankOf(e, l.inputs[0]), `${name}/const`);
       const ins = a.constFirst ? [c, e.g(l.inputs[0])] : [e.g(l.inputs[0]), c];
-      e.out(l.outputs[0], e.node(tfOp, name, ins));
+      done(e.node(tfOp, last, ins));
       return;
     }
     const ranks = l.inputs.map((v) => rankOf(e, v));
     if (ranks.some((r) => r === 4) && ranks.some((r) => r !== 4)) e.fail(l.name, `${l.op} of rank-4 and other values`);
+    if (bool && l.inputs.length !== 2) e.fail(l.name, `${l.op} of ${l.inputs.length} operands`);
     let acc = e.g(l.inputs[0]);
     for (let i = 1; i < l.inputs.length; i++) {
-      acc = e.node(tfOp, i === l.inputs.length - 1 ? name : e.unique(`${name}_${i}`), [acc, e.g(l.inputs[i])]);
+      acc = e.node(tfOp, i === l.inputs.length - 1 ? last : e.unique(`${name}_${i}`), [acc, e.g(l.inputs[i])]);
     }
-    e.out(l.outputs[0], acc);
+    done(acc);
   };
 }
 
@@ -151,6 +159,12 @@ export const GRAPH_OPS: Readonly<Partial<Record<Op, Entry>>> = Object.freeze({
   Pow: binary("Pow"),
   Max: binary("Maximum"),
   Min: binary("Minimum"),
+  FloorDiv: binary("FloorDiv"),
+  FloorMod: binary("FloorMod"),
+  SquaredDifference: binary("SquaredDifference"),
+  Equal: binary("Equal", true),
+  Less: binary("Less", true),
+  Greater: binary("Greater", true),
   Abs: unary("Abs"),
   Neg: unary("Neg"),
   Exp: unary("Exp"),

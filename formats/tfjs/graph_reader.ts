@@ -313,6 +313,12 @@ export const HANDLERS: Readonly<Record<string, Handler>> = Object.freeze({
   Maximum: binary("Max"),
   Minimum: binary("Min"),
   Pow: binary("Pow"),
+  FloorDiv: binary("FloorDiv"),
+  FloorMod: binary("FloorMod"),
+  SquaredDifference: binary("SquaredDifference"),
+  Equal: binary("Equal"),
+  Less: binary("Less"),
+  Greater: binary("Greater"),
   AddN(c) {
     return c.b.op("Add", c.name, c.ins.map((_, i) => c.act(i)));
   },

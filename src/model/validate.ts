@@ -171,11 +171,18 @@ export function validateLayerAttrs(layer: Layer, ins: Shape[]): void {
       }
       break;
     }
-    case "Pad":
-      intList(layer, "pads", [4], 0, MAX_WINDOW) ?? (() => {
-        throw fail(layer, "attribute pads is missing");
-      })();
+    case "Pad": {
+      // [begins..., ends...] on every axis (ONNX order); negative pads crop.
+      const pads = intList(
+        layer,
+        "pads",
+        rank !== undefined ? [2 * rank] : [2, 4, 6, 8, 10, 12],
+        -MAX_WINDOW,
+        MAX_WINDOW,
+      );
+      if (!pads) throw fail(layer, "attribute pads is missing");
       break;
+    }
   }
 }
 
