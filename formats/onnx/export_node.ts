@@ -20,6 +20,7 @@ import type {
   ResizeAttrs,
   SliceAttrs,
   SplitAttrs,
+  TopKAttrs,
 } from "../../src/ops/tensor_ops.ts";
 import { AttrType } from "./types.ts";
 import { onnx } from "./proto.ts";
@@ -352,8 +353,38 @@ export const EXPORTERS: Readonly<Partial<Record<Op, Exporter>>> = Object.freeze(
   },
   Gather(c) {
     const a = attrsOf<GatherAttrs>(c.layer);
-    const t = c.i64("indices", a.indices, a.indicesShape);
+    if (c.layer.inputs.length === 2) {
+      // Activation indices are float32 integer values: ONNX's Gather takes int64.
+      const n = c.layer.name, i = `${n}_indices`;
+      return {
+        nodes: [
+          node("Cast", `${n}/indices`, [c.layer.inputs[1]], [i], [int("to", 7)]),
+          node("Gather", n, [c.x, i], [c.y], [int("axis", a.axis)]),
+        ],
+        constants: [],
+      };
+    }
+    const t = c.i64("indices", a.indices!, a.indicesShape!);
     return c.one("Gather", [int("axis", a.axis)], [c.x, t.name], [t]);
+  },
+  TopK(c) {
+    const a = attrsOf<TopKAttrs>(c.layer);
+    if (c.opset < 11 && (!a.largest || !a.sorted)) c.fail("TopK smallest or unsorted before opset 11");
+    const n = c.layer.name, outs = c.layer.outputs;
+    const k = c.i64("k", [a.k], [1]);
+    const attrs = [
+      int("axis", a.axis),
+      ...(c.opset >= 11 ? [int("largest", a.largest ? 1 : 0), int("sorted", a.sorted ? 1 : 0)] : []),
+    ];
+    const idx = `${n}_indices`;
+    // ONNX's int64 indices cast to the canonical float32 values.
+    return {
+      nodes: [
+        node("TopK", n, [c.x, k.name], [outs[0], idx], attrs),
+        ...(outs[1] ? [node("Cast", `${n}/indices`, [idx], [outs[1]], [int("to", 1)])] : []),
+      ],
+      constants: [k],
+    };
   },
   DepthToSpace(c) {
     const a = attrsOf<{ blocksize: number; mode: string }>(c.layer);

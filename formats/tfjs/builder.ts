@@ -181,6 +181,26 @@ export class CanonicalBuilder {
     return v;
   }
 
+  /**
+   * `v` in TF's element order: a flattened NHWC tensor (held in the canonical c, h, w order) is regrouped to h, w, c
+   * with Reshape, Transpose and Reshape layers named after `name`. For ops whose result depends on the order of a flat
+   * value's elements (indices from TopK, gathers). Other values come back as they are.
+   */
+  tfOrder(v: string, name: string): string {
+    const f = this.#flat.get(v);
+    if (!f || !this.isPermutedFlat(v)) return v;
+    const n = this.shape(v)?.[0] ?? -1;
+    const a = this.op("Reshape", `${name}/unflat`, [v], { shape: [-1, f.c, f.h, f.w] }, `${name}/unflat`);
+    const t = this.op("Transpose", `${name}/hwc`, [a], { perm: [0, 2, 3, 1] }, `${name}/hwc`);
+    return this.op(
+      "Reshape",
+      `${name}/tf_flat`,
+      [t],
+      { shape: [typeof n === "number" ? n : -1, -1] },
+      `${name}/tf_flat`,
+    );
+  }
+
   /** True when `v` is a flattened NHWC tensor whose order differs from the canonical one. */
   isPermutedFlat(v: string): boolean {
     const f = this.#flat.get(v);

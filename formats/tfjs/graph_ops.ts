@@ -22,6 +22,7 @@ import {
   type ResizeAttrs,
   type SliceAttrs,
   type SplitAttrs,
+  type TopKAttrs,
 } from "../../src/ops/tensor_ops.ts";
 import type { AttrValueJson } from "./types.ts";
 
@@ -312,8 +313,24 @@ export const GRAPH_OPS: Readonly<Partial<Record<Op, Entry>>> = Object.freeze({
     const x = l.inputs[0];
     const r = rankOf(e, x);
     const ax = a.axis < 0 ? a.axis + r : a.axis;
-    const idx = await e.smallConst(`${name}/indices`, a.indicesShape, a.indices);
-    if (r === 4 && a.indicesShape.length === 1) {
+    const gather = { Taxis: I32, Tindices: I32, Tparams: { type: "DT_FLOAT" }, batch_dims: { i: "0" } };
+    if (l.inputs.length === 2) {
+      // Activation indices are float32 integer values: GatherV2 takes int32.
+      const i = l.inputs[1], ri = rankOf(e, i);
+      const tfOrder = r === 4 && ri === 1;
+      const iv = tfOrder ? e.g(i) : await canonicalView(e, i, `${name}_indices`);
+      const ii = e.node("Cast", e.unique(`${name}_int`), [iv], { SrcT: { type: "DT_FLOAT" }, DstT: I32 });
+      const axis = await e.smallConst(`${name}/axis`, [], [tfOrder ? NHWC_AXIS[ax] : ax]);
+      if (tfOrder) {
+        e.out(l.outputs[0], e.node("GatherV2", name, [e.g(x), ii, axis], gather));
+        return;
+      }
+      const v = await canonicalView(e, x, name);
+      await finishCanonical(e, l, name, e.node("GatherV2", e.unique(`${name}_gather`), [v, ii, axis], gather));
+      return;
+    }
+    const idx = await e.smallConst(`${name}/indices`, a.indicesShape!, a.indices!);
+    if (r === 4 && a.indicesShape!.length === 1) {
       const axis = await e.smallConst(`${name}/axis`, [], [NHWC_AXIS[ax]]);
       e.out(
         l.outputs[0],
@@ -335,6 +352,22 @@ export const GRAPH_OPS: Readonly<Partial<Record<Op, Entry>>> = Object.freeze({
       batch_dims: { i: "0" },
     });
     await finishCanonical(e, l, name, g);
+  },
+  async TopK(e, l, name) {
+    const a = attrsOf<TopKAttrs>(l);
+    const x = l.inputs[0];
+    const r = rankOf(e, x);
+    const ax = a.axis < 0 ? a.axis + r : a.axis;
+    // TopKV2 works on the last axis of the graph tensor: NHWC's last is the canonical channel axis.
+    if (r === 4 ? ax !== 1 : ax !== r - 1) e.fail(l.name, `TopK on axis ${a.axis} (TF takes the last axis only)`);
+    const k = await e.smallConst(`${name}/k`, [], [a.k]);
+    const src = a.largest ? e.g(x) : e.node("Neg", e.unique(`${name}_neg`), [e.g(x)]);
+    const top = e.node("TopKV2", a.largest ? name : e.unique(`${name}_top`), [src, k], { sorted: { b: a.sorted } });
+    e.out(l.outputs[0], a.largest ? top : e.node("Neg", name, [top]));
+    if (l.outputs[1]) {
+      const i = e.node("Cast", e.unique(`${name}_indices`), [`${top}:1`], { SrcT: I32, DstT: { type: "DT_FLOAT" } });
+      e.out(l.outputs[1], i);
+    }
   },
   DepthToSpace(e, l, name) {
     const a = attrsOf<{ blocksize: number; mode: string }>(l);
