@@ -172,15 +172,11 @@ export function validateLayerAttrs(layer: Layer, ins: Shape[]): void {
       break;
     }
     case "Pad": {
-      // [begins..., ends...] on every axis (ONNX order); negative pads crop.
-      const pads = intList(
-        layer,
-        "pads",
-        rank !== undefined ? [2 * rank] : [2, 4, 6, 8, 10, 12],
-        -MAX_WINDOW,
-        MAX_WINDOW,
-      );
-      if (!pads) throw fail(layer, "attribute pads is missing");
+      // Begin and end pads for every axis (ONNX order); negative pads crop.
+      const lens = rank !== undefined ? [2 * rank] : [2, 4, 6, 8, 10, 12, 14, 16];
+      intList(layer, "pads", lens, -MAX_WINDOW, MAX_WINDOW) ?? (() => {
+        throw fail(layer, "attribute pads is missing");
+      })();
       break;
     }
   }
