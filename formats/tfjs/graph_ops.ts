@@ -548,3 +548,14 @@ function viaCanonical(_op: string): Entry {
     await finishCanonical(e, l, name, r);
   };
 }
+
+/**
+ * True when a rank-2 reshape `spec` of a rank-4 value of shape `s` keeps the batch axis ([N, -1], [-1, C*H*W]): a
+ * flatten. Any other rank-2 target ([-1, 2], say) regroups the elements and is a plain reshape.
+ */
+export function keepsBatch(spec: number[], s: readonly Dim[]): boolean {
+  const rest = s.slice(1).every((d) => typeof d === "number")
+    ? (s.slice(1) as number[]).reduce((p, d) => p * d, 1)
+    : undefined;
+  return spec[1] === -1 ? spec[0] === s[0] : spec[1] === rest && (spec[0] === -1 || spec[0] === s[0]);
+}

@@ -16,6 +16,7 @@ import type { Attrs as LayerAttrs, Dim, ModelHeader, ValueInfo } from "../../src
 import type { Op } from "../../src/model/ops.ts";
 import { Tensor } from "../../src/model/tensor.ts";
 import { CanonicalBuilder, type TfPadding } from "./builder.ts";
+import { keepsBatch } from "./graph_ops.ts";
 import type { AttrValueJson, GraphDefJson, ModelJson, NodeDefJson } from "./types.ts";
 
 const dec = new TextDecoder();
@@ -755,13 +756,8 @@ async function reshape(c: Ctx, spec: number[]): Promise<string> {
   const { b, name } = c;
   const input = c.act();
   const rank = b.rank(input);
-  // [N, -1] (or [N, H*W*C]) keeps the batch: a flatten. Any other rank-2 target regroups the NHWC elements.
-  const s = b.shape(input);
-  const rest = s && s.slice(1).every((d) => typeof d === "number")
-    ? (s.slice(1) as number[]).reduce((p, d) => p * d, 1)
-    : undefined;
-  const keepsBatch = spec[1] === -1 ? spec[0] === s?.[0] : spec[1] === rest && (spec[0] === -1 || spec[0] === s?.[0]);
-  if (rank === 4 && spec.length === 2 && keepsBatch) return b.flatten(name, name, input);
+  // [N, -1] keeps the batch: a flatten. Any other rank-2 target ([-1, 2], say) regroups the NHWC elements.
+  if (rank === 4 && spec.length === 2 && keepsBatch(spec, b.shape(input) ?? [])) return b.flatten(name, name, input);
   if (rank !== 4 && spec.length !== 4) return b.op("Reshape", name, [input], { shape: spec });
   // General case: reshape in NHWC order between transposes.
   let v = input;

@@ -22,7 +22,7 @@ import type { Dim, Layer, ModelStream, ValueInfo } from "../../src/model/types.t
 import { inferShapes, ShapeTracker, windowOut } from "../../src/model/shapes.ts";
 import { attrsOf } from "../../src/ops/registry.ts";
 import type { PadAttrs } from "../../src/ops/tensor_ops.ts";
-import { GRAPH_OPS, type GraphEmitter } from "./graph_ops.ts";
+import { GRAPH_OPS, type GraphEmitter, keepsBatch } from "./graph_ops.ts";
 import { Tensor } from "../../src/model/tensor.ts";
 import type { TfjsWriteOptions as WriteOptions } from "./options.ts";
 import { flattenMaps, oihwToDepthwise, oihwToHwio, permuteColumns, transposeBlocked } from "./layout.ts";
@@ -832,7 +832,9 @@ class TfjsBuilder {
     const spec = (l.attrs.shape as number[]).map((d, i) => (d === 0 ? (inS?.[i] as number) : d));
     const outS = [...spec];
     const rankIn = inS?.length ?? 0;
-    if (rankIn === 4 && spec.length === 2) return await this.#flatten(x, l.outputs[0], name, l.name);
+    if (rankIn === 4 && spec.length === 2 && keepsBatch(spec, inS!)) {
+      return await this.#flatten(x, l.outputs[0], name, l.name);
+    }
     // General case: NHWC -> NCHW order, reshape, back to NHWC for a 4-D result.
     let kIn = x, g = this.#g(x);
     if (rankIn === 4) {
