@@ -31,7 +31,7 @@ interface FlatInfo {
 const PASS_FLAT: ReadonlySet<Op> = new Set<Op>(["Relu", "LeakyRelu", "Clip", "Sigmoid", "Tanh", "Dropout", "Identity"]);
 
 /** Collects canonical layers with shape tracking. */
-export class CanonicalBuilder {
+export class TfjsLayerBuilder {
   readonly layers: Layer[] = [];
   readonly tracker: ShapeTracker;
   readonly #flat = new Map<string, FlatInfo>();

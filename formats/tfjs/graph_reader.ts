@@ -15,7 +15,7 @@ import { TfjsError } from "../../src/errors.ts";
 import type { Attrs as LayerAttrs, Dim, ModelHeader, ValueInfo } from "../../src/model/types.ts";
 import type { Op } from "../../src/model/ops.ts";
 import { Tensor } from "../../src/model/tensor.ts";
-import { CanonicalBuilder, type TfPadding } from "./builder.ts";
+import { TfjsLayerBuilder, type TfPadding } from "./builder.ts";
 import { keepsBatch } from "./graph_ops.ts";
 import type { AttrValueJson, GraphDefJson, ModelJson, NodeDefJson } from "./types.ts";
 
@@ -117,7 +117,7 @@ interface Ctx {
   a: Attrs;
   name: string;
   ins: string[];
-  b: CanonicalBuilder;
+  b: TfjsLayerBuilder;
   /** The activation at input i (canonical value name). */
   act(i?: number): string;
   /** True when input i is a constant (a weight, or folded). */
@@ -852,7 +852,7 @@ export async function readGraphModel(
   json: ModelJson,
   weight: (name: string) => Tensor | undefined,
   options: { inputShape?: number[]; name?: string; lenient?: boolean } = {},
-): Promise<{ header: ModelHeader; builder: CanonicalBuilder; unsupported: TfjsError[] }> {
+): Promise<{ header: ModelHeader; builder: TfjsLayerBuilder; unsupported: TfjsError[] }> {
   const graph = json.modelTopology as GraphDefJson;
   const nodes = graph.node ?? [];
   const byName = new Map<string, NodeDefJson>();
@@ -914,7 +914,7 @@ export async function readGraphModel(
   };
   if (json.generatedBy) header.metadata.generatedBy = String(json.generatedBy);
   if (json.convertedBy) header.metadata.convertedBy = String(json.convertedBy);
-  const b = new CanonicalBuilder(header);
+  const b = new TfjsLayerBuilder(header);
 
   const unsupported: TfjsError[] = [];
   const vals = new Map<string, string>(); // TF value -> canonical value
