@@ -344,3 +344,14 @@ export function convPlan(ctx: EmitContext, l: Layer): {
   const mode = ctx.paddingMode(l.inputs[0], l.name, [kh, kw], s, d, pads);
   return { s, d, group, depthwise: group > 1 && group === c && ig === 1, mode };
 }
+
+/**
+ * True when a rank-2 reshape `spec` of a rank-4 value of shape `s` keeps the batch axis ([N, -1], [-1, C*H*W]): a
+ * flatten. Any other rank-2 target ([-1, 2], say) regroups the elements and is a plain reshape.
+ */
+export function keepsBatch(spec: number[], s: readonly Dim[]): boolean {
+  const rest = s.slice(1).every((d) => typeof d === "number")
+    ? (s.slice(1) as number[]).reduce((p, d) => p * d, 1)
+    : undefined;
+  return spec[1] === -1 ? spec[0] === s[0] : spec[1] === rest && (spec[0] === -1 || spec[0] === s[0]);
+}

@@ -19,6 +19,7 @@ import type { ConvTransposeAttrs } from "../../src/ops/nn.ts";
 import {
   convPlan,
   type EmitContext,
+  keepsBatch,
   LOWEST_FLOAT32,
   poolPlan,
   softmaxOnLastAxis,
@@ -34,6 +35,7 @@ import {
   type ResizeAttrs,
   type SliceAttrs,
   type SplitAttrs,
+  type TopKAttrs,
 } from "../../src/ops/tensor_ops.ts";
 import type { AttrValueJson } from "./types.ts";
 
@@ -121,24 +123,32 @@ async function constOperand(e: GraphEmitter, k: Tensor, rank: number, name: stri
   return await e.weight(name, Tensor.fromFloat32(name, [...k.shape], Float32Array.from(await k.float32())));
 }
 
-function binary(tfOp: string): Entry {
+/** A binary op; `bool` casts TF's bool result (comparisons) to the canonical float32 0/1. */
+function binary(tfOp: string, bool = false): Entry {
   return async (e, l, name) => {
     const a = attrsOf<BinaryAttrs>(l);
     if (a.coeffs && a.coeffs.some((c) => c !== 1)) e.fail(l.name, `${l.op} with coefficients`);
+    const last = bool ? e.unique(`${name}_bool`) : name;
+    const done = (y: string) =>
+      e.out(
+        l.outputs[0],
+        bool ? e.node("Cast", name, [y], { SrcT: { type: "DT_BOOL" }, DstT: { type: "DT_FLOAT" } }) : y,
+      );
     const k = l.params.const;
     if (k) {
       const c = await constOperand(e, k, rankOf(e, l.inputs[0]), `${name}/const`);
       const ins = a.constFirst ? [c, e.g(l.inputs[0])] : [e.g(l.inputs[0]), c];
-      e.out(l.outputs[0], e.node(tfOp, name, ins));
+      done(e.node(tfOp, last, ins));
       return;
     }
     const ranks = l.inputs.map((v) => rankOf(e, v));
     if (ranks.some((r) => r === 4) && ranks.some((r) => r !== 4)) e.fail(l.name, `${l.op} of rank-4 and other values`);
+    if (bool && l.inputs.length !== 2) e.fail(l.name, `${l.op} of ${l.inputs.length} operands`);
     let acc = e.g(l.inputs[0]);
     for (let i = 1; i < l.inputs.length; i++) {
-      acc = e.node(tfOp, i === l.inputs.length - 1 ? name : e.unique(`${name}_${i}`), [acc, e.g(l.inputs[i])]);
+      acc = e.node(tfOp, i === l.inputs.length - 1 ? last : e.unique(`${name}_${i}`), [acc, e.g(l.inputs[i])]);
     }
-    e.out(l.outputs[0], acc);
+    done(acc);
   };
 }
 
@@ -210,6 +220,12 @@ export const GRAPH_OPS: Readonly<Partial<Record<Op, Entry>>> = Object.freeze({
   Pow: binary("Pow"),
   Max: merge("Maximum"),
   Min: binary("Minimum"),
+  FloorDiv: binary("FloorDiv"),
+  FloorMod: binary("FloorMod"),
+  SquaredDifference: binary("SquaredDifference"),
+  Equal: binary("Equal", true),
+  Less: binary("Less", true),
+  Greater: binary("Greater", true),
   Abs: unary("Abs"),
   Neg: unary("Neg"),
   Exp: unary("Exp"),
@@ -359,8 +375,24 @@ export const GRAPH_OPS: Readonly<Partial<Record<Op, Entry>>> = Object.freeze({
     const x = l.inputs[0];
     const r = rankOf(e, x);
     const ax = a.axis < 0 ? a.axis + r : a.axis;
-    const idx = await e.smallConst(`${name}/indices`, a.indicesShape, a.indices);
-    if (r === 4 && a.indicesShape.length === 1) {
+    const gather = { Taxis: I32, Tindices: I32, Tparams: { type: "DT_FLOAT" }, batch_dims: { i: "0" } };
+    if (l.inputs.length === 2) {
+      // Activation indices are float32 integer values: GatherV2 takes int32.
+      const i = l.inputs[1], ri = rankOf(e, i);
+      const tfOrder = r === 4 && ri === 1;
+      const iv = tfOrder ? e.g(i) : await canonicalView(e, i, `${name}_indices`);
+      const ii = e.node("Cast", e.unique(`${name}_int`), [iv], { SrcT: { type: "DT_FLOAT" }, DstT: I32 });
+      const axis = await e.smallConst(`${name}/axis`, [], [tfOrder ? NHWC_AXIS[ax] : ax]);
+      if (tfOrder) {
+        e.out(l.outputs[0], e.node("GatherV2", name, [e.g(x), ii, axis], gather));
+        return;
+      }
+      const v = await canonicalView(e, x, name);
+      await finishCanonical(e, l, name, e.node("GatherV2", e.unique(`${name}_gather`), [v, ii, axis], gather));
+      return;
+    }
+    const idx = await e.smallConst(`${name}/indices`, a.indicesShape!, a.indices!);
+    if (r === 4 && a.indicesShape!.length === 1) {
       const axis = await e.smallConst(`${name}/axis`, [], [NHWC_AXIS[ax]]);
       e.out(
         l.outputs[0],
@@ -382,6 +414,22 @@ export const GRAPH_OPS: Readonly<Partial<Record<Op, Entry>>> = Object.freeze({
       batch_dims: { i: "0" },
     });
     await finishCanonical(e, l, name, g);
+  },
+  async TopK(e, l, name) {
+    const a = attrsOf<TopKAttrs>(l);
+    const x = l.inputs[0];
+    const r = rankOf(e, x);
+    const ax = a.axis < 0 ? a.axis + r : a.axis;
+    // TopKV2 works on the last axis of the graph tensor: NHWC's last is the canonical channel axis.
+    if (r === 4 ? ax !== 1 : ax !== r - 1) e.fail(l.name, `TopK on axis ${a.axis} (TF takes the last axis only)`);
+    const k = await e.smallConst(`${name}/k`, [], [a.k]);
+    const src = a.largest ? e.g(x) : e.node("Neg", e.unique(`${name}_neg`), [e.g(x)]);
+    const top = e.node("TopKV2", a.largest ? name : e.unique(`${name}_top`), [src, k], { sorted: { b: a.sorted } });
+    e.out(l.outputs[0], a.largest ? top : e.node("Neg", name, [top]));
+    if (l.outputs[1]) {
+      const i = e.node("Cast", e.unique(`${name}_indices`), [`${top}:1`], { SrcT: I32, DstT: { type: "DT_FLOAT" } });
+      e.out(l.outputs[1], i);
+    }
   },
   DepthToSpace(e, l, name) {
     const a = attrsOf<{ blocksize: number; mode: string }>(l);
@@ -733,7 +781,9 @@ async function reshape(e: GraphEmitter, l: Layer, name: string): Promise<void> {
   const inS = e.ctx.shape(x);
   const outS = (l.attrs.shape as number[]).map((d, i) => (d === 0 ? (inS?.[i] as number) : d));
   const rankIn = inS?.length ?? 0;
-  if (rankIn === 4 && outS.length === 2) return await flatten(e, x, l.outputs[0], name, l.name);
+  if (rankIn === 4 && outS.length === 2 && keepsBatch(outS, inS!)) {
+    return await flatten(e, x, l.outputs[0], name, l.name);
+  }
   let g = e.g(x);
   if (rankIn === 4) {
     const t = `${name}_nchw`;

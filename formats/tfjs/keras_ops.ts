@@ -19,6 +19,7 @@ import {
   cleanName,
   convPlan,
   type EmitContext,
+  keepsBatch,
   poolPlan,
   softmaxOnLastAxis,
   spatialPads,
@@ -306,7 +307,11 @@ export const KERAS_OPS: Readonly<Partial<Record<Op, KerasEntry>>> = Object.freez
     const inS = k.ctx.shape(x);
     const outS = (l.attrs.shape as number[]).map((d, i) => (d === 0 ? (inS?.[i] as number) : d));
     const rankIn = inS?.length ?? 0;
-    if (rankIn === 4 && outS.length === 2) return flatten(k, x, l.outputs[0], name);
+    if (rankIn === 4 && outS.length === 2) {
+      // [N, -1] is a flatten; any other rank-2 target ([-1, 2]) regroups across the batch axis: no Keras form.
+      if (!keepsBatch(outS, inS!)) return false;
+      return flatten(k, x, l.outputs[0], name);
+    }
     // General case: NHWC -> NCHW order, reshape, back to NHWC for a 4-D result.
     const v = rankIn === 4 ? k.derivedLayer("Permute", `${name}_nchw`, { dims: [3, 1, 2] }, x) : x;
     if (outS.length !== 4) {
