@@ -139,14 +139,18 @@ Deno.test("registry ops against ONNX Runtime: canonical-only ops through their O
     name: "hand",
     sourceFormat: "onnx" as const,
     inputs: [{ name: "x", dtype: "float32", shape }],
-    outputs: ["rsqrt", "swish", "scale"].map((n) => ({ name: n, dtype: "float32", shape })),
+    outputs: ["rsqrt", "swish", "scale", "floordiv", "floormod", "floormod_c", "sqdiff"].map((n) => ({
+      name: n,
+      dtype: "float32",
+      shape,
+    })),
     metadata: {},
   };
-  const layer = (name: string, op: Layer["op"], params: Layer["params"] = {}): Layer => ({
+  const layer = (name: string, op: Layer["op"], params: Layer["params"] = {}, inputs = ["x"]): Layer => ({
     name,
     op,
     attrs: {},
-    inputs: ["x"],
+    inputs,
     outputs: [name],
     params,
   });
@@ -157,6 +161,14 @@ Deno.test("registry ops against ONNX Runtime: canonical-only ops through their O
       scale: Tensor.fromFloat32("s", [3], Float32Array.of(0.5, -1, 2)),
       bias: Tensor.fromFloat32("b", [3], Float32Array.of(0.1, 0.2, 0.3)),
     }),
+    // TF's floor division and modulo, on values of both signs (x - 1.2 has negatives) and a negative divisor.
+    layer("xm", "Sub", { const: Tensor.fromFloat32("c12", [], Float32Array.of(1.2)) }),
+    layer("floordiv", "FloorDiv", {}, ["xm", "x"]),
+    layer("floormod", "FloorMod", {}, ["xm", "x"]),
+    layer("floormod_c", "FloorMod", { const: Tensor.fromFloat32("cm", [3, 1, 1], Float32Array.of(0.7, -0.9, 2)) }, [
+      "xm",
+    ]),
+    layer("sqdiff", "SquaredDifference", {}, ["xm", "x"]),
   ];
   for (const l of layers) seen.add(l.op);
   const dir = await Deno.makeTempDir({ prefix: "ops_hand_" });

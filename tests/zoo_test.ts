@@ -93,17 +93,17 @@ const ALL: FormatName[] = ["onnx", "tfjs", "caffe"];
 
 /**
  * The human models: TF 'SAME' padding of stride-2 convolutions on even sizes is asymmetric, which Caffe cannot
- * express; centernet and movenet end in post-processing ops outside the canonical set (TopKV2, FloorDiv, GatherNd,
- * Equal), which the TF.js reader cannot map for any target.
+ * express; movenet ends in post-processing ops outside the canonical set (GatherNd, and Pack/ConcatV2 of index
+ * constants), which the TF.js reader cannot map for any target.
  */
 const HUMAN_EXPECT: Record<string, Partial<Record<FormatName, Outcome>>> = {
   blazeface: { onnx: "agree", caffe: { op: "Conv" } },
-  centernet: { onnx: { op: "Equal" }, caffe: { op: "Equal" } },
+  centernet: { onnx: "agree", caffe: { op: "Conv" } },
   facemesh: { onnx: "agree", caffe: { op: "Conv" } },
   faceres: { onnx: "agree", caffe: { op: "Conv" } },
   "handlandmark-lite": { onnx: "agree", caffe: { op: "Conv" } },
   iris: { onnx: "agree", caffe: { op: "Conv" } },
-  "movenet-lightning": { onnx: { op: "FloorDiv" }, caffe: { op: "FloorDiv" } },
+  "movenet-lightning": { onnx: { op: "Pack" }, caffe: { op: "Pack" } },
 };
 
 const MODELS: ZooModel[] = [

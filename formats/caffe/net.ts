@@ -6,7 +6,7 @@
  * @module
  */
 import { CaffeError } from "../../src/errors.ts";
-import { TextEnum, type TextMessage } from "./prototxt.ts";
+import { TextEnum, TextMessage, type TextValue } from "./prototxt.ts";
 import { V1_LAYER_ENUM, V1_LAYER_TYPES } from "./types.ts";
 
 /** One Caffe layer, without its blobs. */
@@ -71,30 +71,90 @@ function shapeOf(m: TextMessage | undefined): number[] | undefined {
   return m.nums("dim");
 }
 
+/**
+ * The net-level fields of a prototxt NetParameter, taken one top-level field at a time (from
+ * {@link PrototxtParser}): name and declared inputs are kept, each `layer`/`layers` block is handed back to the caller
+ * rather than kept, so a net's layers need not all be in memory together.
+ */
+export class NetFields {
+  #name: TextValue | undefined;
+  #inputs: string[] = [];
+  #dims: number[] = [];
+  #shapes: (number[] | undefined)[] = [];
+  #v2 = false;
+  #v1 = false;
+  #v0 = false;
+
+  /** Takes one top-level field; returns the layer message when it is a `layer` or `layers` block. */
+  add(name: string, v: TextValue): TextMessage | undefined {
+    if (name === "name") this.#name = v;
+    else if (name === "input") {
+      if (typeof v === "string") this.#inputs.push(v);
+    } else if (name === "input_dim") {
+      if (typeof v === "number") this.#dims.push(v);
+    } else if (name === "input_shape") {
+      if (v instanceof TextMessage) this.#shapes.push(shapeOf(v));
+    } else if ((name === "layer" || name === "layers") && v instanceof TextMessage) {
+      if (name === "layer") this.#v2 = true;
+      else {
+        this.#v1 = true;
+        if (v.has("layer")) this.#v0 = true;
+      }
+      return v;
+    }
+    return undefined;
+  }
+
+  /** True when the net's layers are V1 `layers` records. */
+  get v1(): boolean {
+    return this.#v1;
+  }
+
+  /** The checks that need the whole net (mixed forms, V0), once every field has been added. */
+  check(file?: string): void {
+    if (this.#v2 && this.#v1) {
+      throw new CaffeError(
+        "bad_format",
+        `Caffe net${file ? ` ${file}` : ""} has both 'layer' and 'layers' (V1) entries`,
+        {
+          file,
+        },
+      );
+    }
+    if (this.#v0) {
+      throw new CaffeError(
+        "unsupported",
+        `Caffe net${file ? ` ${file}` : ""} is in the V0 format, which is not supported`,
+        {
+          file,
+        },
+      );
+    }
+  }
+
+  /** The net's name (the last `name`, as a string or identifier; otherwise ""). */
+  get name(): string {
+    const v = this.#name;
+    return typeof v === "string" ? v : v instanceof TextEnum ? v.name : "";
+  }
+
+  /** The declared inputs. */
+  get inputs(): CaffeInput[] {
+    return declaredInputs(this.#inputs, this.#dims, this.#shapes);
+  }
+}
+
 /** Reads a parsed prototxt NetParameter into a network definition. */
 export function netFromText(m: TextMessage, file?: string): CaffeNetDef {
-  const v2 = m.msgs("layer"), v1 = m.msgs("layers");
-  if (v2.length && v1.length) {
-    throw new CaffeError(
-      "bad_format",
-      `Caffe net${file ? ` ${file}` : ""} has both 'layer' and 'layers' (V1) entries`,
-      {
-        file,
-      },
-    );
+  const net = new NetFields();
+  const blocks: TextMessage[] = [];
+  for (let i = 0; i < m.size; i++) {
+    const b = net.add(...m.at(i));
+    if (b) blocks.push(b);
   }
-  if (v1.some((l) => l.has("layer"))) {
-    throw new CaffeError(
-      "unsupported",
-      `Caffe net${file ? ` ${file}` : ""} is in the V0 format, which is not supported`,
-      {
-        file,
-      },
-    );
-  }
-  const inputs = declaredInputs(m.strs("input"), m.nums("input_dim"), m.msgs("input_shape").map(shapeOf));
-  const layers = v1.length ? v1.map((l) => layerDef(l, true)) : v2.map((l) => layerDef(l, false));
-  return { name: m.str("name", ""), inputs, layers, v1: v1.length > 0 };
+  net.check(file);
+  const layers = blocks.map((l) => layerDef(l, net.v1));
+  return { name: net.name, inputs: net.inputs, layers, v1: net.v1 };
 }
 
 /** Combines the deprecated net-level input fields: `input` names with `input_dim` (4 per input) or `input_shape`. */

@@ -33,6 +33,11 @@ export class TextMessage {
     return this.#names.map((n, i) => [n, this.#values[i]]);
   }
 
+  /** The i-th field value as a [name, value] pair. */
+  at(i: number): [string, TextValue] {
+    return [this.#names[i], this.#values[i]];
+  }
+
   /** Number of field values. */
   get size(): number {
     return this.#names.length;
@@ -150,22 +155,89 @@ function intern(s: string): string {
   return v;
 }
 
+/** Thrown inside the parser when a chunked input has not yet delivered the text a decision needs. */
+const NEED_MORE = Symbol("need more text");
+
 class Lexer {
+  /** Text not yet discarded; it starts at absolute offset `#base` of the input. */
   #s: string;
+  /** Index in `#s`. */
   #i = 0;
+  /** Index in `#s` where the lexer may not look past: the end of input, or just after the last newline so far. */
+  #end: number;
+  #final: boolean;
+  #base = 0;
+  /** Line number and absolute offset of the line start at `#base`. */
+  #line = 1;
+  #lineStart = 0;
   #file?: string;
 
-  constructor(s: string, file?: string) {
+  constructor(s: string, file?: string, final = true) {
     this.#s = s;
     this.#file = file;
+    this.#final = final;
+    this.#end = this.#visibleEnd();
   }
 
-  fail(msg: string, pos = this.#i): never {
-    let line = 1, lineStart = 0;
-    for (let k = 0; k < pos && k < this.#s.length; k++) {
-      if (this.#s.charCodeAt(k) === 10) {
+  /**
+   * No token spans a newline, so text up to the last newline lexes the same as the whole input would; only a
+   * lookahead past it (the next token, an adjacent string, the end of input) has to wait for more text.
+   */
+  #visibleEnd(): number {
+    return this.#final ? this.#s.length : this.#s.lastIndexOf("\n") + 1;
+  }
+
+  /** Appends text (chunked input); `final` says it is the last. */
+  push(text: string, final: boolean): void {
+    if (text) this.#s += text;
+    this.#final = final;
+    // From the new text only: scanning the whole buffer would flatten it on every chunk.
+    const nl = text.lastIndexOf("\n");
+    if (final) this.#end = this.#s.length;
+    else if (nl >= 0) this.#end = this.#s.length - text.length + nl + 1;
+  }
+
+  /** Absolute offset of the next character. */
+  get position(): number {
+    return this.#base + this.#i;
+  }
+
+  /** Moves back to an absolute offset not yet discarded. */
+  rewind(pos: number): void {
+    this.#i = pos - this.#base;
+  }
+
+  /** Drops the text before the current position once it is long (it has been parsed), keeping line numbering. */
+  discard(): void {
+    const s = this.#s, n = this.#i;
+    if (n < 1 << 16) return;
+    for (let k = s.indexOf("\n"); k >= 0 && k < n; k = s.indexOf("\n", k + 1)) {
+      this.#line++;
+      this.#lineStart = this.#base + k + 1;
+    }
+    this.#s = s.slice(n);
+    this.#base += n;
+    this.#i = 0;
+    this.#end -= n;
+  }
+
+  /** Characters held (not yet discarded). */
+  get held(): number {
+    return this.#s.length;
+  }
+
+  /** Characters held from the current position on. */
+  get unparsed(): number {
+    return this.#s.length - this.#i;
+  }
+
+  fail(msg: string, pos = this.position): never {
+    let line = this.#line, lineStart = this.#lineStart;
+    const s = this.#s, local = pos - this.#base;
+    for (let k = 0; k < local && k < s.length; k++) {
+      if (s.charCodeAt(k) === 10) {
         line++;
-        lineStart = k + 1;
+        lineStart = this.#base + k + 1;
       }
     }
     throw new CaffeError(
@@ -176,12 +248,12 @@ class Lexer {
   }
 
   #skipSpace(): void {
-    const s = this.#s;
-    while (this.#i < s.length) {
+    const s = this.#s, end = this.#end;
+    while (this.#i < end) {
       const c = s.charCodeAt(this.#i);
       if (c === 35) { // '#'
         const nl = s.indexOf("\n", this.#i);
-        this.#i = nl < 0 ? s.length : nl;
+        this.#i = nl < 0 || nl > end ? end : nl;
       } else if (c === 32 || (c >= 9 && c <= 13)) this.#i++;
       else break;
     }
@@ -189,9 +261,12 @@ class Lexer {
 
   next(): Token {
     this.#skipSpace();
-    const pos = this.#i;
-    if (pos >= this.#s.length) return { kind: "eof", text: "end of input", pos };
-    const c = this.#s[pos];
+    const i = this.#i, pos = this.#base + i;
+    if (i >= this.#end) {
+      if (!this.#final) throw NEED_MORE;
+      return { kind: "eof", text: "end of input", pos };
+    }
+    const c = this.#s[i];
     if (PUNCT.has(c)) {
       this.#i++;
       return { kind: "punct", text: c, pos };
@@ -199,20 +274,22 @@ class Lexer {
     if (c === '"' || c === "'") {
       let value = "";
       // Adjacent string literals are one value.
-      while (this.#i < this.#s.length && (this.#s[this.#i] === '"' || this.#s[this.#i] === "'")) {
+      while (this.#i < this.#end && (this.#s[this.#i] === '"' || this.#s[this.#i] === "'")) {
         value += this.#string(this.#s[this.#i]);
         this.#skipSpace();
       }
+      // Whether another literal follows is not known yet.
+      if (this.#i >= this.#end && !this.#final) throw NEED_MORE;
       return { kind: "string", text: "string", value, pos };
     }
     if (/[0-9.+-]/.test(c)) {
-      NUMBER.lastIndex = pos;
+      NUMBER.lastIndex = i;
       const m = NUMBER.exec(this.#s);
       if (!m) this.fail(`unexpected character '${c}'`);
       this.#i += m[0].length;
       return { kind: "number", text: m[0], value: parseNumber(m[0]), pos };
     }
-    IDENT.lastIndex = pos;
+    IDENT.lastIndex = i;
     const m = IDENT.exec(this.#s);
     if (m) {
       this.#i += m[0].length;
@@ -222,14 +299,14 @@ class Lexer {
   }
 
   #string(q: string): string {
-    const start = this.#i;
-    const s = this.#s;
+    const start = this.position;
+    const s = this.#s, end = this.#end;
     this.#i++;
     // Fast path: no escapes before the closing quote.
     const qc = q.charCodeAt(0);
     let close = this.#i;
-    for (let c; close < s.length && (c = s.charCodeAt(close)) !== qc && c !== 92 && c !== 10;) close++;
-    if (close < s.length && s.charCodeAt(close) === qc) {
+    for (let c; close < end && (c = s.charCodeAt(close)) !== qc && c !== 92 && c !== 10;) close++;
+    if (close < end && s.charCodeAt(close) === qc) {
       const v = s.slice(this.#i, close);
       this.#i = close + 1;
       return v;
@@ -237,7 +314,7 @@ class Lexer {
     const bytes: number[] = [];
     const enc = new TextEncoder();
     while (true) {
-      if (this.#i >= s.length || s[this.#i] === "\n") this.fail("unterminated string", start);
+      if (this.#i >= end || s[this.#i] === "\n") this.fail("unterminated string", start);
       const c = s[this.#i++];
       if (c === q) break;
       if (c !== "\\") {
@@ -309,11 +386,10 @@ function describeToken(t: Token): string {
 
 class Parser {
   #lex: Lexer;
-  #tok: Token;
+  #tok!: Token;
 
-  constructor(text: string, file?: string) {
-    this.#lex = new Lexer(text, file);
-    this.#tok = this.#lex.next();
+  constructor(lex: Lexer) {
+    this.#lex = lex;
   }
 
   #take(): Token {
@@ -333,52 +409,82 @@ class Parser {
   #depth = 0;
   #fields = 0;
 
-  message(close?: string): TextMessage {
+  /**
+   * Parses the next top-level field into `m` (several values for a list); false at the end of input. Throws
+   * {@link NEED_MORE} when a chunked input has not delivered enough text: the caller rewinds to `start()` and
+   * retries, the field and depth counts restored.
+   */
+  top(m: TextMessage): boolean {
+    this.#depth = 1;
+    this.#tok = this.#lex.next();
+    if (this.#tok.kind === "eof") return false;
+    this.#field(m);
+    return true;
+  }
+
+  /** Field count, saved before a top-level field so a retry counts it once. */
+  get fieldCount(): number {
+    return this.#fields;
+  }
+
+  set fieldCount(n: number) {
+    this.#fields = n;
+  }
+
+  /** Where the token after the last field starts: the next `top()` reads from there. */
+  get next(): number {
+    return this.#tok.pos;
+  }
+
+  #message(close: string): TextMessage {
     if (++this.#depth > MAX_PROTOTXT_DEPTH) {
       this.#failAt(this.#tok, `messages nest deeper than ${MAX_PROTOTXT_DEPTH} levels`);
     }
     const m = new TextMessage();
     while (true) {
       const t = this.#tok;
-      if (t.kind === "eof") {
-        if (close) this.#failAt(t, `expected '${close}' before end of input`);
-        return m;
-      }
-      if (close && this.#isPunct(close)) {
+      if (t.kind === "eof") this.#failAt(t, `expected '${close}' before end of input`);
+      if (this.#isPunct(close)) {
         this.#take();
         this.#depth--;
         return m;
       }
-      if (++this.#fields > MAX_PROTOTXT_FIELDS) {
-        this.#failAt(t, `more than ${MAX_PROTOTXT_FIELDS.toLocaleString("en-US")} fields (the parser's limit)`);
-      }
-      if (t.kind !== "ident") this.#failAt(t, `expected a field name, found ${describeToken(t)}`);
-      this.#take();
-      const name = t.text;
-      let colon = false;
-      if (this.#isPunct(":")) {
-        this.#take();
-        colon = true;
-      }
-      if (this.#isPunct("[")) {
-        if (!colon) this.#failAt(this.#tok, `expected ':' before '[' in field '${name}'`);
-        this.#take();
-        while (!this.#isPunct("]")) {
-          m.add(name, this.#value(name, true));
-          if (this.#isPunct(",")) this.#take();
-          else if (!this.#isPunct("]")) this.#failAt(this.#tok, `expected ',' or ']' in list '${name}'`);
-        }
-        this.#take();
-      } else m.add(name, this.#value(name, colon));
-      if (this.#isPunct(";") || this.#isPunct(",")) this.#take();
+      this.#field(m);
     }
+  }
+
+  /** One field (the current token is its name) into `m`, with its optional `;` or `,`. */
+  #field(m: TextMessage): void {
+    const t = this.#tok;
+    if (++this.#fields > MAX_PROTOTXT_FIELDS) {
+      this.#failAt(t, `more than ${MAX_PROTOTXT_FIELDS.toLocaleString("en-US")} fields (the parser's limit)`);
+    }
+    if (t.kind !== "ident") this.#failAt(t, `expected a field name, found ${describeToken(t)}`);
+    this.#take();
+    const name = t.text;
+    let colon = false;
+    if (this.#isPunct(":")) {
+      this.#take();
+      colon = true;
+    }
+    if (this.#isPunct("[")) {
+      if (!colon) this.#failAt(this.#tok, `expected ':' before '[' in field '${name}'`);
+      this.#take();
+      while (!this.#isPunct("]")) {
+        m.add(name, this.#value(name, true));
+        if (this.#isPunct(",")) this.#take();
+        else if (!this.#isPunct("]")) this.#failAt(this.#tok, `expected ',' or ']' in list '${name}'`);
+      }
+      this.#take();
+    } else m.add(name, this.#value(name, colon));
+    if (this.#isPunct(";") || this.#isPunct(",")) this.#take();
   }
 
   #value(name: string, colon: boolean): TextValue {
     const t = this.#tok;
     if (t.kind === "punct" && (t.text === "{" || t.text === "<")) {
       this.#take();
-      return this.message(t.text === "{" ? "}" : ">");
+      return this.#message(t.text === "{" ? "}" : ">");
     }
     if (!colon) this.#failAt(t, `expected ':' or '{' after field name '${name}', found ${describeToken(t)}`);
     this.#take();
@@ -393,10 +499,89 @@ class Parser {
     this.#failAt(t, `expected a value for field '${name}', found ${describeToken(t)}`);
   }
 }
+/**
+ * Incremental prototxt parsing: text goes in as chunks (split anywhere, even inside a token), the top-level fields
+ * come out one at a time as each one completes, so a net's layers can be handled and dropped one by one. The result
+ * and every error (message, line and column) are the same as parsing the whole text at once; the limits
+ * ({@link MAX_PROTOTXT_DEPTH}, {@link MAX_PROTOTXT_FIELDS}) count over the whole input.
+ *
+ * ```ts
+ * const p = new PrototxtParser("net.prototxt");
+ * for (const chunk of chunks) {
+ *   p.push(chunk);
+ *   for (const [name, value] of p.fields()) use(name, value);
+ * }
+ * p.end();
+ * for (const [name, value] of p.fields()) use(name, value);
+ * ```
+ */
+export class PrototxtParser {
+  #lex: Lexer;
+  #parser: Parser;
+  #ended: boolean;
+  #done = false;
+  /** After a field needed more text: characters to hold before trying again (keeps retries linear overall). */
+  #wait = 0;
+
+  /** `text`, when given, is the whole input (no `push`/`end` needed). */
+  constructor(file?: string, text?: string) {
+    this.#ended = text !== undefined;
+    this.#lex = new Lexer(text ?? "", file, this.#ended);
+    this.#parser = new Parser(this.#lex);
+  }
+
+  /** Appends a chunk of text. */
+  push(text: string): void {
+    if (this.#ended) throw new Error("PrototxtParser.push after end");
+    this.#lex.push(text, false);
+  }
+
+  /** Marks the end of the input: the last field completes, or a truncation error names where the input ends. */
+  end(): void {
+    this.#ended = true;
+    this.#lex.push("", true);
+  }
+
+  /**
+   * The top-level fields complete so far, as [name, value] pairs in file order (a list field gives one pair per
+   * value). Stops early when the rest needs more text; after {@link end} it runs to the end of input.
+   */
+  *fields(): Generator<[string, TextValue]> {
+    const lex = this.#lex, parser = this.#parser;
+    while (!this.#done && (this.#ended || lex.held >= this.#wait)) {
+      const start = lex.position, count = parser.fieldCount;
+      const m = new TextMessage();
+      try {
+        if (!parser.top(m)) {
+          this.#done = true;
+          return;
+        }
+      } catch (e) {
+        if (e !== NEED_MORE) throw e;
+        lex.rewind(start);
+        parser.fieldCount = count;
+        // Retry once the unparsed text has doubled: a long field is re-read a bounded number of times.
+        this.#wait = lex.held + Math.max(lex.unparsed, 1);
+        return;
+      }
+      this.#wait = 0;
+      lex.rewind(parser.next);
+      lex.discard();
+      for (let i = 0; i < m.size; i++) yield m.at(i);
+    }
+  }
+}
 
 /** Parses protobuf text format into a {@link TextMessage}. Errors are CaffeError `bad_format` with line:column. */
 export function parsePrototxt(text: string, file?: string): TextMessage {
-  return new Parser(text, file).message();
+  const m = new TextMessage();
+  for (const [name, value] of new PrototxtParser(file, text).fields()) m.add(name, value);
+  return m;
+}
+
+/** The top-level fields of a whole prototxt text one at a time ({@link PrototxtParser} over one chunk). */
+export function prototxtFields(text: string, file?: string): Generator<[string, TextValue]> {
+  return new PrototxtParser(file, text).fields();
 }
 
 /** Shortest decimal that reads back as the same float32 (binary floats print as `0.1`, not `0.10000000149`). */

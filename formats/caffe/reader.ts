@@ -21,8 +21,16 @@
  */
 import type { ByteReader } from "../../src/bytes/byte_reader.ts";
 import { CaffeError, wrapError } from "../../src/errors.ts";
+import { releaseMemory } from "../../src/memory.ts";
 import { Tensor } from "../../src/model/tensor.ts";
-import { type Layer, layerStream, type ModelHeader, type ModelStream, planOf } from "../../src/model/types.ts";
+import {
+  type Layer,
+  type LayerPlan,
+  layerStream,
+  type ModelHeader,
+  type ModelStream,
+  planOf,
+} from "../../src/model/types.ts";
 import { ShapeTracker } from "../../src/model/shapes.ts";
 import { expectWireType, readInt, readLength, readTag, skipValue } from "../../src/wire/stream_wire.ts";
 import { WireReader } from "../../src/wire/wire_reader.ts";
@@ -30,9 +38,9 @@ import { WireWriter } from "../../src/wire/wire_writer.ts";
 import type { ModelSource } from "../../src/model/format.ts";
 import type { CaffeReadOptions as ReadOptions } from "./options.ts";
 import { decodeMessage } from "./param_codec.ts";
-import { parsePrototxt } from "./prototxt.ts";
-import { type CaffeInput, type CaffeLayerDef, declaredInputs, inTestPhase, layerDef, netFromText } from "./net.ts";
-import { type Blobs, CanonicalBuilder, lazyFloat32, WEIGHTED_TYPES } from "./to_canonical.ts";
+import { prototxtFields } from "./prototxt.ts";
+import { type CaffeInput, type CaffeLayerDef, declaredInputs, inTestPhase, layerDef, NetFields } from "./net.ts";
+import { type Blobs, CaffeLayerBuilder, lazyFloat32, WEIGHTED_TYPES } from "./to_canonical.ts";
 import { BlobField, LayerField, NetField, V1LayerField } from "./types.ts";
 
 /** One top-level item of a caffemodel, in file order. */
@@ -264,28 +272,73 @@ class InputFields {
   }
 }
 
-function outputsOf(builder: CanonicalBuilder, layers: Layer[], header: ModelHeader): void {
+function outputsOf(builder: CaffeLayerBuilder, layers: Layer[], header: ModelHeader): void {
   const tracker = new ShapeTracker(header);
   for (const l of layers) tracker.add(l);
   header.outputs.push(...builder.outputs().map((name) => ({ name, dtype: "float32", shape: tracker.get(name) ?? [] })));
 }
 
-function newHeader(name: string, builder: CanonicalBuilder): ModelHeader {
+function newHeader(name: string, builder: CaffeLayerBuilder): ModelHeader {
   return { name, sourceFormat: "caffe", inputs: builder.inputs, outputs: [], metadata: {} };
 }
 
-async function loadPrototxt(path: string) {
+/** A deploy prototxt: net-level fields kept, layers parsed again from the text whenever they are walked. */
+interface Proto {
+  name: string;
+  inputs: CaffeInput[];
+  /** The TEST-phase layers whose type needs weights, in order (checked before any layer is converted). */
+  weighted: { name: string; type: string }[];
+  /**
+   * The TEST-phase layer definitions in file order. Each call parses the text again, one `layer` block at a time,
+   * so only the text (about 80 bytes a simple layer) is held, not a parse tree of the whole net.
+   */
+  layers(): Generator<CaffeLayerDef>;
+}
+
+/** Yields the layer blocks of a prototxt, in order, as definitions (the first pass has checked them). */
+function* layerBlocks(text: string, path: string): Generator<CaffeLayerDef> {
+  const net = new NetFields();
+  for (const [n, v] of prototxtFields(text, path)) {
+    const block = net.add(n, v);
+    if (block) yield layerDef(block, n === "layers");
+  }
+}
+
+async function loadPrototxt(path: string): Promise<Proto> {
   let text: string;
   try {
     text = await Deno.readTextFile(path);
   } catch (e) {
     wrapError(e, CaffeError, `Cannot read prototxt ${path}`, { file: path });
   }
-  const net = netFromText(parsePrototxt(text, path), path);
-  return { ...net, layers: net.layers.filter(inTestPhase) };
+  // First pass: every parse error, then the whole-net checks, then the first bad layer, as parsing the whole text
+  // and reading its tree would report them; each block is dropped once looked at.
+  const net = new NetFields();
+  const weighted: Proto["weighted"] = [];
+  let bad: unknown;
+  for (const [n, v] of prototxtFields(text, path)) {
+    const block = net.add(n, v);
+    if (!block || bad) continue;
+    try {
+      const def = layerDef(block, n === "layers");
+      if (inTestPhase(def) && WEIGHTED_TYPES.has(def.type)) weighted.push({ name: def.name, type: def.type });
+    } catch (e) {
+      bad = e;
+    }
+  }
+  net.check(path);
+  if (bad) throw bad;
+  return {
+    name: net.name,
+    inputs: net.inputs,
+    weighted,
+    *layers() {
+      for (const def of layerBlocks(text, path)) if (inTestPhase(def)) yield def;
+    },
+  };
 }
 
-function missingWeights(def: CaffeLayerDef, file: string): CaffeError {
+function missingWeights(def: { name: string; type: string }, file: string): CaffeError {
   return new CaffeError("bad_format", `Caffe model ${file} has no weights for layer '${def.name}' (${def.type})`, {
     layer: def.name,
     file,
@@ -297,18 +350,18 @@ export async function readCaffeModel(src: ModelSource, options: ReadOptions = {}
   const r = src.reader;
   if (!r) throw new CaffeError("bad_format", `Caffe model ${src.path} is a directory`, { file: src.path });
   const file = src.path;
-  const builder = new CanonicalBuilder({ inputShape: options.inputShape, file });
+  const newBuilder = () => new CaffeLayerBuilder({ inputShape: options.inputShape, file });
   const proto = options.prototxt ? await loadPrototxt(options.prototxt) : undefined;
-  return r.seekable ? await readIndexed(r, file, builder, proto) : await readStreamed(r, file, builder, proto, options);
+  return r.seekable
+    ? await readIndexed(r, file, newBuilder, proto)
+    : await readStreamed(r, file, newBuilder(), proto, options);
 }
-
-type Proto = Awaited<ReturnType<typeof loadPrototxt>>;
 
 /** Seekable input: index the whole file, then hand out layers whose tensors read by offset. */
 async function readIndexed(
   r: ByteReader,
   file: string,
-  builder: CanonicalBuilder,
+  newBuilder: () => CaffeLayerBuilder,
   proto?: Proto,
 ): Promise<ModelStream> {
   let name = "";
@@ -319,31 +372,29 @@ async function readIndexed(
     else if (ev.kind === "layer") records.push(ev);
     else fields.add(ev);
   }
-  let entries: [CaffeLayerDef, Blobs][];
-  let inputs: CaffeInput[];
   if (proto) {
     const weights = new Map(records.map((x) => [x.def.name, x.blobs]));
-    entries = proto.layers.map((def) => {
-      const w = weights.get(def.name);
-      if (!w?.length && WEIGHTED_TYPES.has(def.type)) throw missingWeights(def, file);
-      return [def, w ?? []];
-    });
-    inputs = proto.inputs;
-    name = proto.name || name;
-  } else {
-    entries = records.filter((x) => inTestPhase(x.def)).map((x) => [x.def, x.blobs]);
-    inputs = fields.inputs;
+    for (const w of proto.weighted) if (!weights.get(w.name)?.length) throw missingWeights(w, file);
+    const model = lazyIndexed(r, proto.name || name, proto, (def) => weights.get(def.name) ?? [], newBuilder);
+    // The first pass's builder and shape tracker (a few hundred bytes a layer) are garbage in V8's old space now:
+    // collect them before the second pass builds the same again.
+    releaseMemory();
+    return model;
   }
+  const kept = records.filter((x) => inTestPhase(x.def)).map((x): [CaffeLayerDef, Blobs] => [x.def, x.blobs]);
+  const entries = (function* () {
+    // Each definition is dropped once converted, so the definitions and the canonical layers are not all held.
+    for (let i = 0; i < kept.length; i++) {
+      const e = kept[i];
+      (kept as unknown[])[i] = undefined;
+      yield e;
+    }
+  })();
+  const inputs = fields.inputs;
+  const builder = newBuilder();
   for (const i of inputs) builder.addInput(i.name, i.shape);
-  // Each definition (and its prototxt message) is dropped once converted, so the text tree and the canonical
-  // layers are not all held at once.
   const layers: Layer[] = [];
-  for (let i = 0; i < entries.length; i++) {
-    const [def, blobs] = entries[i];
-    (entries as unknown[])[i] = undefined;
-    if (proto) (proto.layers as unknown[])[i] = undefined;
-    layers.push(...builder.convert(def, blobs));
-  }
+  for (const [def, blobs] of entries) layers.push(...builder.convert(def, blobs));
   builder.sealed = true;
   const header = newHeader(name, builder);
   outputsOf(builder, layers, header);
@@ -359,11 +410,67 @@ async function readIndexed(
   return { header, layers: layerStream(gen(), () => r.close()) };
 }
 
+/** The parameter list of a plan entry without parameters (read-only, shared). */
+const NO_PARAMS: LayerPlan["params"] = Object.freeze([]) as unknown as LayerPlan["params"];
+
+/**
+ * Seekable input with a prototxt: every layer is converted once at open for the header (inputs, outputs with their
+ * shapes, the plan) and dropped, then converted again from the prototxt text, block by block, as the stream is
+ * read. The conversion is deterministic, so both passes give the same layers and any error comes from the first.
+ */
+function lazyIndexed(
+  r: ByteReader,
+  name: string,
+  proto: Proto,
+  weightsOf: (def: CaffeLayerDef) => Blobs,
+  newBuilder: () => CaffeLayerBuilder,
+): ModelStream {
+  const first = newBuilder();
+  for (const i of proto.inputs) first.addInput(i.name, i.shape);
+  const header = newHeader(name, first);
+  const tracker = new ShapeTracker(header);
+  const plan: LayerPlan[] = [];
+  const ops = new Map<string, LayerPlan["op"]>();
+  let known = first.inputs.length;
+  for (const def of proto.layers()) {
+    for (const l of first.convert(def, weightsOf(def))) {
+      // A bottom nobody produced became an input during the conversion.
+      for (; known < first.inputs.length; known++) tracker.set(first.inputs[known].name, first.inputs[known].shape);
+      tracker.add(l);
+      const [entry] = planOf([l]);
+      // Op names come as fresh strings from the builder, and most layers have no parameters: share both.
+      let op = ops.get(entry.op);
+      if (op === undefined) ops.set(entry.op, op = entry.op);
+      plan.push({ name: entry.name, op, params: entry.params.length ? entry.params : NO_PARAMS });
+    }
+  }
+  first.sealed = true;
+  header.outputs.push(
+    ...first.outputs().map((n) => ({ name: n, dtype: "float32", shape: tracker.get(n) ?? [] })),
+  );
+  header.plan = plan;
+  return { header, layers: layerStream(convertAgain(proto, weightsOf, newBuilder), () => r.close()) };
+}
+
+/**
+ * The second pass of {@link lazyIndexed}. A separate function, so the stream holds only what it names: a closure
+ * there would keep the first pass's builder and shape tracker alive.
+ */
+async function* convertAgain(
+  proto: Proto,
+  weightsOf: (def: CaffeLayerDef) => Blobs,
+  newBuilder: () => CaffeLayerBuilder,
+): AsyncGenerator<Layer> {
+  const builder = newBuilder();
+  for (const i of proto.inputs) builder.addInput(i.name, i.shape);
+  for (const def of proto.layers()) yield* builder.convert(def, weightsOf(def));
+}
+
 /** Non-seekable input: read in order, converting each layer as its record ends. */
 async function readStreamed(
   r: ByteReader,
   file: string,
-  builder: CanonicalBuilder,
+  builder: CaffeLayerBuilder,
   proto: Proto | undefined,
   options: ReadOptions,
 ): Promise<ModelStream> {
@@ -379,16 +486,19 @@ async function readStreamed(
 
   if (proto) {
     // Structure and outputs come from the prototxt (a dry run without blobs); weights are matched by name.
-    const dry = new CanonicalBuilder({ inputShape: options.inputShape, file });
+    const dry = new CaffeLayerBuilder({ inputShape: options.inputShape, file });
     for (const i of proto.inputs) {
       dry.addInput(i.name, i.shape);
       builder.addInput(i.name, i.shape);
     }
-    const planned = proto.layers.flatMap((def) => dry.convert(def, null));
+    const planned: Layer[] = [];
+    for (const def of proto.layers()) planned.push(...dry.convert(def, null));
     const header = newHeader(proto.name, dry);
     outputsOf(dry, planned, header);
+    planned.length = 0;
     const waiting = new Map<string, Tensor[]>();
-    const needed = new Set(proto.layers.map((d) => d.name));
+    const needed = new Set<string>();
+    for (const def of proto.layers()) needed.add(def.name);
     const weightsFor = async (def: CaffeLayerDef): Promise<Tensor[]> => {
       if (waiting.has(def.name)) {
         const w = waiting.get(def.name)!;
@@ -405,7 +515,7 @@ async function readStreamed(
       return [];
     };
     const gen = async function* () {
-      for (const def of proto.layers) {
+      for (const def of proto.layers()) {
         const blobs = WEIGHTED_TYPES.has(def.type) || !isKnownWeightless(def.type) ? await weightsFor(def) : [];
         if (!blobs.length && WEIGHTED_TYPES.has(def.type)) throw missingWeights(def, file);
         needed.delete(def.name);

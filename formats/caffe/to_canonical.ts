@@ -32,7 +32,7 @@ export const WEIGHTED_TYPES: ReadonlySet<string> = new Set([
   "PReLU",
 ]);
 
-/** Options of {@link CanonicalBuilder}. */
+/** Options of {@link CaffeLayerBuilder}. */
 export interface BuilderOptions {
   /** Input shape that overrides what the file says. */
   inputShape?: number[];
@@ -41,7 +41,7 @@ export interface BuilderOptions {
 }
 
 /** Converts Caffe layer definitions (with their blobs) to canonical layers. */
-export class CanonicalBuilder {
+export class CaffeLayerBuilder {
   /** Network inputs found so far. */
   readonly inputs: ValueInfo[] = [];
   #values = new Map<string, string>(); // Caffe blob name -> current value name

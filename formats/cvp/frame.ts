@@ -14,6 +14,12 @@
 import { crc32 } from "./crc32.ts";
 
 /** The 8-byte magic at the start of every `.cvp` file. */
+/**
+ * The canonical op set a file's layers follow, stored as `canonicalOps` in the header metadata: 2 since the op
+ * registry (Pad pads per axis, [begins..., ends...]); files without the field are set 1 (spec.md).
+ */
+export const CANONICAL_OPS = 2;
+
 export const MAGIC: Readonly<Uint8Array> = Uint8Array.of(0x89, 0x43, 0x56, 0x50, 0x0d, 0x0a, 0x1a, 0x0a);
 /** The format version this implementation reads and writes. */
 export const VERSION = 1;

@@ -18,6 +18,7 @@ import type { ByteReader } from "../../src/bytes/byte_reader.ts";
 import { CvpError } from "../../src/errors.ts";
 import { type Attrs, type Layer, layerStream, type ModelHeader, type ModelStream } from "../../src/model/types.ts";
 import type { Op } from "../../src/model/ops.ts";
+import { ShapeTracker } from "../../src/model/shapes.ts";
 import { type DType, DTYPE_SIZE, numel, Tensor } from "../../src/model/tensor.ts";
 import { clusteredBodyLength, clusteredCenters, decodeIndices } from "./clustered.ts";
 import { decodeFooter, decodeFrame, FOOTER_SIZE, FRAME_SIZE, KIND } from "./frame.ts";
@@ -49,7 +50,8 @@ export async function readCvp(
   if (src.reader.seekable && src.reader.size !== undefined) {
     Object.assign(header, await readTrailerEarly(src.reader, file));
   }
-  return { header, layers: layerStream(readLayers(rr, header), () => src.reader!.close()) };
+  const ops = typeof h.meta.canonicalOps === "number" ? h.meta.canonicalOps : 1;
+  return { header, layers: layerStream(readLayers(rr, header, ops), () => src.reader!.close()) };
 }
 
 function parseHeader(rr: RecordReader, h: RecordHead): ModelHeader {
@@ -180,8 +182,10 @@ interface ParamDesc {
   shape: number[];
 }
 
-async function* readLayers(rr: RecordReader, header: ModelHeader): AsyncGenerator<Layer> {
+async function* readLayers(rr: RecordReader, header: ModelHeader, ops: number): AsyncGenerator<Layer> {
   let layers = 0, tensors = 0;
+  // Before canonical op set 2 some attributes had other forms: the shapes tell which (upgradeLayer).
+  const shapes = ops < 2 ? new ShapeTracker(header) : undefined;
   const seekable = rr.r.seekable;
   for (;;) {
     const head = await rr.next();
@@ -193,6 +197,7 @@ async function* readLayers(rr: RecordReader, header: ModelHeader): AsyncGenerato
     if (head.bodyLength !== 0) throw rr.error("bad_format", head, "a layer record has a body");
     await rr.body(head);
     const layer = parseLayer(rr, head);
+    if (shapes) upgradeLayer(rr, head, layer, shapes);
     const descs = head.meta.params as ParamDesc[];
     for (const d of descs) {
       const t = await rr.next();
@@ -221,6 +226,32 @@ async function* readLayers(rr: RecordReader, header: ModelHeader): AsyncGenerato
     layers++;
     yield layer;
   }
+}
+
+/**
+ * Converts a layer of a file written before canonical op set 2 (no `canonicalOps` in the header) to today's form,
+ * and records its output shapes. Pad: the old writer stored [top, left, bottom, right] for a rank-4 input (the only
+ * Pad it had); today's pads are per axis in ONNX order, [begins..., ends...]. Four pads on a rank-4 input can only
+ * be the old form, on a rank-2 input only the new one; on an input of unknown rank the file is refused rather than
+ * guessed.
+ */
+function upgradeLayer(rr: RecordReader, head: RecordHead, layer: Layer, shapes: ShapeTracker): void {
+  const pads = layer.attrs.pads;
+  if (layer.op === "Pad" && Array.isArray(pads) && pads.length === 4) {
+    const rank = shapes.get(layer.inputs[0])?.length;
+    if (rank === 4) {
+      const [t, l, b, r] = pads as number[];
+      layer.attrs.pads = [0, 0, t, l, 0, 0, b, r];
+    } else if (rank !== 2) {
+      throw rr.error(
+        "bad_format",
+        head,
+        `Pad layer '${layer.name}' of a file without canonicalOps has 4 pads on an input of unknown rank: ` +
+          "[top, left, bottom, right] (before canonical op set 2) and per-axis pads cannot be told apart",
+      );
+    }
+  }
+  shapes.add(layer);
 }
 
 function sameShape(a: unknown, b: number[]): boolean {

@@ -17,7 +17,7 @@ import type { Tensor } from "../../src/model/tensor.ts";
 import { numel } from "../../src/model/tensor.ts";
 import { checkClustering, type ClusterChoice, type Clustering, encodeClustered } from "./clustered.ts";
 import { crc32, crc32Update } from "./crc32.ts";
-import { encodeFooter, encodeFrame, encodePreamble, KIND, u32 } from "./frame.ts";
+import { CANONICAL_OPS, encodeFooter, encodeFrame, encodePreamble, KIND, u32 } from "./frame.ts";
 import { narrowChunks, overflowsHalf } from "./half.ts";
 import { encodeMeta, holdTensors, toJsonValue } from "./json.ts";
 
@@ -66,6 +66,9 @@ async function headerMeta(h: ModelHeader): Promise<Record<string, unknown>> {
     name: h.name,
     sourceFormat: h.sourceFormat,
     producer: "convpress",
+    // The canonical op set the layers follow: 2 = the op registry's attributes (Pad pads per axis). Files without it
+    // are older (spec.md, "Canonical op sets"); the reader converts what changed.
+    canonicalOps: CANONICAL_OPS,
     inputs: h.inputs,
     outputs: h.outputs,
     metadata: toJsonValue(h.metadata),

@@ -20,6 +20,7 @@ import type {
   ResizeAttrs,
   SliceAttrs,
   SplitAttrs,
+  TopKAttrs,
 } from "../../src/ops/tensor_ops.ts";
 import { AttrType } from "./types.ts";
 import { onnx } from "./proto.ts";
@@ -93,6 +94,36 @@ const binary = (opType: string): Exporter => (c) => {
     nodes.push(node(opType, `${c.layer.name}/${i}`, [acc, ins[i]], [out]));
     acc = out;
   }
+  return { nodes, constants: [] };
+};
+
+/** The two operand names of a binary layer (activation or constant), refusing coefficients and n-ary forms. */
+function operands(c: Ctx): [string, string] {
+  const a = attrsOf<BinaryAttrs>(c.layer);
+  const k = c.layer.params.const;
+  if (k) return a.constFirst ? [k.name, c.x] : [c.x, k.name];
+  if (c.layer.inputs.length !== 2) c.fail(`${c.layer.op} of ${c.layer.inputs.length} operands`);
+  return [c.layer.inputs[0], c.layer.inputs[1]];
+}
+
+/** A comparison: ONNX's bool result cast to the canonical float32 0/1. */
+const compare = (opType: string): Exporter => (c) => {
+  const t = `${c.layer.name}_bool`;
+  return {
+    nodes: [
+      node(opType, `${c.layer.name}/${opType}`, operands(c), [t]),
+      node("Cast", c.layer.name, [t], [c.y], [int("to", 1)]),
+    ],
+    constants: [],
+  };
+};
+
+/** floor(a / b) (and for FloorMod, a - floor(a / b) * b) on float32 values, as TF's FloorDiv and FloorMod. */
+const floorDiv = (mod: boolean): Exporter => (c) => {
+  const [a, b] = operands(c), n = c.layer.name;
+  const q = `${n}_div`, f = mod ? `${n}_floor` : c.y;
+  const nodes = [node("Div", `${n}/div`, [a, b], [q]), node("Floor", mod ? `${n}/floor` : n, [q], [f])];
+  if (mod) nodes.push(node("Mul", `${n}/mul`, [f, b], [`${n}_mul`]), node("Sub", n, [a, `${n}_mul`], [c.y]));
   return { nodes, constants: [] };
 };
 
@@ -264,6 +295,18 @@ export const EXPORTERS: Readonly<Partial<Record<Op, Exporter>>> = Object.freeze(
   Pow: binary("Pow"),
   Max: binary("Max"),
   Min: binary("Min"),
+  FloorDiv: floorDiv(false),
+  FloorMod: floorDiv(true),
+  SquaredDifference(c) {
+    const [a, b] = operands(c), n = c.layer.name;
+    return {
+      nodes: [node("Sub", `${n}/sub`, [a, b], [`${n}_sub`]), node("Mul", n, [`${n}_sub`, `${n}_sub`], [c.y])],
+      constants: [],
+    };
+  },
+  Equal: compare("Equal"),
+  Less: compare("Less"),
+  Greater: compare("Greater"),
   Concat: (c) => c.one("Concat", [int("axis", attrsOf<{ axis: number }>(c.layer).axis)], c.layer.inputs),
   Split(c) {
     const a = attrsOf<SplitAttrs>(c.layer);
@@ -310,8 +353,38 @@ export const EXPORTERS: Readonly<Partial<Record<Op, Exporter>>> = Object.freeze(
   },
   Gather(c) {
     const a = attrsOf<GatherAttrs>(c.layer);
-    const t = c.i64("indices", a.indices, a.indicesShape);
+    if (c.layer.inputs.length === 2) {
+      // Activation indices are float32 integer values: ONNX's Gather takes int64.
+      const n = c.layer.name, i = `${n}_indices`;
+      return {
+        nodes: [
+          node("Cast", `${n}/indices`, [c.layer.inputs[1]], [i], [int("to", 7)]),
+          node("Gather", n, [c.x, i], [c.y], [int("axis", a.axis)]),
+        ],
+        constants: [],
+      };
+    }
+    const t = c.i64("indices", a.indices!, a.indicesShape!);
     return c.one("Gather", [int("axis", a.axis)], [c.x, t.name], [t]);
+  },
+  TopK(c) {
+    const a = attrsOf<TopKAttrs>(c.layer);
+    if (c.opset < 11 && (!a.largest || !a.sorted)) c.fail("TopK smallest or unsorted before opset 11");
+    const n = c.layer.name, outs = c.layer.outputs;
+    const k = c.i64("k", [a.k], [1]);
+    const attrs = [
+      int("axis", a.axis),
+      ...(c.opset >= 11 ? [int("largest", a.largest ? 1 : 0), int("sorted", a.sorted ? 1 : 0)] : []),
+    ];
+    const idx = `${n}_indices`;
+    // ONNX's int64 indices cast to the canonical float32 values.
+    return {
+      nodes: [
+        node("TopK", n, [c.x, k.name], [outs[0], idx], attrs),
+        ...(outs[1] ? [node("Cast", `${n}/indices`, [idx], [outs[1]], [int("to", 1)])] : []),
+      ],
+      constants: [k],
+    };
   },
   DepthToSpace(c) {
     const a = attrsOf<{ blocksize: number; mode: string }>(c.layer);

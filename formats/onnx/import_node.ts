@@ -8,7 +8,7 @@
  */
 import type { Attrs } from "../../src/model/types.ts";
 import type { Op } from "../../src/model/ops.ts";
-import type { Tensor } from "../../src/model/tensor.ts";
+import { Tensor } from "../../src/model/tensor.ts";
 import { attr, attrFloat, attrInt, attrInts, attrString, type NodeMsg } from "./proto.ts";
 
 /** Resolves a value name to a constant tensor (initializer, Constant output, or an Identity alias of one). */
@@ -31,6 +31,7 @@ export const PARAM_POSITIONS: Readonly<Record<string, readonly number[]>> = Obje
   Unsqueeze: [1],
   Split: [1],
   Gather: [1],
+  TopK: [1],
   Resize: [1, 2, 3],
   Upsample: [1],
   ReduceMean: [1],
@@ -80,7 +81,13 @@ const binary = (op: Op): Importer => (c): Mapped | undefined => {
   const consts = c.ins.map((_, i) => c.t(i));
   const nConst = consts.filter(Boolean).length;
   if (c.ins.length === 2 && nConst === 1) {
-    const k = consts[0] ?? consts[1]!;
+    let k = consts[0] ?? consts[1]!;
+    if (!k.dtype.startsWith("float")) {
+      // An integer constant (index arithmetic) against a float32 canonical value: the operand becomes float32 too.
+      const v = c.vals(consts[0] ? 0 : 1);
+      if (!v) return undefined;
+      k = Tensor.fromFloat32(`${k.name}_f32`, [...k.shape], Float32Array.from(v));
+    }
     return {
       op,
       attrs: { constFirst: Boolean(consts[0]) },
@@ -306,6 +313,9 @@ export const IMPORTERS: Readonly<Record<string, Importer>> = Object.freeze({
   Pow: binary("Pow"),
   Max: binary("Max"),
   Min: binary("Min"),
+  Equal: binary("Equal"),
+  Less: binary("Less"),
+  Greater: binary("Greater"),
   Sum: (c) => binary("Add")(c),
   Concat(c) {
     if (c.ins.some((_, i) => c.t(i))) return undefined;
@@ -371,13 +381,28 @@ export const IMPORTERS: Readonly<Record<string, Importer>> = Object.freeze({
   Gather(c) {
     if (c.t(0)) return undefined;
     const t = c.t(1), v = c.vals(1);
-    if (!t || !v) return undefined;
+    if (!t) {
+      const attrs = { axis: attrInt(c.node, "axis", 0), indices: null, indicesShape: null };
+      return { op: "Gather", attrs, inputs: [c.x, c.ins[1]], params: {} };
+    }
+    if (!v) return undefined;
     return {
       op: "Gather",
       attrs: { axis: attrInt(c.node, "axis", 0), indices: v, indicesShape: [...t.shape] },
       inputs: [c.x],
       params: {},
     };
+  },
+  TopK(c) {
+    const k = c.vals(1);
+    if (!k || k.length !== 1) return undefined;
+    const attrs = {
+      k: k[0],
+      axis: attrInt(c.node, "axis", -1),
+      largest: attrInt(c.node, "largest", 1) !== 0,
+      sorted: attrInt(c.node, "sorted", 1) !== 0,
+    };
+    return { op: "TopK", attrs, inputs: [c.x], params: {} };
   },
   DepthToSpace: simple("DepthToSpace", (n) => ({
     blocksize: attrInt(n, "blocksize", 0),

@@ -24,12 +24,14 @@ interface FlatInfo {
   c: number;
   h: number;
   w: number;
+  /** The rank-4 value the Flatten read, on the Flatten's own output (not on activations after it). */
+  src?: string;
 }
 
 const PASS_FLAT: ReadonlySet<Op> = new Set<Op>(["Relu", "LeakyRelu", "Clip", "Sigmoid", "Tanh", "Dropout", "Identity"]);
 
 /** Collects canonical layers with shape tracking. */
-export class CanonicalBuilder {
+export class TfjsLayerBuilder {
   readonly layers: Layer[] = [];
   readonly tracker: ShapeTracker;
   readonly #flat = new Map<string, FlatInfo>();
@@ -80,7 +82,7 @@ export class CanonicalBuilder {
     this.layers.push(layer);
     this.tracker.add(layer);
     const f = this.#flat.get(layer.inputs[0]);
-    if (f && PASS_FLAT.has(layer.op)) this.#flat.set(layer.outputs[0], f);
+    if (f && PASS_FLAT.has(layer.op)) this.#flat.set(layer.outputs[0], { ...f, src: undefined });
     return layer.outputs[0];
   }
 
@@ -176,9 +178,27 @@ export class CanonicalBuilder {
     const s = this.shape(input);
     const v = this.op("Flatten", name, [input], { axis: 1 }, out);
     if (s && s.length === 4 && s.slice(1).every((d) => typeof d === "number")) {
-      this.#flat.set(v, { c: s[1] as number, h: s[2] as number, w: s[3] as number });
+      this.#flat.set(v, { c: s[1] as number, h: s[2] as number, w: s[3] as number, src: input });
     }
     return v;
+  }
+
+  /**
+   * `v` in TF's element order: a flattened NHWC tensor (held in the canonical c, h, w order) is regrouped to h, w, c
+   * with Reshape, Transpose and Reshape layers named after `name`. For ops whose result depends on the order of a flat
+   * value's elements (indices from TopK, gathers). Other values come back as they are.
+   */
+  tfOrder(v: string, name: string): string {
+    const f = this.#flat.get(v);
+    if (!f || !this.isPermutedFlat(v)) return v;
+    const n = this.shape(v)?.[0] ?? -1;
+    // From the Flatten's rank-4 input when there is one: writers may hold the flat value itself in TF's order already.
+    const a = f.src ?? this.op("Reshape", `${name}/unflat`, [v], { shape: [-1, f.c, f.h, f.w] }, `${name}/unflat`);
+    const t = this.op("Transpose", `${name}/hwc`, [a], { perm: [0, 2, 3, 1] }, `${name}/hwc`);
+    // Through rank 3: a rank-4 -> rank-2 reshape that keeps the batch reads as a flatten, which writers may make lazy.
+    const r3 = this.op("Reshape", `${name}/hw_c`, [t], { shape: [-1, f.h * f.w, f.c] }, `${name}/hw_c`);
+    const flat = [typeof n === "number" ? n : -1, -1];
+    return this.op("Reshape", `${name}/tf_flat`, [r3], { shape: flat }, `${name}/tf_flat`);
   }
 
   /** True when `v` is a flattened NHWC tensor whose order differs from the canonical one. */

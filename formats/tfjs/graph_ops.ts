@@ -1,6 +1,8 @@
 /**
- * The GraphDef side of the TF.js writer for the ops beyond the Keras vocabulary: one table entry per canonical op
- * ({@link GRAPH_OPS}). Every entry writes GraphDef nodes only, so a model that uses one becomes a graph-model.
+ * The GraphDef emitter table of the TF.js writer: one entry per canonical op TF.js can express ({@link GRAPH_OPS}),
+ * writing the GraphDef nodes of a graph-model through a {@link GraphEmitter} (./graph_def.ts). The Keras table
+ * (./keras_ops.ts) covers the ops with a tfjs-layers layer; an op only this table has makes the model a graph-model.
+ * Layer parameters both tables name (`conv1/kernel`) go through `param`, written once (./emit_context.ts).
  *
  * Layout: rank-4 values are NHWC in TF.js, NCHW in the stream. Ops with an axis get it remapped; an op whose
  * meaning depends on the element order in a way no remap keeps (a transpose, a squeeze, a gather that changes the
@@ -12,8 +14,19 @@ import type { Dim, Layer } from "../../src/model/types.ts";
 import type { Op } from "../../src/model/ops.ts";
 import { Tensor } from "../../src/model/tensor.ts";
 import { attrsOf } from "../../src/ops/registry.ts";
-import type { BinaryAttrs, ClipAttrs } from "../../src/ops/elementwise.ts";
+import type { BinaryAttrs } from "../../src/ops/elementwise.ts";
 import type { ConvTransposeAttrs } from "../../src/ops/nn.ts";
+import {
+  convPlan,
+  type EmitContext,
+  keepsBatch,
+  LOWEST_FLOAT32,
+  poolPlan,
+  softmaxOnLastAxis,
+  spatialPads,
+  type TfPaddingMode,
+} from "./emit_context.ts";
+import { oihwToDepthwise, oihwToHwio } from "./layout.ts";
 import {
   type GatherAttrs,
   nearestIsRepeat,
@@ -22,6 +35,7 @@ import {
   type ResizeAttrs,
   type SliceAttrs,
   type SplitAttrs,
+  type TopKAttrs,
 } from "../../src/ops/tensor_ops.ts";
 import type { AttrValueJson } from "./types.ts";
 
@@ -43,6 +57,14 @@ export interface GraphEmitter {
   unique(base: string): string;
   /** Throws the writer's unsupported error for this layer. */
   fail(layer: string, why: string): never;
+  /** True when some node produces canonical value `v`. */
+  has(v: string): boolean;
+  /** A layer parameter under its exact name (shared with the Keras side, written once) as a Const node. */
+  param(name: string, make: () => Tensor): Promise<string>;
+  /** Gives up the graph for want of shapes (an error at the end if a graph-model is chosen). */
+  abandon(layer: string, what: string): void;
+  /** The state shared with the Keras side: names, shapes, padding modes, flatten info. */
+  readonly ctx: EmitContext;
 }
 
 type Entry = (e: GraphEmitter, l: Layer, name: string) => Promise<void> | void;
@@ -53,6 +75,7 @@ const TO_NCHW = [0, 3, 1, 2];
 const NHWC_AXIS = [0, 3, 1, 2];
 const ints = (v: number[]): AttrValueJson => ({ list: { i: v.map(String) } });
 const I32 = { type: "DT_INT32" };
+const str = (s: string): AttrValueJson => ({ s: btoa(s) });
 
 const rankOf = (e: GraphEmitter, v: string) => e.shape(v)?.length ?? 0;
 
@@ -100,24 +123,32 @@ async function constOperand(e: GraphEmitter, k: Tensor, rank: number, name: stri
   return await e.weight(name, Tensor.fromFloat32(name, [...k.shape], Float32Array.from(await k.float32())));
 }
 
-function binary(tfOp: string): Entry {
+/** A binary op; `bool` casts TF's bool result (comparisons) to the canonical float32 0/1. */
+function binary(tfOp: string, bool = false): Entry {
   return async (e, l, name) => {
     const a = attrsOf<BinaryAttrs>(l);
     if (a.coeffs && a.coeffs.some((c) => c !== 1)) e.fail(l.name, `${l.op} with coefficients`);
+    const last = bool ? e.unique(`${name}_bool`) : name;
+    const done = (y: string) =>
+      e.out(
+        l.outputs[0],
+        bool ? e.node("Cast", name, [y], { SrcT: { type: "DT_BOOL" }, DstT: { type: "DT_FLOAT" } }) : y,
+      );
     const k = l.params.const;
     if (k) {
       const c = await constOperand(e, k, rankOf(e, l.inputs[0]), `${name}/const`);
       const ins = a.constFirst ? [c, e.g(l.inputs[0])] : [e.g(l.inputs[0]), c];
-      e.out(l.outputs[0], e.node(tfOp, name, ins));
+      done(e.node(tfOp, last, ins));
       return;
     }
     const ranks = l.inputs.map((v) => rankOf(e, v));
     if (ranks.some((r) => r === 4) && ranks.some((r) => r !== 4)) e.fail(l.name, `${l.op} of rank-4 and other values`);
+    if (bool && l.inputs.length !== 2) e.fail(l.name, `${l.op} of ${l.inputs.length} operands`);
     let acc = e.g(l.inputs[0]);
     for (let i = 1; i < l.inputs.length; i++) {
-      acc = e.node(tfOp, i === l.inputs.length - 1 ? name : e.unique(`${name}_${i}`), [acc, e.g(l.inputs[i])]);
+      acc = e.node(tfOp, i === l.inputs.length - 1 ? last : e.unique(`${name}_${i}`), [acc, e.g(l.inputs[i])]);
     }
-    e.out(l.outputs[0], acc);
+    done(acc);
   };
 }
 
@@ -144,13 +175,57 @@ function reduce(tfOp: string): Entry {
 
 /** Canonical op -> GraphDef nodes. */
 export const GRAPH_OPS: Readonly<Partial<Record<Op, Entry>>> = Object.freeze({
-  Add: binary("AddV2"),
-  Sub: binary("Sub"),
-  Mul: binary("Mul"),
+  Conv: conv,
+  FC: fullyConnected,
+  BatchNorm: batchNorm,
+  MaxPool: pool,
+  AvgPool: pool,
+  GlobalAvgPool: globalPool,
+  GlobalMaxPool: globalPool,
+  Flatten(e, l, name) {
+    const x = l.inputs[0];
+    const s = e.shape(x);
+    if (s && s.length > 2) return flatten(e, x, l.outputs[0], name, l.name);
+    if (e.has(x)) e.out(l.outputs[0], e.g(x));
+  },
+  Reshape: reshape,
+  Concat: concat,
+  Scale: scale,
+  LRN(e, l, name) {
+    const a = l.attrs;
+    const size = Number(a.size ?? 5);
+    e.out(
+      l.outputs[0],
+      e.node("LRN", name, [e.g(l.inputs[0])], {
+        depth_radius: { i: String((size - 1) / 2) },
+        bias: { f: Number(a.bias ?? 1) },
+        alpha: { f: Number(a.alpha ?? 1e-4) / size },
+        beta: { f: Number(a.beta ?? 0.75) },
+      }),
+    );
+  },
+  Dropout: unary("Identity"),
+  Identity: unary("Identity"),
+  Relu: unary("Relu"),
+  Sigmoid: unary("Sigmoid"),
+  Tanh: unary("Tanh"),
+  LeakyRelu(e, l, name) {
+    const alpha = Number(l.attrs.alpha ?? 0.01);
+    e.out(l.outputs[0], e.node("LeakyRelu", name, [e.g(l.inputs[0])], { alpha: { f: alpha } }));
+  },
+  Add: merge("AddV2"),
+  Sub: merge("Sub"),
+  Mul: merge("Mul"),
   Div: binary("RealDiv"),
   Pow: binary("Pow"),
-  Max: binary("Maximum"),
+  Max: merge("Maximum"),
   Min: binary("Minimum"),
+  FloorDiv: binary("FloorDiv"),
+  FloorMod: binary("FloorMod"),
+  SquaredDifference: binary("SquaredDifference"),
+  Equal: binary("Equal", true),
+  Less: binary("Less", true),
+  Greater: binary("Greater", true),
   Abs: unary("Abs"),
   Neg: unary("Neg"),
   Exp: unary("Exp"),
@@ -276,6 +351,8 @@ export const GRAPH_OPS: Readonly<Partial<Record<Op, Entry>>> = Object.freeze({
   async Pad(e, l, name) {
     const a = attrsOf<PadAttrs>(l);
     const x = l.inputs[0];
+    const spatial = spatialPads(l);
+    if (spatial) return e.out(l.outputs[0], await padNode(e, name, e.g(x), spatial, a.value));
     const r = a.pads.length / 2;
     if (a.pads.some((p) => p < 0)) e.fail(l.name, "negative pads (cropping)");
     if (a.mode === "edge") e.fail(l.name, "edge padding");
@@ -298,8 +375,24 @@ export const GRAPH_OPS: Readonly<Partial<Record<Op, Entry>>> = Object.freeze({
     const x = l.inputs[0];
     const r = rankOf(e, x);
     const ax = a.axis < 0 ? a.axis + r : a.axis;
-    const idx = await e.smallConst(`${name}/indices`, a.indicesShape, a.indices);
-    if (r === 4 && a.indicesShape.length === 1) {
+    const gather = { Taxis: I32, Tindices: I32, Tparams: { type: "DT_FLOAT" }, batch_dims: { i: "0" } };
+    if (l.inputs.length === 2) {
+      // Activation indices are float32 integer values: GatherV2 takes int32.
+      const i = l.inputs[1], ri = rankOf(e, i);
+      const tfOrder = r === 4 && ri === 1;
+      const iv = tfOrder ? e.g(i) : await canonicalView(e, i, `${name}_indices`);
+      const ii = e.node("Cast", e.unique(`${name}_int`), [iv], { SrcT: { type: "DT_FLOAT" }, DstT: I32 });
+      const axis = await e.smallConst(`${name}/axis`, [], [tfOrder ? NHWC_AXIS[ax] : ax]);
+      if (tfOrder) {
+        e.out(l.outputs[0], e.node("GatherV2", name, [e.g(x), ii, axis], gather));
+        return;
+      }
+      const v = await canonicalView(e, x, name);
+      await finishCanonical(e, l, name, e.node("GatherV2", e.unique(`${name}_gather`), [v, ii, axis], gather));
+      return;
+    }
+    const idx = await e.smallConst(`${name}/indices`, a.indicesShape!, a.indices!);
+    if (r === 4 && a.indicesShape!.length === 1) {
       const axis = await e.smallConst(`${name}/axis`, [], [NHWC_AXIS[ax]]);
       e.out(
         l.outputs[0],
@@ -321,6 +414,22 @@ export const GRAPH_OPS: Readonly<Partial<Record<Op, Entry>>> = Object.freeze({
       batch_dims: { i: "0" },
     });
     await finishCanonical(e, l, name, g);
+  },
+  async TopK(e, l, name) {
+    const a = attrsOf<TopKAttrs>(l);
+    const x = l.inputs[0];
+    const r = rankOf(e, x);
+    const ax = a.axis < 0 ? a.axis + r : a.axis;
+    // TopKV2 works on the last axis of the graph tensor: NHWC's last is the canonical channel axis.
+    if (r === 4 ? ax !== 1 : ax !== r - 1) e.fail(l.name, `TopK on axis ${a.axis} (TF takes the last axis only)`);
+    const k = await e.smallConst(`${name}/k`, [], [a.k]);
+    const src = a.largest ? e.g(x) : e.node("Neg", e.unique(`${name}_neg`), [e.g(x)]);
+    const top = e.node("TopKV2", a.largest ? name : e.unique(`${name}_top`), [src, k], { sorted: { b: a.sorted } });
+    e.out(l.outputs[0], a.largest ? top : e.node("Neg", name, [top]));
+    if (l.outputs[1]) {
+      const i = e.node("Cast", e.unique(`${name}_indices`), [`${top}:1`], { SrcT: I32, DstT: { type: "DT_FLOAT" } });
+      e.out(l.outputs[1], i);
+    }
   },
   DepthToSpace(e, l, name) {
     const a = attrsOf<{ blocksize: number; mode: string }>(l);
@@ -395,6 +504,7 @@ export const GRAPH_OPS: Readonly<Partial<Record<Op, Entry>>> = Object.freeze({
     await finishCanonical(e, l, name, y);
   },
   async Softmax(e, l, name) {
+    if (softmaxOnLastAxis(e.ctx, l)) return unary("Softmax")(e, l, name);
     // TF.js softmax runs on the last axis of its (NHWC for rank 4) tensor: move the canonical axis there and back.
     const x = l.inputs[0];
     const r = rankOf(e, x);
@@ -473,9 +583,12 @@ export const GRAPH_OPS: Readonly<Partial<Record<Op, Entry>>> = Object.freeze({
     e.out(l.outputs[0], y);
   },
   async Clip(e, l, name) {
-    const { min, max } = attrsOf<ClipAttrs>(l);
-    const lo = await e.smallConst(`${name}/min`, [], [Math.max(min, -3.4028234663852886e38)], "float32");
-    const hi = await e.smallConst(`${name}/max`, [], [Math.min(max, 3.4028234663852886e38)], "float32");
+    const a = l.attrs;
+    const min = Number(a.min ?? -Infinity), max = Number(a.max ?? Infinity);
+    if (min === 0 && max === 6) return unary("Relu6")(e, l, name);
+    if (min === 0 && max === Infinity) return unary("Relu")(e, l, name);
+    const lo = await e.smallConst(`${name}/min`, [], [Math.max(min, LOWEST_FLOAT32)], "float32");
+    const hi = await e.smallConst(`${name}/max`, [], [Math.min(max, -LOWEST_FLOAT32)], "float32");
     e.out(l.outputs[0], e.node("ClipByValue", name, [e.g(l.inputs[0]), lo, hi]));
   },
 });
@@ -499,5 +612,235 @@ function viaCanonical(_op: string): Entry {
     const s = await e.smallConst(`${name}/shape`, [out!.length], out!.map((d, i) => (i === 0 ? -1 : d as number)));
     const r = e.node("Reshape", e.unique(`${name}_reshape`), [v, s], { Tshape: I32 });
     await finishCanonical(e, l, name, r);
+  };
+}
+
+// ---- the ops with a Keras form too (./keras_ops.ts): same names, same parameters, in the same order
+
+/** A 2-D pad [top, left, bottom, right] of an NHWC tensor: Pad (zero) or PadV2; returns the node. */
+async function padNode(e: GraphEmitter, name: string, input: string, p: number[], value: number): Promise<string> {
+  const pads = await e.smallConst(`${name}/paddings`, [4, 2], [0, 0, p[0], p[2], p[1], p[3], 0, 0]);
+  if (value === 0) return e.node("Pad", name, [input, pads], { Tpaddings: I32 });
+  const cv = await e.smallConst(`${name}/value`, [], [value], "float32");
+  return e.node("PadV2", name, [input, pads, cv], { Tpaddings: I32 });
+}
+
+/** Explicit window pads become a Pad node in front; returns the window's input and its TF padding. */
+async function padForWindow(
+  e: GraphEmitter,
+  name: string,
+  input: string,
+  mode: TfPaddingMode,
+  value: number,
+): Promise<{ input: string; padding: string }> {
+  if (!Array.isArray(mode)) return { input, padding: mode.toUpperCase() };
+  const pn = `${name}_pad`;
+  e.ctx.reserveName(pn);
+  return { input: await padNode(e, pn, input, mode, value), padding: "VALID" };
+}
+
+const window2d = (s: number[], padding: string, d: number[]) => ({
+  strides: ints([1, s[0], s[1], 1]),
+  padding: str(padding),
+  dilations: ints([1, d[0], d[1], 1]),
+  data_format: str("NHWC"),
+  explicit_paddings: { list: {} },
+});
+
+/** Conv2D or DepthwiseConv2dNative (+ BiasAdd); a grouped convolution goes to {@link groupedConv}. */
+async function conv(e: GraphEmitter, l: Layer, name: string): Promise<void> {
+  const W = l.params.weight;
+  const [o, ig] = W.shape;
+  const plan = convPlan(e.ctx, l);
+  const { input, padding } = await padForWindow(e, name, e.g(l.inputs[0]), plan.mode, 0);
+  if (plan.group !== 1 && !plan.depthwise) return await groupedConv(e, l, name, input, padding);
+  const orig = W.meta.tfjsKernel as { tensor: Tensor; depthwise: boolean } | undefined;
+  const same = orig && orig.depthwise === plan.depthwise ? orig.tensor : undefined;
+  const kernel = plan.depthwise
+    ? await e.param(`${name}/depthwise_kernel`, () => same ?? oihwToDepthwise(W, o / (ig * plan.group)))
+    : await e.param(`${name}/kernel`, () => same ?? oihwToHwio(W));
+  const convName = l.params.bias ? `${name}_conv` : name;
+  e.ctx.reserveName(convName);
+  const op = plan.depthwise ? "DepthwiseConv2dNative" : "Conv2D";
+  e.node(op, convName, [input, kernel], window2d(plan.s, padding, plan.d));
+  e.out(l.outputs[0], await biasAdd(e, l, name, convName));
+}
+
+/** `BiasAdd` of the layer's bias under `name` when it has one; else `node` itself. */
+async function biasAdd(e: GraphEmitter, l: Layer, name: string, node: string): Promise<string> {
+  if (!l.params.bias) return node;
+  const bias = await e.param(`${name}/bias`, () => l.params.bias);
+  return e.node("BiasAdd", name, [node, bias], { data_format: str("NHWC") });
+}
+
+/**
+ * A grouped convolution (neither plain nor depthwise), which TF.js has no op for: the input's channels split
+ * into the groups (SplitV), one Conv2D per group with that group's filters, and the results joined (ConcatV2).
+ */
+async function groupedConv(e: GraphEmitter, l: Layer, name: string, input: string, padding: string): Promise<void> {
+  const W = l.params.weight, a = l.attrs;
+  const [o, ig, kh, kw] = W.shape;
+  const g = Number(a.group);
+  const s = (a.strides as number[] | undefined) ?? [1, 1];
+  const d = (a.dilations as number[] | undefined) ?? [1, 1];
+  const og = o / g, per = og * ig * kh * kw;
+  const sizes = await e.smallConst(`${name}/group_sizes`, [g], new Array(g).fill(ig));
+  const axis = await e.smallConst(`${name}/group_axis`, [], [3]);
+  const split = e.unique(`${name}_groups`);
+  e.node("SplitV", split, [input, sizes, axis], { num_split: { i: String(g) }, Tlen: I32 });
+  const outs: string[] = [];
+  for (let i = 0; i < g; i++) {
+    // Group i's filters are rows [i * og, (i + 1) * og) of the OIHW weight: contiguous.
+    const part = Tensor.fromChunks(`${W.name}/g${i}`, "float32", [og, ig, kh, kw], per * 4, async function* () {
+      const all = await W.float32();
+      yield new Uint8Array(all.slice(i * per, (i + 1) * per).buffer);
+    });
+    const k = await e.weight(`${name}/kernel_g${i}`, oihwToHwio(part));
+    const groupInput = i === 0 ? split : `${split}:${i}`;
+    outs.push(e.node("Conv2D", e.unique(`${name}_g${i}`), [groupInput, k], window2d(s, padding, d)));
+  }
+  const ax = await e.smallConst(`${name}/concat_axis`, [], [3]);
+  const cat = l.params.bias ? e.unique(`${name}_concat`) : name;
+  e.node("ConcatV2", cat, [...outs, ax], { N: { i: String(g) }, Tidx: I32 });
+  e.out(l.outputs[0], await biasAdd(e, l, name, cat));
+}
+
+/** Flatten of a rank-4 value: a Reshape to [-1, C*H*W] (flatten info lets the next FC permute its kernel). */
+async function flatten(e: GraphEmitter, x: string, out: string, name: string, layer: string): Promise<void> {
+  if (!e.ctx.knownDims(x)) {
+    // The Keras side flattens in (c, h, w) order instead; the graph cannot be built without the shape.
+    e.abandon(layer, `the shape of '${x}' is unknown (pass the input shape)`);
+    e.ctx.reserveName(`${name}_chw`);
+    return;
+  }
+  const [, c, h, w] = e.ctx.requireDims(x, layer);
+  const shape = await e.smallConst(`${name}/shape`, [2], [-1, c * h * w]);
+  e.out(out, e.node("Reshape", name, [e.g(x), shape], { Tshape: I32 }));
+  e.ctx.setFlat(out, { c, h, w });
+}
+
+/** MatMul (+ BiasAdd); a rank > 2 input is flattened first, as the canonical FC does. */
+async function fullyConnected(e: GraphEmitter, l: Layer, name: string): Promise<void> {
+  let x = l.inputs[0];
+  if ((e.ctx.shape(x)?.length ?? 2) > 2) {
+    const flat = `${x}#flat`;
+    await flatten(e, x, flat, e.ctx.layerName("flatten", `${l.name}_flatten`), l.name);
+    x = flat;
+  }
+  const input = x;
+  const kernel = await e.param(`${name}/kernel`, () => e.ctx.fcKernel(l, input).kernel);
+  const mm = l.params.bias ? `${name}_matmul` : name;
+  e.ctx.reserveName(mm);
+  const transposeB = e.ctx.kind === "graph-model";
+  e.node("MatMul", mm, [e.g(x), kernel], { transpose_a: { b: false }, transpose_b: { b: transposeB } });
+  e.out(l.outputs[0], await biasAdd(e, l, name, mm));
+}
+
+async function batchNorm(e: GraphEmitter, l: Layer, name: string): Promise<void> {
+  const p = l.params;
+  const w = [
+    await e.param(`${name}/gamma`, () => p.scale),
+    await e.param(`${name}/beta`, () => p.bias),
+    await e.param(`${name}/moving_mean`, () => p.mean),
+    await e.param(`${name}/moving_variance`, () => p.var),
+  ];
+  const node = e.node("FusedBatchNormV3", name, [e.g(l.inputs[0]), ...w], {
+    epsilon: { f: Number(l.attrs.epsilon ?? 1e-5) },
+    data_format: str("NHWC"),
+    is_training: { b: false },
+    U: { type: "DT_FLOAT" },
+  });
+  e.out(l.outputs[0], node);
+}
+
+/** MaxPool or AvgPool; explicit pads become a Pad in front (-max float for max pooling). */
+async function pool(e: GraphEmitter, l: Layer, name: string): Promise<void> {
+  const plan = poolPlan(e.ctx, l);
+  const fill = plan.max ? LOWEST_FLOAT32 : 0;
+  const { input, padding } = await padForWindow(e, name, e.g(l.inputs[0]), plan.mode, fill);
+  const node = e.node(plan.max ? "MaxPool" : "AvgPool", name, [input], {
+    ksize: ints([1, plan.k[0], plan.k[1], 1]),
+    strides: ints([1, plan.s[0], plan.s[1], 1]),
+    padding: str(padding),
+    data_format: str("NHWC"),
+  });
+  e.out(l.outputs[0], node);
+}
+
+/** Global pooling: Mean or Max over H and W, kept as 1. */
+async function globalPool(e: GraphEmitter, l: Layer, name: string): Promise<void> {
+  e.ctx.reserveName(`${name}_pool`); // the Keras side's pooling layer
+  const axes = await e.smallConst(`${name}/axes`, [2], [1, 2]);
+  const op = l.op === "GlobalAvgPool" ? "Mean" : "Max";
+  e.out(l.outputs[0], e.node(op, name, [e.g(l.inputs[0]), axes], { keep_dims: { b: true }, Tidx: I32 }));
+}
+
+/** Reshape: a flatten of a rank-4 value, or NHWC -> NCHW, reshape, and back to NHWC for a rank-4 result. */
+async function reshape(e: GraphEmitter, l: Layer, name: string): Promise<void> {
+  const x = l.inputs[0];
+  const inS = e.ctx.shape(x);
+  const outS = (l.attrs.shape as number[]).map((d, i) => (d === 0 ? (inS?.[i] as number) : d));
+  const rankIn = inS?.length ?? 0;
+  if (rankIn === 4 && outS.length === 2 && keepsBatch(outS, inS!)) {
+    return await flatten(e, x, l.outputs[0], name, l.name);
+  }
+  let g = e.g(x);
+  if (rankIn === 4) {
+    const t = `${name}_nchw`;
+    e.ctx.reserveName(t);
+    g = await transpose(e, t, g, TO_NCHW);
+  }
+  const four = outS.length === 4;
+  const r = four ? `${name}_flat` : name;
+  e.ctx.reserveName(r);
+  // The batch axis becomes -1 unless the target shape already infers another axis.
+  const tfShape = outS.includes(-1) ? outS : outS.map((d, i) => (i === 0 ? -1 : d));
+  const shape = await e.smallConst(`${name}/shape`, [outS.length], tfShape);
+  g = e.node("Reshape", r, [g, shape], { Tshape: I32 });
+  if (four) g = await transpose(e, name, g, TO_NHWC);
+  e.out(l.outputs[0], g);
+}
+
+async function concat(e: GraphEmitter, l: Layer, name: string): Promise<void> {
+  const rank = e.ctx.shape(l.inputs[0])?.length ?? 4;
+  let axis = Number(l.attrs.axis ?? 1);
+  if (axis < 0) axis += rank;
+  const ax = await e.smallConst(`${name}/axis`, [], [rank === 4 ? NHWC_AXIS[axis] : axis]);
+  e.out(
+    l.outputs[0],
+    e.node("ConcatV2", name, [...l.inputs.map((v) => e.g(v)), ax], { N: { i: String(l.inputs.length) }, Tidx: I32 }),
+  );
+}
+
+/** Per-channel affine: Mul by the scale, AddV2 of the offset. */
+async function scale(e: GraphEmitter, l: Layer, name: string): Promise<void> {
+  let v = e.g(l.inputs[0]);
+  if (l.params.scale) {
+    const s = await e.param(`${name}/scale`, () => l.params.scale);
+    v = e.node("Mul", l.params.bias ? `${name}_mul` : name, [v, s]);
+  }
+  if (l.params.bias) {
+    const b = await e.param(`${name}/offset`, () => l.params.bias);
+    v = e.node("AddV2", name, [v, b]);
+  }
+  e.out(l.outputs[0], v);
+}
+
+/**
+ * Add, Sub, Mul, Max of same-shaped activations (the Keras merge layers' case): one node, AddN for an n-ary Add.
+ * A constant operand or broadcasting goes to {@link binary}.
+ */
+function merge(tfOp: string): Entry {
+  const general = binary(tfOp);
+  return (e, l, name) => {
+    if (l.params.const || !e.ctx.sameInputShapes(l)) return general(e, l, name);
+    const coeffs = l.attrs.coeffs as number[] | undefined;
+    if (coeffs && coeffs.some((c) => c !== 1)) e.fail(l.name, `Add with coefficients [${coeffs}]`);
+    const ins = l.inputs.map((v) => e.g(v));
+    if (l.inputs.length > 2) {
+      if (l.op !== "Add") e.fail(l.name, `${l.op} of ${l.inputs.length} inputs`);
+      return e.out(l.outputs[0], e.node("AddN", name, ins, { N: { i: String(ins.length) } }));
+    }
+    e.out(l.outputs[0], e.node(tfOp, name, ins));
   };
 }

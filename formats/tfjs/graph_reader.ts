@@ -15,7 +15,8 @@ import { TfjsError } from "../../src/errors.ts";
 import type { Attrs as LayerAttrs, Dim, ModelHeader, ValueInfo } from "../../src/model/types.ts";
 import type { Op } from "../../src/model/ops.ts";
 import { Tensor } from "../../src/model/tensor.ts";
-import { CanonicalBuilder, type TfPadding } from "./builder.ts";
+import { TfjsLayerBuilder, type TfPadding } from "./builder.ts";
+import { keepsBatch } from "./emit_context.ts";
 import type { AttrValueJson, GraphDefJson, ModelJson, NodeDefJson } from "./types.ts";
 
 const dec = new TextDecoder();
@@ -116,7 +117,7 @@ interface Ctx {
   a: Attrs;
   name: string;
   ins: string[];
-  b: CanonicalBuilder;
+  b: TfjsLayerBuilder;
   /** The activation at input i (canonical value name). */
   act(i?: number): string;
   /** True when input i is a constant (a weight, or folded). */
@@ -313,6 +314,12 @@ export const HANDLERS: Readonly<Record<string, Handler>> = Object.freeze({
   Maximum: binary("Max"),
   Minimum: binary("Min"),
   Pow: binary("Pow"),
+  FloorDiv: binary("FloorDiv"),
+  FloorMod: binary("FloorMod"),
+  SquaredDifference: binary("SquaredDifference"),
+  Equal: binary("Equal"),
+  Less: binary("Less"),
+  Greater: binary("Greater"),
   AddN(c) {
     return c.b.op("Add", c.name, c.ins.map((_, i) => c.act(i)));
   },
@@ -358,7 +365,25 @@ export const HANDLERS: Readonly<Record<string, Handler>> = Object.freeze({
   },
   StridedSlice: stridedSlice,
   GatherV2: async (c) => {
-    const x = c.act(0);
+    if (c.a.int("batch_dims", 0) !== 0) c.fail(`GatherV2 with batch_dims ${c.a.int("batch_dims", 0)}`);
+    if (!c.isConst(1)) {
+      // Indices computed by the graph (int32 in TF, float32 integer values in the stream), which count elements in
+      // TF's order: a flattened NHWC operand is regrouped first.
+      const i = c.b.tfOrder(c.act(1), `${c.name}/indices`);
+      const x = c.b.tfOrder(c.act(0), c.name);
+      const r = c.b.rank(x), ri = c.b.rank(i);
+      if (ri === 4) c.fail("GatherV2 with rank-4 indices");
+      let axis = (await c.numbers(2))[0];
+      if (axis < 0) axis += r;
+      // A rank-1 index on a rank-4 value keeps rank 4: the axis maps to canonical; otherwise gather on a TF view.
+      if (r === 4 && ri === 1) return c.b.op("Gather", c.name, [x, i], { axis: TF_TO_CANON[axis] });
+      if (r !== 4) return c.b.op("Gather", c.name, [x, i], { axis });
+      const v = tfView(c, x);
+      const tmp = `${c.name}/nhwc`;
+      const mid = c.b.op("Gather", tmp, [v, i], { axis }, tmp);
+      return c.b.rank(mid) === 4 ? fromTf(c, mid) : c.b.op("Identity", c.name, [mid]);
+    }
+    const x = c.b.tfOrder(c.act(0), c.name);
     const t = c.constOf(1);
     const idx = await c.numbers(1);
     const axis = (await c.numbers(2))[0];
@@ -366,6 +391,17 @@ export const HANDLERS: Readonly<Record<string, Handler>> = Object.freeze({
     const attrs = { axis: axis < 0 ? axis + r : axis, indices: idx, indicesShape: [...t.shape] };
     if (r !== 4) return c.b.op("Gather", c.name, [x], attrs);
     return viaTf(c, "Gather", attrs);
+  },
+  TopKV2: async (c) => {
+    // Indices count elements in TF's order: a flattened NHWC value is regrouped first.
+    const x = c.b.tfOrder(c.act(0), c.name);
+    const r = c.b.rank(x);
+    const k = (await c.numbers(1))[0];
+    // TF takes the top k of the last axis: for a rank-4 value that is the channel axis.
+    const attrs = { k, axis: r === 4 ? 1 : r - 1, largest: true, sorted: c.a.bool("sorted", true) };
+    const outputs = [c.name, `${c.name}:1`];
+    c.b.add({ name: c.b.unique(c.name), op: "TopK", attrs, inputs: [x], outputs, params: {} });
+    return outputs;
   },
   DepthToSpace: (c) => c.b.op("DepthToSpace", c.name, [c.act()], { blocksize: c.a.int("block_size"), mode: "DCR" }),
   SpaceToDepth: (c) => c.b.op("SpaceToDepth", c.name, [c.act()], { blocksize: c.a.int("block_size") }),
@@ -720,7 +756,8 @@ async function reshape(c: Ctx, spec: number[]): Promise<string> {
   const { b, name } = c;
   const input = c.act();
   const rank = b.rank(input);
-  if (rank === 4 && spec.length === 2) return b.flatten(name, name, input);
+  // [N, -1] keeps the batch: a flatten. Any other rank-2 target ([-1, 2], say) regroups the NHWC elements.
+  if (rank === 4 && spec.length === 2 && keepsBatch(spec, b.shape(input) ?? [])) return b.flatten(name, name, input);
   if (rank !== 4 && spec.length !== 4) return b.op("Reshape", name, [input], { shape: spec });
   // General case: reshape in NHWC order between transposes.
   let v = input;
@@ -815,7 +852,7 @@ export async function readGraphModel(
   json: ModelJson,
   weight: (name: string) => Tensor | undefined,
   options: { inputShape?: number[]; name?: string; lenient?: boolean } = {},
-): Promise<{ header: ModelHeader; builder: CanonicalBuilder; unsupported: TfjsError[] }> {
+): Promise<{ header: ModelHeader; builder: TfjsLayerBuilder; unsupported: TfjsError[] }> {
   const graph = json.modelTopology as GraphDefJson;
   const nodes = graph.node ?? [];
   const byName = new Map<string, NodeDefJson>();
@@ -877,7 +914,7 @@ export async function readGraphModel(
   };
   if (json.generatedBy) header.metadata.generatedBy = String(json.generatedBy);
   if (json.convertedBy) header.metadata.convertedBy = String(json.convertedBy);
-  const b = new CanonicalBuilder(header);
+  const b = new TfjsLayerBuilder(header);
 
   const unsupported: TfjsError[] = [];
   const vals = new Map<string, string>(); // TF value -> canonical value

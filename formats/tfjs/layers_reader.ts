@@ -7,7 +7,7 @@
 import { TfjsError } from "../../src/errors.ts";
 import type { Dim, ModelHeader, ValueInfo } from "../../src/model/types.ts";
 import { Tensor } from "../../src/model/tensor.ts";
-import { CanonicalBuilder, type TfPadding } from "./builder.ts";
+import { TfjsLayerBuilder, type TfPadding } from "./builder.ts";
 import type { KerasLayerJson, KerasModelConfig, KerasTopology, ModelJson } from "./types.ts";
 
 type Cfg = Record<string, unknown>;
@@ -68,7 +68,7 @@ export function readLayersModel(
   json: ModelJson,
   weight: (name: string) => Tensor | undefined,
   options: { inputShape?: number[]; name?: string } = {},
-): { header: ModelHeader; builder: CanonicalBuilder } {
+): { header: ModelHeader; builder: TfjsLayerBuilder } {
   const { className, config } = kerasModel(json.modelTopology as KerasTopology);
   const sequential = className === "Sequential";
   const layers = config.layers;
@@ -109,7 +109,7 @@ export function readLayersModel(
     }
   }
   header.inputs = inputs;
-  const b = new CanonicalBuilder(header);
+  const b = new TfjsLayerBuilder(header);
 
   const find = (lname: string, w: string, need = true): Tensor | undefined => {
     const t = weight(`${lname}/${w}`);
@@ -309,7 +309,7 @@ export function readLayersModel(
       case "Maximum":
         return b.op("Max", name, ins);
       case "Concatenate":
-        return b.op("Concat", name, ins, { axis: CanonicalBuilder.axis(Number(c.axis ?? -1), b.rank(x)) });
+        return b.op("Concat", name, ins, { axis: TfjsLayerBuilder.axis(Number(c.axis ?? -1), b.rank(x)) });
       default:
         throw new TfjsError(
           "unsupported",

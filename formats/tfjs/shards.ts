@@ -47,7 +47,8 @@ export class ShardWriter {
         this.#file?.close();
         const path = `${this.dir}/.shard-${this.files.length + 1}.part`;
         this.files.push(path);
-        this.#file = await Deno.open(path, { write: true, create: true, truncate: true });
+        // Inside a guard: a signal during the open waits for it, so the clean-up sees the new shard.
+        this.#file = await guardCreation(() => Deno.open(path, { write: true, create: true, truncate: true }));
         this.#inShard = 0;
       }
       const take = Math.min(bytes.length - off, this.shardSize - this.#inShard);

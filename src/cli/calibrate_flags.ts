@@ -22,6 +22,7 @@ export interface CalibrationFlags {
   crop?: string;
   "channel-order"?: string;
   labels?: string;
+  batch?: string;
 }
 
 function usage(msg: string): ConvpressError {
@@ -35,12 +36,13 @@ function numbers(v: string, flag: string): number[] {
 /** Calibration options from the flags; undefined without `--calibration`. Data flags without it are an error. */
 export function calibrationFromFlags(f: CalibrationFlags): CalibrationOptions | undefined {
   const data = [f.limit, f.preprocess, f.scale, f.mean, f.std, f.resize, f["resize-shorter"], f.crop];
-  data.push(f["channel-order"], f.labels);
+  data.push(f["channel-order"], f.labels, f.batch);
   if (!f.calibration) {
     if (data.some((x) => x !== undefined)) throw usage("Data options (--limit, --scale, ...) need --calibration PATH");
     return undefined;
   }
   const limit = f.limit === undefined ? undefined : positiveInt(f.limit, "--limit", "compress", 1);
+  const batch = f.batch === undefined ? undefined : positiveInt(f.batch, "--batch", "compress", 1);
   const order = f["channel-order"];
   if (order !== undefined && order !== "rgb" && order !== "bgr") throw usage("--channel-order must be rgb or bgr");
   let resize: [number, number] | undefined;
@@ -62,5 +64,6 @@ export function calibrationFromFlags(f: CalibrationFlags): CalibrationOptions | 
       ? undefined
       : ((r) => [r[0], r[1] ?? r[0]] as [number, number])(numbers(f.crop, "--crop")),
     order,
+    batch,
   };
 }

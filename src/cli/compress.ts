@@ -7,7 +7,8 @@ import { terminalProgress } from "../progress.ts";
 import { writeReportFile } from "../bytes/report_files.ts";
 import { checkCompressPaths } from "./path_guards.ts";
 import { DATA_OPTIONS } from "./data_options.ts";
-import { type Command, formatArg, READ_FLAGS, readOptionsFrom, str, usage } from "./flags.ts";
+import { ConvpressError } from "../errors.ts";
+import { type Command, formatArg, positiveInt, READ_FLAGS, readOptionsFrom, str, usage } from "./flags.ts";
 
 /** `compress`. */
 export const compressCommand: Command = {
@@ -15,7 +16,7 @@ export const compressCommand: Command = {
 
 Compresses a model by the thesis method, stage by stage as the layers stream, and prints a per-layer report.
 Flags build a recipe in the thesis order (GAP -> prune -> TSVD -> cluster); --recipe reads one from JSON
-(see recipes/). The output is .cvp unless --to or the extension says otherwise.
+(see recipes/); flags given with --recipe override its stages (and merge cluster widths). The output is .cvp unless --to or the extension says otherwise.
 
 Options:
   -o, --output PATH        output path, or - for stdout (required)
@@ -24,11 +25,24 @@ Options:
       --prune SPEC         flops=F | params=F (global target, order-deciding scheme) | keep=F (every layer),
                            plus criterion=l1|l2|mean_activation|apoz (the last two need --calibration)
       --svd SPEC           rank=K | energy=E | bytes=B: truncated SVD of FC layers
-      --bits SPEC          N | conv=N,fc=M: k-means clustering with 2^N centres stored as fp16
-      --calibration PATH   calibration data (as eval --data: mnist, IDX, CIFAR, .npy, image folder): activation
-                           criteria, prune order by measured sensitivity, least-squares reconstruction of the
-                           layers after pruned ones and refit of the GAP-folded FC
-      --limit N            calibration samples, run as one batch (default 128; LeNet 64-512, VGG16 2-8)
+      --bits SPEC          N | conv=N,fc=M,LAYER=N,fire9/*=N: k-means clustering with 2^N centres stored as
+                           fp16, per layer kind, layer name or pattern (exact names, then patterns, then kinds)
+      --target-size BYTES  choose each layer's width so the .cvp file fits in BYTES (entropy coding included),
+                           by each layer's measured error and bytes; prints the choice; a target not reached is
+                           a warning (an error with --strict)
+      --max-drop P         with --calibration (no --batch): the smallest file whose top-1 agreement with the
+                           original on the calibration data drops at most P points (bisection over sizes,
+                           below --target-size when given)
+      --recipe-out FILE    write the recipe that reproduces the choice of --target-size or --max-drop
+      --strict             fail (exit 3) when a size target is not reached
+      --weights f32|f16    how tensors no stage encoded (biases) are stored (default f16; f32 is lossless)
+      --calibration PATH   calibration data (as eval --data: mnist, IDX, CIFAR, .npy, image folder): data-aware
+                           clustering (Hessian-weighted k-means, error feedback over input columns, centre refit,
+                           bias correction), activation criteria, prune order by measured sensitivity,
+                           least-squares reconstruction of the layers after pruned ones and refit of the GAP fold
+      --limit N            calibration samples (default 128; LeNet 64-512, VGG16 2-8 without --batch)
+      --batch N            clustering statistics from N samples at a time, one pass over the model per batch
+                           (memory of one batch; the statistics come from the original layers)
       --preprocess P       calibration preprocessing: caffe|torch|tf|tf01|none; also --scale S, --mean M,
                            --std S, --resize H,W, --channel-order rgb|bgr, --labels PATH (as eval)
       --report-json FILE   write the report as JSON
@@ -50,6 +64,12 @@ Example:
     "report-json": { type: "string" },
     "report-html": { type: "string" },
     calibration: { type: "string" },
+    "target-size": { type: "string" },
+    "recipe-out": { type: "string" },
+    "max-drop": { type: "string" },
+    strict: { type: "boolean" },
+    weights: { type: "string" },
+    batch: { type: "string" },
     ...DATA_OPTIONS,
     ...READ_FLAGS,
   },
@@ -60,37 +80,66 @@ Example:
     if (!output) throw usage(`compress needs -o OUT (- for stdout)`);
     await checkCompressPaths(input, output, v);
     const recipeFile = str(v, "recipe");
-    const { recipeFromFlags, loadRecipe, stageFlagsGiven } = await import("../compress/recipe.ts");
+    const { combineRecipes, recipeFromFlags, loadRecipe, stageFlagsGiven } = await import("../compress/recipe.ts");
     const flags = stageFlagsGiven(v);
-    if (recipeFile && flags) {
-      throw usage("Give either --recipe or stage flags (--gap, --prune, --svd, --bits), not both");
+    const targetArg = str(v, "target-size");
+    const target = targetArg === undefined ? undefined : positiveInt(targetArg, "--target-size", "compress", 1);
+    const dropArg = str(v, "max-drop");
+    const maxDrop = dropArg === undefined ? undefined : Number(dropArg);
+    if (maxDrop !== undefined && !(maxDrop >= 0 && maxDrop < 100)) {
+      throw usage(`Invalid --max-drop '${dropArg}': expected points of top-1 agreement (0 to 100)`, "compress");
     }
-    if (!recipeFile && !flags) {
-      throw usage("compress needs --recipe FILE or stage flags (see convpress compress --help)");
+    if (maxDrop !== undefined && !str(v, "calibration")) throw usage("--max-drop needs --calibration DATA", "compress");
+    if (!recipeFile && !flags && target === undefined && maxDrop === undefined) {
+      throw usage("compress needs --recipe FILE, stage flags or --target-size (see convpress compress --help)");
+    }
+    if (str(v, "recipe-out") && target === undefined && maxDrop === undefined) {
+      throw usage("--recipe-out needs --target-size or --max-drop", "compress");
     }
     const { compress } = await import("../compress/compress.ts");
     const { formatReport, reportHtml } = await import("../compress/report.ts");
-    const recipe = recipeFile ? await loadRecipe(recipeFile) : recipeFromFlags(v);
+    let recipe = recipeFile ? await loadRecipe(recipeFile) : recipeFromFlags(v);
+    if (recipeFile && flags) recipe = combineRecipes(recipe, recipeFromFlags(v));
+    const weights = str(v, "weights");
+    if (weights !== undefined && weights !== "f32" && weights !== "f16") {
+      throw usage(`Invalid --weights '${weights}': expected f32 or f16`, "compress");
+    }
+    if (weights) recipe = { ...recipe, weights };
     const { calibrationFromFlags, formatCalibration } = await import("./calibrate_flags.ts");
     const calibration = calibrationFromFlags(v as Record<string, string | undefined>);
     const progress = terminalProgress("compress");
+    const options = { ...readOptionsFrom(v), to: formatArg(str(v, "to"), "--to"), progress, calibration };
     let report;
+    let extra = "";
+    let warning: string | undefined;
     try {
-      report = await compress(input, output, recipe, {
-        ...readOptionsFrom(v),
-        to: formatArg(str(v, "to"), "--to"),
-        progress,
-        calibration,
-      });
+      if (target !== undefined || maxDrop !== undefined) {
+        const { compressToTarget, formatTarget } = await import("../compress/targets.ts");
+        const r = await compressToTarget(input, output, recipe, options, { size: target, maxDrop });
+        report = r;
+        extra = "\n" + formatTarget(r.target);
+        const out = str(v, "recipe-out");
+        if (out) await Deno.writeTextFile(out, JSON.stringify(r.target.recipe, null, 2) + "\n");
+        warning = r.target.warning;
+      } else report = await compress(input, output, recipe, options);
     } finally {
       progress.end();
     }
-    let text = formatReport(report);
+    let text = formatReport(report) + extra;
+    if ((recipe.weights ?? "f16") === "f16") {
+      text +=
+        "\nunclustered tensors (biases, layers no stage encoded) are stored as f16; --weights f32 keeps them exact";
+    }
     if (report.calibration) text += "\n" + formatCalibration(report.calibration);
+    if (warning) text += `\nwarning: ${warning}`;
     if (output === "-") console.error(text);
     else console.log(text);
     await writeReportFile(output, str(v, "report-json"), () => JSON.stringify(report, null, 2) + "\n");
     await writeReportFile(output, str(v, "report-html"), () => reportHtml(report));
+    if (warning) {
+      if (v.strict) throw new ConvpressError("unsupported", warning);
+      console.error(`convpress: warning: ${warning}`);
+    }
     return 0;
   },
 };

@@ -14,14 +14,37 @@
 import { applyStages, openModel, type OpenOptions } from "../app/convert.ts";
 import { scanStructure, useCounts } from "../eval/structure.ts";
 import type { Layer, ModelStream } from "../model/types.ts";
+import {
+  type AwareClusterEvent,
+  type AwareClusterSettings,
+  ClusterCalibrator,
+  type LayerStats,
+} from "./aware_cluster.ts";
 import { type CalibrateSettings, type CalibrationEvent, Calibrator, type Criterion } from "./calibrate.ts";
-import { type CalibrationDataOptions, loadCalibration, sampleDims } from "./calibration_data.ts";
+import {
+  type CalibrationBatch,
+  calibrationBatches,
+  type CalibrationDataOptions,
+  loadCalibration,
+  sampleDims,
+} from "./calibration_data.ts";
+import type { ClusterOptions } from "./cluster.ts";
 import { analyzePruning, planPruning, type PruneOptions, type PrunePlan } from "./prune.ts";
 import { createStage, kindOf } from "./stages.ts";
 import type { Recipe, StageSpec } from "./recipe.ts";
 
 /** Options of `compress --calibration`: the data (as `eval --data`) and the tuning. */
-export interface CalibrationOptions extends CalibrationDataOptions, CalibrateSettings {}
+export interface CalibrationOptions extends CalibrationDataOptions, CalibrateSettings {
+  /** Data-aware clustering (see ./aware_cluster.ts); `false` clusters by the weights alone. */
+  cluster?: AwareClusterSettings | false;
+  /**
+   * Samples per batch for the data-aware clustering's statistics (`--batch`): the samples go through the model one
+   * batch per pass and only the layers' input moments are kept, so memory is one batch whatever `limit` is; the
+   * statistics then come from the original layers' activations. Without it the whole calibration set is one batch
+   * and each layer is clustered on the activations of the clustered layers before it.
+   */
+  batch?: number;
+}
 
 /** What calibration did, for the report. */
 export interface CalibrationSummary {
@@ -31,6 +54,12 @@ export interface CalibrationSummary {
   /** True when the prune order came from measured sensitivities. */
   sensitivityOrder: boolean;
   events: CalibrationEvent[];
+  /** Data-aware clustering, per layer. */
+  clusterEvents?: AwareClusterEvent[];
+  /** Samples the clustering statistics came from, when batched. */
+  clusterSamples?: number;
+  /** Top-1 class per calibration sample of the model the stream produced (streaming data-aware clustering). */
+  top1?: Int32Array;
 }
 
 /** A prepared calibrated compression: the prune plan (pass 1 done) and the stages of pass 2. */
@@ -40,6 +69,9 @@ export interface CalibratedRun {
   stages(model: ModelStream): Promise<TransformStream<Layer, Layer>[]>;
   summary(): CalibrationSummary;
 }
+
+/** Key under which a statistics cache records its sample count. */
+const SAMPLES = "\u0000samples";
 
 function emptyPlan(): PrunePlan {
   return { keep: new Map(), order: [], skipped: [], macsBefore: 0, macsAfter: 0, paramsBefore: 0, paramsAfter: 0 };
@@ -55,12 +87,14 @@ function stagesWith(
   at: number,
   plan: PrunePlan | undefined,
   cal?: Calibrator,
+  clusterCal?: ClusterCalibrator,
 ): TransformStream<Layer, Layer>[] {
   const out: TransformStream<Layer, Layer>[] = [];
   specs.forEach((s, i) => {
     if (i === at && cal) out.push(cal.stage());
     if (cal && kindOf(s) === "gap") out.push(cal.preGapTap());
-    out.push(createStage(s, { model, plan: plan ?? emptyPlan() }));
+    if (clusterCal && kindOf(s) === "cluster") out.push(clusterCal.stage());
+    else out.push(createStage(s, { model, plan: plan ?? emptyPlan() }));
   });
   if (at === specs.length && cal) out.push(cal.stage());
   return out;
@@ -85,10 +119,20 @@ export async function prepareCalibration(
   );
   first.close?.();
   const wiring = { uses: useCounts(structure), keep: structure.outputs };
-  const batch = {
-    ...(await loadCalibration(options, sampleDims(header, open.inputShape))),
-    input: header.inputs[0].name,
-  };
+  // The same for the stream the data-aware cluster stage sees (after every stage before it).
+  const clusterAt = options.cluster === false ? -1 : specs.findIndex((s) => "cluster" in s);
+  let clusterWiring: typeof wiring | undefined;
+  if (clusterAt >= 0) {
+    const m = await openModel(input, open);
+    const st = await scanStructure(applyStages(m, stagesWith(m, specs.slice(0, clusterAt), -1, undefined)));
+    m.close?.();
+    clusterWiring = { uses: useCounts(st), keep: st.outputs };
+  }
+  const dims = sampleDims(header, open.inputShape);
+  const batched = options.batch !== undefined && clusterAt >= 0;
+  // One batch for the prune/GAP calibrator and the streaming clustering (not needed when batched and no other).
+  const whole: CalibrationBatch | undefined = batched && at < 0 ? undefined : await loadCalibration(options, dims);
+  const batch = { x: new Float32Array(0), shape: [0, ...dims], ...whole, input: header.inputs[0].name };
   const summary: CalibrationSummary = {
     data: options.path,
     samples: batch.shape[0],
@@ -120,10 +164,56 @@ export async function prepareCalibration(
   return {
     plan,
     async stages(model: ModelStream) {
-      if (at < 0) return stagesWith(model, specs, -1, plan);
+      let clusterCal: ClusterCalibrator | undefined;
+      if (clusterWiring) {
+        const spec = (specs[clusterAt] as { cluster: ClusterOptions }).cluster;
+        const settings = { backend: options.backend, ...(options.cluster || {}) };
+        if (batched) {
+          // One pass over the model per batch, keeping only each layer's input moments.
+          const cache = options.cluster ? options.cluster.statsCache : undefined;
+          const stats = cache ?? new Map<string, LayerStats>();
+          let samples = cache?.size ? (cache.get(SAMPLES)?.rows ?? 0) : 0;
+          const batches = cache?.size ? [] : calibrationBatches(options, dims, options.batch!);
+          // Patch rows sampled per conv and batch: about twice the single-batch budget over the whole set.
+          const perBatch = Math.max(
+            256,
+            Math.ceil(
+              (2 * (settings.maxRows ?? 4096) * options.batch!) / Math.max(options.batch!, options.limit ?? 128),
+            ),
+          );
+          for await (const b of batches) {
+            samples += b.shape[0];
+            const m = await openModel(input, open);
+            try {
+              const pre = at >= 0 && at <= clusterAt
+                ? await Calibrator.create(batch, wiring, { plan: plan ?? emptyPlan() }, options)
+                : undefined;
+              const input0 = { ...b, input: header.inputs[0].name };
+              const collect = await ClusterCalibrator.collector(input0, clusterWiring, spec, stats, {
+                ...settings,
+                maxRows: perBatch,
+              });
+              const before = stagesWith(m, specs.slice(0, clusterAt), pre ? at : -1, plan, pre);
+              const layers = applyStages(m, [...before, collect.stage()]).layers;
+              for await (const _ of layers) { /* drain */ }
+            } finally {
+              m.close?.();
+            }
+          }
+          stats.set(SAMPLES, { d: 0, rows: samples, diag: new Float64Array(0), sum: new Float64Array(0) });
+          summary.clusterSamples = samples;
+          clusterCal = await ClusterCalibrator.fromStats(stats, spec, settings);
+        } else {
+          const c = await ClusterCalibrator.create(batch, clusterWiring, spec, settings);
+          clusterCal = c;
+          Object.defineProperty(summary, "top1", { get: () => c.top1, enumerable: false, configurable: true });
+        }
+        summary.clusterEvents = clusterCal.events;
+      }
+      if (at < 0) return stagesWith(model, specs, -1, plan, undefined, clusterCal);
       const cal = await Calibrator.create(batch, wiring, { plan: plan ?? emptyPlan() }, options);
       summary.events = cal.events;
-      return stagesWith(model, specs, at, plan, cal);
+      return stagesWith(model, specs, at, plan, cal, clusterCal);
     },
     summary: () => summary,
   };
@@ -132,7 +222,7 @@ export async function prepareCalibration(
 /** Short text lines for the CLI. */
 export function formatCalibration(s: CalibrationSummary): string {
   const lines = [
-    `calibration: ${s.samples} samples of ${s.data}` +
+    `calibration: ${s.samples || s.clusterSamples || 0} samples of ${s.data}` +
     (s.criterion
       ? `; criterion ${s.criterion}; prune order by ${s.sensitivityOrder ? "measured sensitivity" : "weights"}`
       : ""),
@@ -142,6 +232,21 @@ export function formatCalibration(s: CalibrationSummary): string {
       ? ""
       : ` relative output error ${e.errorBefore.toExponential(2)} -> ${e.errorAfter!.toExponential(2)}`;
     lines.push(`  ${e.kind} ${e.layer}:${err}${e.note ? ` (${e.note})` : ""}`);
+  }
+  if (s.clusterEvents?.length) {
+    lines.push(
+      "data-aware clustering (relative output error on the calibration data, plain k-means -> this)" +
+        (s.clusterSamples ? `, statistics of ${s.clusterSamples} samples in batches:` : ":"),
+    );
+    for (const e of s.clusterEvents) {
+      const err = Number.isNaN(e.error)
+        ? ""
+        : ` ${e.plainError?.toExponential(2) ?? "?"} -> ${e.error.toExponential(2)}${
+          e.gptq ? " (error feedback)" : ""
+        }`;
+      const bias = e.biasShift === undefined ? "" : `; bias corrected by up to ${(100 * e.biasShift).toFixed(1)}%`;
+      lines.push(`  ${e.layer}: ${e.bits} bits${err}${bias}${e.note ? ` (${e.note})` : ""}`);
+    }
   }
   return lines.join("\n");
 }

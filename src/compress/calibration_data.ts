@@ -55,6 +55,20 @@ export function sampleDims(header: ModelHeader, inputShape?: number[]): number[]
 
 /** Loads the calibration batch for a model taking samples of `dims` = [C, H, W]. */
 export async function loadCalibration(o: CalibrationDataOptions, dims: number[]): Promise<CalibrationBatch> {
+  let all: CalibrationBatch | undefined;
+  for await (const b of calibrationBatches(o, dims, o.limit ?? 128)) all = b;
+  return all!;
+}
+
+/**
+ * The first `limit` samples of the calibration data as batches of at most `batch` samples, read and preprocessed
+ * lazily (one batch in memory at a time).
+ */
+export async function* calibrationBatches(
+  o: CalibrationDataOptions,
+  dims: number[],
+  batch: number,
+): AsyncGenerator<CalibrationBatch> {
   if (o.preprocess !== undefined && !(PRESETS as readonly string[]).includes(o.preprocess)) {
     throw new ConvpressError("usage", `--preprocess must be one of ${PRESETS.join(", ")}`);
   }
@@ -75,14 +89,23 @@ export async function loadCalibration(o: CalibrationDataOptions, dims: number[])
     data.pixels,
   );
   const per = dims.reduce((p, d) => p * d, 1);
-  const rows: Float32Array[] = [], labels: (number | undefined)[] = [];
+  let rows: Float32Array[] = [], labels: (number | undefined)[] = [];
+  let seen = 0;
+  const flush = (): CalibrationBatch => {
+    const x = new Float32Array(rows.length * per);
+    rows.forEach((r, i) => x.set(r, i * per));
+    const b = { x, shape: [rows.length, ...dims], labels };
+    rows = [];
+    labels = [];
+    return b;
+  };
   for await (const s of data.samples()) {
-    if (rows.length >= limit) break;
+    if (seen >= limit) break;
     rows.push(prep(s));
     labels.push(s.label);
+    seen++;
+    if (rows.length >= batch) yield flush();
   }
-  if (!rows.length) throw new ConvpressError("bad_format", `Calibration data '${o.path}' holds no samples`);
-  const x = new Float32Array(rows.length * per);
-  rows.forEach((r, i) => x.set(r, i * per));
-  return { x, shape: [rows.length, ...dims], labels };
+  if (!seen) throw new ConvpressError("bad_format", `Calibration data '${o.path}' holds no samples`);
+  if (rows.length) yield flush();
 }

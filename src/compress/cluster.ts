@@ -11,8 +11,16 @@
  */
 import { Tensor, toFloat32 } from "../model/tensor.ts";
 import type { Layer } from "../model/types.ts";
-import { type CenterRepr, type Clustering, kmeans1dStream } from "./kmeans1d.ts";
+import { encodeClustered } from "../../formats/cvp/clustered.ts";
+import { ConvpressError } from "../errors.ts";
+import { type CenterRepr, type Clustering, kmeans1d, kmeans1dStream } from "./kmeans1d.ts";
 import { keyValues, type StageModule } from "./stage.ts";
+
+/** A request to measure other widths per layer (for targets): relative weight error and encoded bytes. */
+export interface ClusterMeasure {
+  bits: number[];
+  into: { layer: string; tensor: string; options: { bits: number; error: number; bytes: number }[] }[];
+}
 
 /** Options of the cluster stage. */
 export interface ClusterOptions {
@@ -22,15 +30,29 @@ export interface ClusterOptions {
   repr?: CenterRepr;
   /** Tensors with fewer elements stay as they are (default 0: cluster everything). */
   minSize?: number;
+  /** Programmatic only (not in recipe files): measure other widths as the layers pass (see ./targets.ts). */
+  measure?: ClusterMeasure;
 }
 
-/** Bits for a layer under `options`, or undefined to leave it alone. */
+/** Whether `name` matches `pattern`, where `*` stands for any run of characters. */
+export function globMatch(pattern: string, name: string): boolean {
+  const re = new RegExp("^" + pattern.split("*").map((p) => p.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*") + "$");
+  return re.test(name);
+}
+
+/**
+ * Bits for a layer under `options`, or undefined to leave it alone: an exact layer name in `layers`, then the first
+ * matching pattern with `*` there, then the layer kind (`conv`, `fc`), then `default`.
+ */
 export function bitsFor(layer: Layer, options: ClusterOptions): number | undefined {
   const b = options.bits;
   if (typeof b === "number") return b;
   const name = layer.from ?? layer.name;
   if (b.layers?.[layer.name] !== undefined) return b.layers[layer.name];
   if (b.layers?.[name] !== undefined) return b.layers[name];
+  for (const [pattern, v] of Object.entries(b.layers ?? {})) {
+    if (pattern.includes("*") && (globMatch(pattern, layer.name) || globMatch(pattern, name))) return v;
+  }
   if (layer.op === "Conv" && b.conv !== undefined) return b.conv;
   if (layer.op === "FC" && b.fc !== undefined) return b.fc;
   return b.default;
@@ -58,6 +80,11 @@ function floatChunks(t: Tensor): () => AsyncIterable<Float32Array> {
 /** Clusters one tensor; the result holds the quantized values and `meta.cluster`. */
 export async function clusterTensor(t: Tensor, bits: number, repr: CenterRepr = "fp16"): Promise<Tensor> {
   const c: Clustering = await kmeans1dStream(floatChunks(t), t.size, 2 ** bits, { repr });
+  return clusteredTensor(t, c, bits);
+}
+
+/** The tensor standing for clustering `c` of `t`: quantized values on demand, and `meta.cluster`. */
+export function clusteredTensor(t: Tensor, c: Clustering, bits: number): Tensor {
   // The clustered form too, so writers that keep it (compressed ONNX, TF.js) need no float pass.
   const out = Tensor.fromClustered(t.name, t.shape, {
     kind: "clustered",
@@ -76,14 +103,32 @@ export async function clusterTensor(t: Tensor, bits: number, repr: CenterRepr = 
   return out;
 }
 
-/** Creates the cluster stage. */
+/** Relative weight error and encoded bytes of `w` clustered at each of `bits`. */
+async function measureWidths(w: Tensor, bits: number[], repr: CenterRepr = "fp16") {
+  const v = await w.float32();
+  let ref = 0;
+  for (let i = 0; i < v.length; i++) ref += v[i] * v[i];
+  return bits.map((b) => {
+    const c = kmeans1d(v, 2 ** b, { repr });
+    let e = 0;
+    for (let i = 0; i < v.length; i++) e += (v[i] - c.centers[c.indices[i]]) ** 2;
+    return { bits: b, error: Math.sqrt(e / (ref || 1)), bytes: encodeClustered(c).body.length };
+  });
+}
+
+/** Creates the cluster stage; with `options.measure`, it also measures the widths asked for, layer by layer. */
 export function clusterStage(options: ClusterOptions): TransformStream<Layer, Layer> {
+  const measure = options.measure;
   return new TransformStream<Layer, Layer>({
     async transform(layer, controller) {
       const w = layer.params.weight;
       const bits = (layer.op === "Conv" || layer.op === "FC") && w ? bitsFor(layer, options) : undefined;
       if (bits === undefined || bits >= 16 || w.size < (options.minSize ?? 0)) return controller.enqueue(layer);
       if (!Number.isInteger(bits) || bits < 1) throw new RangeError(`Invalid bits ${bits} for layer '${layer.name}'`);
+      if (measure) {
+        const options_ = await measureWidths(w, measure.bits, options.repr);
+        measure.into.push({ layer: layer.name, tensor: w.name, options: options_ });
+      }
       const weight = await clusterTensor(w, bits, options.repr);
       controller.enqueue({
         ...layer,
@@ -98,21 +143,40 @@ export function clusterStage(options: ClusterOptions): TransformStream<Layer, La
 /** The clustering stage: `{ "cluster": { "bits": { "conv": 5, "fc": 4 } } }`, `--bits conv=5,fc=4`. */
 export const cluster: StageModule<"cluster", ClusterOptions> = {
   kind: "cluster",
-  flag: { name: "bits", type: "string", help: "N | conv=N,fc=M: k-means clustering with 2^N centres" },
+  flag: {
+    name: "bits",
+    type: "string",
+    help: "N | conv=N,fc=M,LAYER=N,fire9/*=N: k-means clustering with 2^N centres (per kind, layer or pattern)",
+  },
   validate(o) {
     const bits = (o as ClusterOptions).bits;
     const ok = (b: unknown) => b === undefined || (Number.isInteger(b) && (b as number) >= 1 && (b as number) <= 16);
-    if (typeof bits === "number" ? !ok(bits) : !bits || ![bits.conv, bits.fc, bits.default].every(ok)) {
+    if (
+      typeof bits === "number" ? !ok(bits) : !bits || typeof bits !== "object" ||
+        ![bits.conv, bits.fc, bits.default, ...Object.values(bits.layers ?? {})].every(ok)
+    ) {
       return "needs bits from 1 to 16";
     }
     return undefined;
   },
-  fromFlags(value) {
-    const v = String(value);
-    const bits: ClusterOptions["bits"] = v.includes("=")
-      ? Object.fromEntries(Object.entries(keyValues("--bits", v)).map(([k, n]) => [k, Number(n)]))
-      : Number(v);
-    return { bits };
-  },
+  fromFlags: (value) => ({ bits: parseBits(String(value)) }),
   create: (options) => clusterStage(options),
 };
+
+/**
+ * `--bits N` or `--bits conv=5,fc=4,fire9/*=6,conv_final=8`: `conv`, `fc` and `default` set a kind's width, any
+ * other key a layer's (exact name, or a pattern with `*`).
+ */
+export function parseBits(v: string): ClusterOptions["bits"] {
+  if (!v.includes("=")) return Number(v);
+  const out: { conv?: number; fc?: number; default?: number; layers?: Record<string, number> } = {};
+  for (const [k, val] of Object.entries(keyValues("--bits", v))) {
+    const n = Number(val);
+    if (!(Number.isInteger(n) && n >= 1 && n <= 16)) {
+      throw new ConvpressError("usage", `Invalid --bits ${k}=${val}: expected an integer from 1 to 16`);
+    }
+    if (k === "conv" || k === "fc" || k === "default") out[k] = n;
+    else (out.layers ??= {})[k] = n;
+  }
+  return out;
+}

@@ -26,6 +26,7 @@ import { buildReport, type CompressReport, ReportTap } from "./report.ts";
 import { ConvpressError } from "../errors.ts";
 import { releaseMemory } from "../memory.ts";
 import type { CalibratedRun, CalibrationOptions } from "./calibrate_pipeline.ts";
+import type { ClusterMeasure } from "./cluster.ts";
 import { makeTempFile, removeTemporary } from "../bytes/temp_files.ts";
 import { asOutputError } from "../bytes/byte_sink.ts";
 
@@ -36,6 +37,8 @@ export interface CompressOptions extends OpenOptions {
   progress?: ProgressFn;
   /** Calibration data and tuning: data-aware pruning and least-squares fits (see ./calibrate.ts). */
   calibration?: CalibrationOptions;
+  /** Measure other bit widths per layer in the cluster stage (see ./targets.ts). */
+  measure?: ClusterMeasure;
 }
 
 function stagesOf(model: ModelStream, specs: StageSpec[], plan?: PrunePlan): TransformStream<Layer, Layer>[] {
@@ -59,6 +62,13 @@ export async function compress(
   options: CompressOptions = {},
 ): Promise<CompressReport> {
   const t0 = performance.now();
+  if (options.measure) {
+    const measure = options.measure;
+    recipe = {
+      ...recipe,
+      stages: recipe.stages.map((s) => ("cluster" in s ? { cluster: { ...s.cluster, measure } } : s)),
+    };
+  }
   const to = options.to ?? formatFromExtension(output) ?? "cvp";
   const pruneAt = recipe.stages.findIndex((s) => "prune" in s);
   let spooled: string | undefined;

@@ -4,6 +4,16 @@
  * initialisation (as in Deep Compression and the thesis), then the centres rounded to their 16-bit representation and
  * every weight assigned to the nearest rounded centre by binary search over the midpoints.
  *
+ * Sparse tensors (at least {@link ZERO_FRACTION} exact zeros, as a pruned layer has) keep an exact zero centre: the
+ * zeros are counted apart from the histogram, k-means places the other k - 1 centres over the non-zero values, and
+ * every zero is assigned to the zero centre, so zeros stay zeros (and the `.cvp` writer can use the sparse-clustered
+ * encoding). Without this the zero spike pulls a centre off zero at low bit widths and no weight stays zero.
+ *
+ * Data-aware clustering passes a per-element importance (`weightOf`, e.g. the mean square of the input that
+ * multiplies the weight: the diagonal of the layer's Hessian): the histogram then holds weighted counts and sums,
+ * so the centres minimise the importance-weighted squared error (the assignment to the nearest centre is optimal
+ * for any positive weights).
+ *
  * @module
  */
 import { bfloat16ToFloat32, float16ToFloat32, float32ToBfloat16, float32ToFloat16 } from "../model/float16.ts";
@@ -33,15 +43,22 @@ export interface KMeansOptions {
   /** Lloyd iterations at most (default 50). */
   iterations?: number;
   repr?: CenterRepr;
+  /** Exact zero centre: "auto" (default) when at least {@link ZERO_FRACTION} of the values are exactly zero. */
+  zero?: boolean | "auto";
+  /** Importance of the value at element index `i` (default 1): the weight of its squared error. */
+  weightOf?: (i: number) => number;
 }
+
+/** The fraction of exact zeros from which a tensor is treated as sparse (keeps an exact zero centre). */
+export const ZERO_FRACTION = 0.05;
 
 /** Clusters `values` into at most `k` centres. */
 export function kmeans1d(values: Float32Array, k: number, options: KMeansOptions = {}): Clustering {
-  const h = new Histogram(options.bins ?? 65536);
+  const h = new Histogram(options.bins ?? 65536, options.weightOf);
   h.range(values);
-  h.add(values);
+  h.add(values, 0);
   const centers = h.centers(k, options);
-  return { centers, indices: assign(values, centers), repr: options.repr ?? "fp16" };
+  return { centers, indices: assign(values, centers, h.keepZero(options)), repr: options.repr ?? "fp16" };
 }
 
 /**
@@ -54,31 +71,42 @@ export async function kmeans1dStream(
   k: number,
   options: KMeansOptions = {},
 ): Promise<Clustering> {
-  const h = new Histogram(options.bins ?? 65536);
+  const h = new Histogram(options.bins ?? 65536, options.weightOf);
   for await (const v of source()) h.range(v);
-  for await (const v of source()) h.add(v);
+  let at = 0;
+  for await (const v of source()) {
+    h.add(v, at);
+    at += v.length;
+  }
   const centers = h.centers(k, options);
+  const zero = h.keepZero(options);
   const indices = k <= 256 ? new Uint8Array(count) : new Uint16Array(count);
   let off = 0;
   for await (const v of source()) {
-    indices.set(assign(v, centers), off);
+    indices.set(assign(v, centers, zero), off);
     off += v.length;
   }
   return { centers, indices, repr: options.repr ?? "fp16" };
 }
 
-/** A fine histogram of values with per-bin sums, and Lloyd's k-means over it. */
+/** A fine histogram of values with per-bin (weighted) counts and sums, and Lloyd's k-means over it. */
 class Histogram {
   lo = Infinity;
   hi = -Infinity;
   readonly bins: number;
   count: Float64Array;
   sum: Float64Array;
+  /** Exact zeros (not in the bins), and all values seen. */
+  zeros = 0;
+  zeroWeight = 0;
+  total = 0;
+  readonly weightOf?: (i: number) => number;
 
-  constructor(bins: number) {
+  constructor(bins: number, weightOf?: (i: number) => number) {
     this.bins = bins;
     this.count = new Float64Array(bins);
     this.sum = new Float64Array(bins);
+    this.weightOf = weightOf;
   }
 
   range(values: Float32Array): void {
@@ -89,19 +117,42 @@ class Histogram {
     }
   }
 
-  add(values: Float32Array): void {
-    const { lo, hi } = this;
+  /** Adds `values`, the elements from index `at` on. */
+  add(values: Float32Array, at: number): void {
+    const { lo, hi, weightOf } = this;
     const scale = hi > lo ? (this.bins - 1) / (hi - lo) : 0;
+    this.total += values.length;
     for (let i = 0; i < values.length; i++) {
-      const b = Math.round((values[i] - lo) * scale);
-      this.count[b]++;
-      this.sum[b] += values[i];
+      const v = values[i];
+      const w = weightOf ? Math.max(weightOf(at + i), 1e-30) : 1;
+      if (v === 0) {
+        this.zeros++;
+        this.zeroWeight += w;
+        continue;
+      }
+      const b = Math.round((v - lo) * scale);
+      this.count[b] += w;
+      this.sum[b] += w * v;
     }
+  }
+
+  /** Whether the clustering keeps an exact zero centre under `options`. */
+  keepZero(options: KMeansOptions): boolean {
+    const z = options.zero ?? "auto";
+    if (z === "auto") return this.zeros > 0 && this.zeros >= ZERO_FRACTION * this.total;
+    return z && this.zeros > 0;
   }
 
   /** Lloyd's iterations from linear initialisation; centres rounded to `repr`, sorted and distinct. */
   centers(k: number, options: KMeansOptions): Float32Array {
     const repr = options.repr ?? "fp16";
+    const zero = this.keepZero(options);
+    if (zero) k = Math.max(1, k - 1);
+    else if (this.zeros > 0) {
+      // Few zeros: they join the histogram as ordinary values.
+      const b = Math.round((0 - this.lo) * (this.hi > this.lo ? (this.bins - 1) / (this.hi - this.lo) : 0));
+      this.count[b] += this.zeroWeight;
+    }
     const { lo, hi } = this;
     const px: number[] = [], pw: number[] = [];
     for (let b = 0; b < this.bins; b++) {
@@ -133,19 +184,28 @@ class Histogram {
         if (!moved) break;
       }
     }
-    if (centers.length === 0) centers = [0];
-    return Float32Array.from(new Set(centers.map((c) => roundTo(c, repr)))).sort();
+    if (zero || centers.length === 0) centers.push(0);
+    // + 0 turns a -0 (which the sparse encoding would not see as zero) into 0
+    return Float32Array.from(new Set(centers.map((c) => roundTo(c, repr) + 0))).sort();
   }
 }
 
-/** Assigns each value to its nearest centre (sorted), by binary search over the midpoints. */
-export function assign(values: Float32Array, centers: Float32Array): Uint8Array | Uint16Array {
+/**
+ * Assigns each value to its nearest centre (sorted), by binary search over the midpoints; with `zero`, exact zeros
+ * go to the zero centre.
+ */
+export function assign(values: Float32Array, centers: Float32Array, zero = false): Uint8Array | Uint16Array {
   const k = centers.length;
   const mids = new Float64Array(Math.max(0, k - 1));
   for (let i = 0; i + 1 < k; i++) mids[i] = (centers[i] + centers[i + 1]) / 2;
   const out = k <= 256 ? new Uint8Array(values.length) : new Uint16Array(values.length);
+  const z = zero ? centers.indexOf(0) : -1;
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
+    if (v === 0 && z >= 0) {
+      out[i] = z;
+      continue;
+    }
     let a = 0, b = mids.length; // first midpoint >= v
     while (a < b) {
       const m = (a + b) >> 1;

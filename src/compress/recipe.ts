@@ -13,7 +13,8 @@
  * @module
  */
 import { ConvpressError } from "../errors.ts";
-import { stageOf, STAGES, type StageSpec } from "./stages.ts";
+import type { ClusterOptions } from "./cluster.ts";
+import { kindOf, stageOf, STAGES, type StageSpec } from "./stages.ts";
 
 export type { StageSpec } from "./stages.ts";
 
@@ -89,4 +90,29 @@ export function recipeFromFlags(f: Record<string, unknown>): Recipe {
     stages.push({ [s.kind]: s.fromFlags(v as string | boolean) } as StageSpec);
   }
   return validateRecipe({ name: "flags", stages }, "from flags");
+}
+
+/**
+ * A recipe file with flags on top: a flag's stage replaces the recipe's stage of the same kind (in place), or joins
+ * in the thesis order; cluster widths merge (flags win per key; a single width from the flags replaces them all).
+ */
+export function combineRecipes(base: Recipe, flags: Recipe): Recipe {
+  const order = (s: StageSpec) => STAGES.findIndex((m) => m.kind === kindOf(s));
+  const stages = base.stages.map((s) => ({ ...s })) as StageSpec[];
+  for (const f of flags.stages) {
+    const i = stages.findIndex((s) => kindOf(s) === kindOf(f));
+    if (i < 0) {
+      const at = stages.findIndex((s) => order(s) > order(f));
+      stages.splice(at < 0 ? stages.length : at, 0, f);
+    } else if ("cluster" in f && "cluster" in stages[i]) {
+      const old = (stages[i] as { cluster: ClusterOptions }).cluster;
+      const asObj = (b: ClusterOptions["bits"]) => (typeof b === "number" ? { default: b } : b);
+      const [ob, nb] = [asObj(old.bits), asObj(f.cluster.bits)];
+      const bits = typeof f.cluster.bits === "number"
+        ? f.cluster.bits
+        : { ...ob, ...nb, layers: { ...ob.layers, ...nb.layers } };
+      stages[i] = { cluster: { ...old, ...f.cluster, bits } };
+    } else stages[i] = f;
+  }
+  return validateRecipe({ ...base, name: `${base.name ?? "recipe"}+flags`, stages }, "from --recipe and flags");
 }

@@ -171,11 +171,14 @@ export function validateLayerAttrs(layer: Layer, ins: Shape[]): void {
       }
       break;
     }
-    case "Pad":
-      intList(layer, "pads", [4], 0, MAX_WINDOW) ?? (() => {
+    case "Pad": {
+      // Begin and end pads for every axis (ONNX order); negative pads crop.
+      const lens = rank !== undefined ? [2 * rank] : [2, 4, 6, 8, 10, 12, 14, 16];
+      intList(layer, "pads", lens, -MAX_WINDOW, MAX_WINDOW) ?? (() => {
         throw fail(layer, "attribute pads is missing");
       })();
       break;
+    }
   }
 }
 

@@ -236,3 +236,27 @@ export const Div: OpDef<BinaryAttrs> = binary("a / b, broadcast", (tf, a, b) => 
 export const Pow: OpDef<BinaryAttrs> = binary("a ^ b, broadcast", (tf, a, b) => tf.pow(a, b));
 export const Max: OpDef<BinaryAttrs> = binary("max(a, b), broadcast (n-ary)", (tf, a, b) => tf.maximum(a, b), true);
 export const Min: OpDef<BinaryAttrs> = binary("min(a, b), broadcast (n-ary)", (tf, a, b) => tf.minimum(a, b), true);
+export const FloorDiv: OpDef<BinaryAttrs> = binary(
+  "floor(a / b), broadcast (TF FloorDiv; integers are held as float32 values)",
+  (tf, a, b) => tf.floor(tf.div(a, b)),
+);
+export const FloorMod: OpDef<BinaryAttrs> = binary(
+  "a - floor(a / b) * b, broadcast (TF FloorMod: the sign of b; integers are held as float32 values)",
+  (tf, a, b) => tf.sub(a, tf.mul(tf.floor(tf.div(a, b)), b)),
+);
+export const SquaredDifference: OpDef<BinaryAttrs> = binary(
+  "(a - b)^2, broadcast",
+  (tf, a, b) => tf.squaredDifference(a, b),
+);
+export const Equal: OpDef<BinaryAttrs> = binary(
+  "a == b as 1 or 0 (float32 values; ONNX and TF hold bool)",
+  (tf, a, b) => tf.cast(tf.equal(a, b), "float32"),
+);
+export const Less: OpDef<BinaryAttrs> = binary(
+  "a < b as 1 or 0 (float32 values; ONNX and TF hold bool)",
+  (tf, a, b) => tf.cast(tf.less(a, b), "float32"),
+);
+export const Greater: OpDef<BinaryAttrs> = binary(
+  "a > b as 1 or 0 (float32 values; ONNX and TF hold bool)",
+  (tf, a, b) => tf.cast(tf.greater(a, b), "float32"),
+);

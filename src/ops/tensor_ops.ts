@@ -323,30 +323,101 @@ export const Pad: OpDef<PadAttrs> = defineOp<PadAttrs>({
 /** Attributes of Gather. */
 export interface GatherAttrs {
   axis: number;
-  indices: number[];
-  /** Shape of the indices ([] for a scalar index, which drops the axis). */
-  indicesShape: number[];
+  /** Constant indices; null when they are the layer's second input (an activation of float32 integer values). */
+  indices: number[] | null;
+  /** Shape of the constant indices ([] for a scalar index, which drops the axis); null with activation indices. */
+  indicesShape: number[] | null;
 }
 
-/** Gather with constant indices. */
+/** Gather with constant indices, or with indices computed by the graph (the second input). */
 export const Gather: OpDef<GatherAttrs> = defineOp<GatherAttrs>({
-  doc: "takes constant indices (of shape indicesShape) along `axis`",
-  attrs: { axis: int(0), indices: ints(), indicesShape: ints() },
-  validate: (a) => prod(a.indicesShape) === a.indices.length ? undefined : "indices do not fill indicesShape",
-  infer(a, [x]) {
+  doc: "takes indices along `axis`: constant (of shape indicesShape) or the second input (integer values)",
+  attrs: { axis: int(0), indices: ints(null), indicesShape: ints(null) },
+  validate(a, l) {
+    if (l.inputs.length === 2) return a.indices ? "has both constant and activation indices" : undefined;
+    if (l.inputs.length !== 1) return `takes one or two inputs, has ${l.inputs.length}`;
+    if (!a.indices || !a.indicesShape) return "needs indices (an attribute or a second input)";
+    return prod(a.indicesShape) === a.indices.length ? undefined : "indices do not fill indicesShape";
+  },
+  infer(a, [x, i]) {
     if (!x) return [undefined];
     const ax = a.axis < 0 ? a.axis + x.length : a.axis;
-    return [[...x.slice(0, ax), ...a.indicesShape, ...x.slice(ax + 1)]];
+    const is = a.indicesShape ?? i;
+    return [is ? [...x.slice(0, ax), ...is, ...x.slice(ax + 1)] : undefined];
   },
-  kernel: (k, [x]) => [
-    inNchw(k.tf, x, (n) => {
-      const ax = axisOrFail(k, k.a.axis, n.rank);
-      const d = n.shape[ax];
-      const idx = k.a.indices.map((i) => (i < 0 ? i + d : i));
-      const g = k.tf.gather(n, k.tf.tensor1d(idx, "int32"), ax);
-      return k.tf.reshape(g, [...n.shape.slice(0, ax), ...k.a.indicesShape, ...n.shape.slice(ax + 1)]);
-    }),
-  ],
+  kernel(k, [x, ix]) {
+    const { tf } = k;
+    if (ix) {
+      const t = tf.tidy(() => {
+        const n = toNchw(tf, x), it = toNchw(tf, ix);
+        const ax = axisOrFail(k, k.a.axis, n.rank);
+        const d = n.shape[ax];
+        // Float32 integer values; TF and ONNX count negative indices from the end (ONNX) or refuse them (TF).
+        let i = tf.cast(tf.round(it), "int32");
+        i = tf.where(tf.less(i, 0), tf.add(i, tf.scalar(d, "int32")), i);
+        return tf.gather(n, i, ax);
+      });
+      return [nchw(t)];
+    }
+    return [
+      inNchw(tf, x, (n) => {
+        const ax = axisOrFail(k, k.a.axis, n.rank);
+        const d = n.shape[ax];
+        const idx = k.a.indices!.map((i) => (i < 0 ? i + d : i));
+        const g = tf.gather(n, tf.tensor1d(idx, "int32"), ax);
+        return tf.reshape(g, [...n.shape.slice(0, ax), ...k.a.indicesShape!, ...n.shape.slice(ax + 1)]);
+      }),
+    ];
+  },
+});
+
+/** Attributes of TopK. */
+export interface TopKAttrs {
+  /** How many; a constant. */
+  k: number;
+  axis: number;
+  /** True: the largest k (TF's only mode); false: the smallest. */
+  largest: boolean;
+  sorted: boolean;
+}
+
+/** TopK: the k largest (or smallest) values along `axis` and their indices, as two outputs. */
+export const TopK: OpDef<TopKAttrs> = defineOp<TopKAttrs>({
+  doc: "the k largest (or smallest) values along `axis`, sorted, and their indices (second output, float32 values)",
+  attrs: { k: int(), axis: int(-1), largest: bool(true), sorted: bool(true) },
+  validate: (a, l) =>
+    a.k < 0
+      ? `k ${a.k} is negative`
+      : l.outputs.length < 1 || l.outputs.length > 2
+      ? "has one or two outputs"
+      : undefined,
+  infer(a, [x], l) {
+    if (!x) return l.outputs.map(() => undefined);
+    const ax = a.axis < 0 ? a.axis + x.length : a.axis;
+    const s = x.map((d, i) => (i === ax ? a.k : d));
+    return l.outputs.map(() => s);
+  },
+  kernel(k, [x]) {
+    const { tf } = k;
+    const r = x.t.rank;
+    const ax = axisOrFail(k, k.a.axis, r);
+    if (k.a.k > (x.nhwc && r === 4 ? x.t.shape[AXIS_IN_NHWC[ax]] : x.t.shape[ax])) {
+      throw k.fail(`k ${k.a.k} is larger than axis ${ax}`);
+    }
+    const [values, indices] = tf.tidy(() => {
+      const n = toNchw(tf, x);
+      // tfjs takes the top k of the last axis: move `ax` there and back.
+      const perm = Array.from({ length: r }, (_, i) => i).filter((i) => i !== ax).concat([ax]);
+      const back = perm.map((_, i) => perm.indexOf(i));
+      const moved = ax === r - 1 ? n : tf.transpose(n, perm);
+      const src = k.a.largest ? moved : tf.neg(moved);
+      const top = tf.topk(src, k.a.k, true);
+      const v = k.a.largest ? top.values : tf.neg(top.values);
+      const i = tf.cast(top.indices, "float32");
+      return ax === r - 1 ? [v, i] : [tf.transpose(v, back), tf.transpose(i, back)];
+    });
+    return k.layer.outputs.length === 2 ? [nchw(values), nchw(indices)] : (indices.dispose(), [nchw(values)]);
+  },
 });
 
 /** Attributes of DepthToSpace and SpaceToDepth. */

@@ -1,0 +1,403 @@
+/**
+ * Data-aware clustering (`compress --calibration` with a cluster stage): the calibration batch flows through the
+ * model as its layers stream, and each Conv/FC weight is clustered to minimise the error of the layer's output on
+ * that data rather than the error of the weights:
+ *
+ * 1. **Hessian-weighted k-means**: with A the layer's input vectors (samples for FC, sampled im2col patches for
+ *    Conv) and H = A^T A / rows, each weight's squared error counts by H's diagonal at its input column (the mean
+ *    square of the input it multiplies), so the centres go where the output is sensitive.
+ * 2. **Sequential error feedback** (GPTQ, see ./gptq.ts): columns are assigned one by one, each column's error
+ *    compensated on the columns still to come through H^-1.
+ * 3. **Bias correction** (Nagel et al. 2019): the output's mean shift (W - Wq) E[a] on the calibration data is
+ *    subtracted from the bias.
+ *
+ * Sparse tensors keep an exact zero centre and their zeros (../compress/kmeans1d.ts). The executor then runs the
+ * quantized layer, so each layer is fitted on the inputs the compressed network really produces (errors of earlier
+ * layers are seen, and partly compensated, by later ones).
+ *
+ * Per layer it also measures what other bit widths would have cost (relative output error and exact `.cvp` bytes),
+ * for targets (see ./targets.ts).
+ *
+ * @module
+ */
+import { encodeClustered } from "../../formats/cvp/clustered.ts";
+import { type Activation, LayerExecutor } from "../eval/executor.ts";
+import type { TfTensor } from "../eval/tf.ts";
+import { releaseMemory } from "../memory.ts";
+import { Tensor } from "../model/tensor.ts";
+import type { Layer } from "../model/types.ts";
+import { bitsFor, clusteredTensor, type ClusterOptions } from "./cluster.ts";
+import { inverseHessianFactor, quantizeSequential, refineCenters } from "./gptq.ts";
+import { convGeometry, convOutputSize, im2colRows, samplePositions } from "./im2col.ts";
+import { type CenterRepr, type Clustering, kmeans1d, roundTo } from "./kmeans1d.ts";
+
+/** Centres rounded to `repr`, sorted and distinct (+0 for zero), with the indices remapped. */
+function tidyClustering(centers: ArrayLike<number>, indices: Uint8Array | Uint16Array, repr: CenterRepr): Clustering {
+  const rounded = Array.from(centers, (c) => roundTo(c, repr) + 0);
+  const sorted = Float32Array.from(new Set(rounded)).sort();
+  const to = rounded.map((c) => sorted.indexOf(c));
+  const out = sorted.length <= 256 ? new Uint8Array(indices.length) : new Uint16Array(indices.length);
+  for (let i = 0; i < indices.length; i++) out[i] = to[indices[i]];
+  return { centers: sorted, indices: out, repr };
+}
+
+/** Tuning of data-aware clustering. */
+export interface AwareClusterSettings {
+  /** Hessian-diagonal weighted k-means (default true). */
+  weighted?: boolean;
+  /** Sequential error feedback over input columns (default true). */
+  gptq?: boolean;
+  /** Bias correction of the output mean (default true). */
+  biasCorrection?: boolean;
+  /**
+   * Rounds of centre refinement: after the error feedback assigned the weights, the centres are re-solved for the
+   * least output error and the weights assigned again (default 1; 0: the k-means centres stay).
+   */
+  rounds?: number;
+  /** Damping of H for the error feedback, relative to its mean diagonal (default 0.01). */
+  damp?: number;
+  /** Most sampled patch rows per conv (default 4096). */
+  maxRows?: number;
+  /** Largest input width d for the error feedback (default 2304); wider layers get weighted k-means only. */
+  maxDim?: number;
+  /** Bit widths to measure per layer besides the chosen one (for targets; default none). */
+  measureBits?: number[];
+  /** Run the original layers (not the clustered ones) on the batch: a measuring pass (default false). */
+  measureOnly?: boolean;
+  /** tfjs backend (default wasm). */
+  backend?: "wasm" | "cpu";
+  /**
+   * Batched statistics kept across runs of the same recipe (targets compress several times): filled by the first
+   * run, reused by the next.
+   */
+  statsCache?: Map<string, LayerStats>;
+}
+
+/** What data-aware clustering did to one layer, and what other widths would have cost. */
+export interface AwareClusterEvent {
+  layer: string;
+  /** The weight tensor's name. */
+  tensor?: string;
+  bits: number;
+  /** Relative output error ||A (W - Wq)^T|| / ||A W^T|| on the calibration inputs. */
+  error: number;
+  /** Same for plain k-means at the same width (the weight-only baseline). */
+  plainError?: number;
+  /** Largest bias change, relative to the RMS of the layer's output. */
+  biasShift?: number;
+  gptq: boolean;
+  /** Per measured width: relative output error and encoded bytes of the weight. */
+  options?: { bits: number; error: number; bytes: number }[];
+  note?: string;
+}
+
+/** The layer's input vectors as rows: A [rows, d]. */
+interface Inputs {
+  a: Float32Array;
+  rows: number;
+  d: number;
+}
+
+/**
+ * Second moments of a layer's inputs, summed over calibration rows: H = sum a a^T (only up to `maxDim` inputs;
+ * the diagonal always), and sum a.
+ */
+export interface LayerStats {
+  d: number;
+  rows: number;
+  /** sum a a^T, d x d, or undefined when d is above the limit. */
+  h?: Float64Array;
+  diag: Float64Array;
+  sum: Float64Array;
+}
+
+/** Adds the rows A [rows, d] to `into` (made when undefined). */
+function addRows(
+  tf: LayerExecutor["tf"],
+  inp: Inputs,
+  maxDim: number,
+  into: LayerStats | undefined,
+): LayerStats {
+  const { a, rows, d } = inp;
+  const st = into ?? {
+    d,
+    rows: 0,
+    h: d <= maxDim ? new Float64Array(d * d) : undefined,
+    diag: new Float64Array(d),
+    sum: new Float64Array(d),
+  };
+  st.rows += rows;
+  for (let r = 0; r < rows; r++) {
+    const base = r * d;
+    for (let j = 0; j < d; j++) {
+      const v = a[base + j];
+      st.sum[j] += v;
+      st.diag[j] += v * v;
+    }
+  }
+  if (st.h) {
+    const ta = tf.tensor2d(a, [rows, d]);
+    const tg = tf.matMul(ta, ta, true, false);
+    const g = tg.dataSync();
+    tg.dispose();
+    ta.dispose();
+    for (let i = 0; i < g.length; i++) st.h[i] += g[i];
+  }
+  return st;
+}
+
+/** Runs the calibration batch along the stream and clusters each Conv/FC weight on it (see the module doc). */
+export class ClusterCalibrator {
+  readonly events: AwareClusterEvent[] = [];
+  #ex: LayerExecutor;
+  #batch?: { x: Float32Array; shape: number[]; input: string };
+  /** Collecting: statistics accumulate here (no clustering). Applying precomputed statistics: read from here. */
+  #stats?: { map: Map<string, LayerStats>; collect: boolean };
+  #options: ClusterOptions;
+  #s: Required<Omit<AwareClusterSettings, "backend" | "statsCache">>;
+  #started = false;
+  #outputs: string[] = [];
+  /** Top-1 class per calibration sample at the model's first output, once the stream ended (streaming mode). */
+  top1?: Int32Array;
+  #seed = 7;
+
+  private constructor(
+    ex: LayerExecutor,
+    batch: { x: Float32Array; shape: number[]; input: string } | undefined,
+    options: ClusterOptions,
+    s: AwareClusterSettings,
+    stats?: { map: Map<string, LayerStats>; collect: boolean },
+  ) {
+    this.#ex = ex;
+    this.#batch = batch;
+    this.#stats = stats;
+    this.#options = options;
+    this.#s = {
+      weighted: s.weighted ?? true,
+      gptq: s.gptq ?? true,
+      biasCorrection: s.biasCorrection ?? true,
+      damp: s.damp ?? 0.01,
+      rounds: s.rounds ?? 1,
+      maxRows: s.maxRows ?? 4096,
+      maxDim: s.maxDim ?? 2304,
+      measureBits: s.measureBits ?? [],
+      measureOnly: s.measureOnly ?? false,
+    };
+  }
+
+  /** Makes the stage's executor; `wiring` is that of the stream it will see (see ../eval/structure.ts). */
+  static async create(
+    batch: { x: Float32Array; shape: number[]; input: string },
+    wiring: { uses?: Map<string, number>; keep?: string[] },
+    options: ClusterOptions,
+    settings: AwareClusterSettings = {},
+  ): Promise<ClusterCalibrator> {
+    const ex = await LayerExecutor.create({ uses: wiring.uses, keep: wiring.keep, backend: settings.backend });
+    const c = new ClusterCalibrator(ex, batch, options, settings);
+    c.#outputs = wiring.keep ?? [];
+    return c;
+  }
+
+  /**
+   * A pass-through stage that runs `batch` along the stream and adds each clustered layer's input statistics to
+   * `stats` (one batch of a batched calibration; the original layers run).
+   */
+  static async collector(
+    batch: { x: Float32Array; shape: number[]; input: string },
+    wiring: { uses?: Map<string, number>; keep?: string[] },
+    options: ClusterOptions,
+    stats: Map<string, LayerStats>,
+    settings: AwareClusterSettings = {},
+  ): Promise<ClusterCalibrator> {
+    const ex = await LayerExecutor.create({ uses: wiring.uses, keep: wiring.keep, backend: settings.backend });
+    return new ClusterCalibrator(ex, batch, options, settings, { map: stats, collect: true });
+  }
+
+  /** The clustering stage from statistics collected before (batched calibration: no activations held). */
+  static async fromStats(
+    stats: Map<string, LayerStats>,
+    options: ClusterOptions,
+    settings: AwareClusterSettings = {},
+  ): Promise<ClusterCalibrator> {
+    const ex = await LayerExecutor.create({ backend: settings.backend });
+    return new ClusterCalibrator(ex, undefined, options, settings, { map: stats, collect: false });
+  }
+
+  /** The clustering stage. */
+  stage(): TransformStream<Layer, Layer> {
+    return new TransformStream<Layer, Layer>({
+      transform: async (layer, c) => c.enqueue(await this.#layer(layer)),
+      flush: async () => {
+        // The model's output on the batch: what the network (clustered, or original when measuring) answers.
+        const name = this.#outputs.find((o) => this.#ex.has(o));
+        if (this.#batch && !this.#stats && name) {
+          const y = await this.#ex.read(name);
+          const n = y.shape[0], k = y.data.length / n;
+          this.top1 = new Int32Array(n);
+          for (let i = 0; i < n; i++) {
+            let best = 0;
+            for (let j = 1; j < k; j++) if (y.data[i * k + j] > y.data[i * k + best]) best = j;
+            this.top1[i] = best;
+          }
+        }
+        this.dispose();
+      },
+    });
+  }
+
+  /** Frees the executor's activations. */
+  dispose(): void {
+    this.#ex.dispose();
+  }
+
+  async #layer(layer: Layer): Promise<Layer> {
+    const ex = this.#ex;
+    if (!this.#started && this.#batch) {
+      ex.setInput(this.#batch.input, this.#batch.x, this.#batch.shape);
+      this.#started = true;
+    }
+    const w = layer.params.weight;
+    const bits = (layer.op === "Conv" || layer.op === "FC") && w ? bitsFor(layer, this.#options) : undefined;
+    let out = layer;
+    if (bits !== undefined && bits < 16 && w.size >= (this.#options.minSize ?? 0)) {
+      if (!Number.isInteger(bits) || bits < 1) throw new RangeError(`Invalid bits ${bits} for layer '${layer.name}'`);
+      if (this.#stats?.collect) {
+        const x = ex.has(layer.inputs[0]) ? await ex.read(layer.inputs[0]) : undefined;
+        const inp = x && this.#inputs(layer, x);
+        const old = this.#stats.map.get(layer.name);
+        if (inp && (!old || old.d === inp.d)) this.#stats.map.set(layer.name, addRows(ex.tf, inp, this.#s.maxDim, old));
+      } else if (this.#stats) out = await this.#cluster(layer, bits, this.#stats.map.get(layer.name));
+      else {
+        const x = ex.has(layer.inputs[0]) ? await ex.read(layer.inputs[0]) : undefined;
+        const inp = x && this.#inputs(layer, x);
+        out = await this.#cluster(layer, bits, inp ? addRows(ex.tf, inp, this.#s.maxDim, undefined) : undefined);
+      }
+    }
+    if (this.#batch) await ex.run(this.#s.measureOnly || this.#stats?.collect ? layer : out);
+    releaseMemory();
+    return out;
+  }
+
+  /** A [rows, d]: the layer's inputs as rows, or undefined when the layout is not understood. */
+  #inputs(layer: Layer, x: Activation): Inputs | undefined {
+    const w = layer.params.weight;
+    const d = w.size / w.shape[0];
+    if (layer.op === "FC") {
+      const n = x.shape[0];
+      return x.data.length / n === d ? { a: x.data, rows: n, d } : undefined;
+    }
+    if (((layer.attrs.group as number | undefined) ?? 1) !== 1 || x.shape.length !== 4) return undefined;
+    const g = convGeometry(layer.attrs, w.shape);
+    if (x.shape[1] * g.kh * g.kw !== d) return undefined;
+    const [oh, ow] = convOutputSize(g, x.shape[2], x.shape[3]);
+    const total = x.shape[0] * oh * ow;
+    const rows = Math.max(1, Math.min(total, this.#s.maxRows));
+    const pos = samplePositions(total, rows, this.#seed++);
+    const channels = Array.from({ length: x.shape[1] }, (_, i) => i);
+    return { a: im2colRows(x.data, x.shape, g, pos, channels), rows, d };
+  }
+
+  async #cluster(layer: Layer, bits: number, st: LayerStats | undefined): Promise<Layer> {
+    const w = layer.params.weight;
+    const repr = this.#options.repr ?? "fp16";
+    const wData = await w.float32();
+    const out = w.shape[0];
+    const d = wData.length / out;
+    if (!st || st.d !== d || st.rows === 0) {
+      const c = kmeans1d(wData, 2 ** bits, { repr });
+      this.events.push({ layer: layer.name, bits, error: NaN, gptq: false, note: "input layout not supported" });
+      return this.#result(layer, clusteredTensor(w, c, bits));
+    }
+    const { tf } = this.#ex;
+    const rows = st.rows;
+    // H = E[a a^T] (its diagonal when d is too large), and E[a].
+    const mean = st.sum.map((v) => v / rows);
+    const diag = st.diag.map((v) => v / rows);
+    const h = st.h ? st.h.map((v) => v / rows) : undefined;
+    let diagMean = 0;
+    for (let j = 0; j < d; j++) diagMean += diag[j];
+    diagMean = diagMean / d || 1;
+    const floor = 1e-3 * diagMean;
+    const u = this.#s.gptq && h ? inverseHessianFactor(h, d, this.#s.damp) : undefined;
+    const mask = new Uint8Array(wData.length);
+    for (let i = 0; i < wData.length; i++) mask[i] = wData[i] === 0 ? 1 : 0;
+    const quantize = (b: number): Clustering => {
+      const weightOf = this.#s.weighted ? (i: number) => diag[i % d] + floor : undefined;
+      const c = kmeans1d(wData, 2 ** b, { repr, weightOf });
+      if (!u) return c;
+      let zero = c.centers.indexOf(0);
+      const sparse = zero >= 0 && c.indices.some((q, i) => q === zero && wData[i] === 0);
+      let cur: Clustering = {
+        ...c,
+        indices: quantizeSequential(wData, out, d, u, c.centers, sparse ? mask : undefined, zero),
+      };
+      for (let round = 0; h && round < this.#s.rounds; round++) {
+        const refined = refineCenters(wData, out, d, h, cur.centers, cur.indices, sparse ? zero : -1);
+        cur = tidyClustering(refined, cur.indices, repr);
+        zero = cur.centers.indexOf(0);
+        if (round + 1 < this.#s.rounds) {
+          cur = { ...cur, indices: quantizeSequential(wData, out, d, u, cur.centers, sparse ? mask : undefined, zero) };
+        }
+      }
+      return cur;
+    };
+    // Relative output error of a clustering: tr(dW H dW^T) / tr(W H W^T) (H's diagonal only when d is too large).
+    const tw = tf.tensor2d(wData, [out, d]);
+    const th = h ? tf.tensor2d(Float32Array.from(h), [d, d]) : tf.tensor1d(Float32Array.from(diag));
+    const quad = (m: TfTensor) => tf.tidy(() => tf.sum(tf.mul(h ? tf.matMul(m, th) : tf.mul(m, th), m)).dataSync()[0]);
+    const ref = quad(tw) || 1;
+    const errorOf = (c: Clustering): number => {
+      const q = new Float32Array(wData.length);
+      for (let i = 0; i < q.length; i++) q[i] = wData[i] - c.centers[c.indices[i]];
+      const dq = tf.tensor2d(q, [out, d]);
+      try {
+        return Math.sqrt(Math.max(0, quad(dq)) / ref);
+      } finally {
+        dq.dispose();
+      }
+    };
+    let chosen: Clustering | undefined;
+    const options: { bits: number; error: number; bytes: number }[] = [];
+    try {
+      for (const b of [...new Set([bits, ...this.#s.measureBits])].sort((p, q) => p - q)) {
+        const c = quantize(b);
+        if (b === bits) chosen = c;
+        if (this.#s.measureBits.length) {
+          options.push({ bits: b, error: errorOf(c), bytes: encodeClustered(c).body.length });
+        }
+      }
+      const c = chosen!;
+      const event: AwareClusterEvent = { layer: layer.name, tensor: w.name, bits, error: errorOf(c), gptq: !!u };
+      event.plainError = errorOf(kmeans1d(wData, 2 ** bits, { repr }));
+      if (options.length) event.options = options;
+      let params: Record<string, Tensor> = { ...layer.params, weight: clusteredTensor(w, c, bits) };
+      if (this.#s.biasCorrection && layer.params.bias) {
+        const bias = await layer.params.bias.float32();
+        const nb = Float32Array.from(bias);
+        let shift = 0;
+        for (let o = 0; o < out; o++) {
+          let s = 0;
+          for (let j = 0; j < d; j++) s += (wData[o * d + j] - c.centers[c.indices[o * d + j]]) * mean[j];
+          nb[o] += s;
+          shift = Math.max(shift, Math.abs(s));
+        }
+        event.biasShift = shift / Math.sqrt(ref / out);
+        params = { ...params, bias: Tensor.fromFloat32(layer.params.bias.name, layer.params.bias.shape, nb) };
+      }
+      this.events.push(event);
+      return this.#result(layer, params.weight, params);
+    } finally {
+      tw.dispose();
+      th.dispose();
+    }
+  }
+
+  #result(layer: Layer, weight: Tensor, params?: Record<string, Tensor>): Layer {
+    return {
+      ...layer,
+      params: params ?? { ...layer.params, weight },
+      origin: undefined,
+      from: layer.from ?? layer.name,
+    };
+  }
+}

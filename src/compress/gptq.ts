@@ -1,0 +1,167 @@
+/**
+ * Sequential quantization with error feedback over input columns (OBQ/GPTQ, Frantar et al. 2022), on a fixed
+ * codebook: the columns of W [out, d] are quantized one after the other to their nearest centre, and each column's
+ * error is spread over the columns not yet quantized through the inverse Hessian of the layer's output error,
+ * H = E[x x^T] (x the layer's input vector: a sample for FC, an im2col patch for Conv). With U the upper Cholesky
+ * factor of H^-1, column j's error e = (w_j - q_j) / U_jj updates w_k -= e U_jk for k > j: the least-squares optimal
+ * compensation given the columns still free.
+ *
+ * A mask keeps pruned weights (exact zeros of a sparse tensor) at zero: they are "quantized" to 0, and their error
+ * is compensated like any other (as SparseGPT does).
+ *
+ * @module
+ */
+import { cholesky } from "./lstsq.ts";
+
+/**
+ * The upper Cholesky factor U of (H + damp I)^-1 (row-major d x d), with damp = `dampFraction` of the mean of
+ * H's diagonal (dead inputs, whose diagonal is 0, get the damping alone).
+ */
+export function inverseHessianFactor(h: Float64Array, d: number, dampFraction = 0.01): Float64Array {
+  const a = Float64Array.from(h);
+  let mean = 0;
+  for (let i = 0; i < d; i++) mean += a[i * d + i];
+  mean = mean / d || 1;
+  for (let i = 0; i < d; i++) a[i * d + i] += dampFraction * mean;
+  cholesky(a, d); // lower L, H = L L^T
+  // Linv (lower), by forward substitution, column by column.
+  const li = new Float64Array(d * d);
+  for (let j = 0; j < d; j++) {
+    li[j * d + j] = 1 / a[j * d + j];
+    for (let i = j + 1; i < d; i++) {
+      let s = 0;
+      for (let k = j; k < i; k++) s += a[i * d + k] * li[k * d + j];
+      li[i * d + j] = -s / a[i * d + i];
+    }
+  }
+  // H^-1 = Linv^T Linv
+  const hi = new Float64Array(d * d);
+  for (let i = 0; i < d; i++) {
+    for (let j = i; j < d; j++) {
+      let s = 0;
+      for (let k = j; k < d; k++) s += li[k * d + i] * li[k * d + j];
+      hi[i * d + j] = s;
+      hi[j * d + i] = s;
+    }
+  }
+  cholesky(hi, d); // lower Lh, H^-1 = Lh Lh^T; U = Lh^T
+  const u = new Float64Array(d * d);
+  for (let i = 0; i < d; i++) for (let j = 0; j <= i; j++) u[j * d + i] = hi[i * d + j];
+  return u;
+}
+
+/** Index of the nearest of the sorted `centers` to `v`. */
+export function nearest(centers: Float32Array, v: number): number {
+  let a = 0, b = centers.length - 1;
+  while (a < b) {
+    const m = (a + b) >> 1;
+    if ((centers[m] + centers[m + 1]) / 2 < v) a = m + 1;
+    else b = m;
+  }
+  return a;
+}
+
+/**
+ * Quantizes W [out, d] (row-major, float32; not changed) to `centers` column by column with error feedback
+ * through `u` (from {@link inverseHessianFactor}). Where `zero` is given, elements with `mask[i]` set go to the
+ * centre `zero`. Returns one centre index per element.
+ */
+export function quantizeSequential(
+  w: Float32Array,
+  out: number,
+  d: number,
+  u: Float64Array,
+  centers: Float32Array,
+  mask?: Uint8Array,
+  zero = -1,
+): Uint8Array | Uint16Array {
+  const idx = centers.length <= 256 ? new Uint8Array(w.length) : new Uint16Array(w.length);
+  const row = new Float64Array(d);
+  for (let o = 0; o < out; o++) {
+    const base = o * d;
+    for (let j = 0; j < d; j++) row[j] = w[base + j];
+    for (let j = 0; j < d; j++) {
+      const q = mask && zero >= 0 && mask[base + j] ? zero : nearest(centers, row[j]);
+      idx[base + j] = q;
+      const e = (row[j] - centers[q]) / u[j * d + j];
+      if (e === 0) continue;
+      const uj = j * d;
+      for (let k = j + 1; k < d; k++) row[k] -= e * u[uj + k];
+    }
+  }
+  return idx;
+}
+
+/**
+ * The centres that minimise the output error tr((W - Q) H (W - Q)^T) for fixed assignments `idx` (Q = centres at
+ * `idx`): a k x k least-squares system G c = r with G_kl = sum_o 1_ok^T H 1_ol and r_k = sum_o 1_ok^T H w_o
+ * (1_ok: the indicator of row o's elements in cluster k). The centre `fixed` (the zero of a sparse tensor) keeps
+ * its value. A small ridge keeps centres of tiny clusters near their old value. Returns the new centres (unsorted,
+ * unrounded), index for index.
+ */
+export function refineCenters(
+  w: Float32Array,
+  out: number,
+  d: number,
+  h: Float64Array,
+  centers: Float32Array,
+  idx: ArrayLike<number>,
+  fixed = -1,
+): Float64Array {
+  const k = centers.length;
+  const g = new Float64Array(k * k), r = new Float64Array(k);
+  const p = new Float64Array(k * d);
+  for (let o = 0; o < out; o++) {
+    const base = o * d;
+    p.fill(0);
+    for (let i = 0; i < d; i++) {
+      const hi = i * d, pc = idx[base + i] * d;
+      for (let j = 0; j < d; j++) p[pc + j] += h[hi + j];
+    }
+    for (let c = 0; c < k; c++) {
+      const pc = c * d;
+      let any = false;
+      for (let j = 0; j < d && !any; j++) any = p[pc + j] !== 0;
+      if (!any) continue;
+      let rc = 0;
+      for (let j = 0; j < d; j++) {
+        const v = p[pc + j];
+        rc += v * w[base + j];
+        g[c * k + idx[base + j]] += v;
+      }
+      r[c] += rc;
+    }
+  }
+  // Fixed centre: move its column to the right-hand side; ridge towards the old centres.
+  let trace = 0;
+  for (let c = 0; c < k; c++) trace += g[c * k + c];
+  const lambda = 1e-6 * (trace / k || 1);
+  const free = [...Array(k).keys()].filter((c) => c !== fixed);
+  const n = free.length;
+  const a = new Float64Array(n * n), b = new Float64Array(n);
+  free.forEach((c, i) => {
+    b[i] = r[c] + lambda * centers[c] - (fixed >= 0 ? g[c * k + fixed] * centers[fixed] : 0);
+    free.forEach((l, j) => (a[i * n + j] = g[c * k + l] + (i === j ? lambda : 0)));
+  });
+  const x = solveSpd(a, b, n);
+  const outC = Float64Array.from(centers);
+  free.forEach((c, i) => (outC[c] = x[i]));
+  return outC;
+}
+
+/** Solves the symmetric positive definite system A x = b (n x n) by Cholesky. */
+function solveSpd(a: Float64Array, b: Float64Array, n: number): Float64Array {
+  cholesky(a, n);
+  const y = Float64Array.from(b);
+  for (let i = 0; i < n; i++) {
+    let s = y[i];
+    for (let k = 0; k < i; k++) s -= a[i * n + k] * y[k];
+    y[i] = s / a[i * n + i];
+  }
+  for (let i = n - 1; i >= 0; i--) {
+    let s = y[i];
+    for (let k = i + 1; k < n; k++) s -= a[k * n + i] * y[k];
+    y[i] = s / a[i * n + i];
+  }
+  return y;
+}
