@@ -289,64 +289,10 @@ export function* decodeClustered(
   n: number,
   slice = 1 << 20,
 ): Generator<Uint8Array> {
-  const k = m.k as number;
-  const half = halfOf(m.repr as "fp16" | "bf16");
-  const values = new Float32Array(k + 1);
-  const off = m.encoding === "cluster-sparse" ? 1 : 0; // sparse: symbol 0 is zero
-  for (let i = 0; i < k; i++) values[i + off] = fromHalf(half, body[2 * i] | (body[2 * i + 1] << 8));
-  let at = 2 * k;
-  const take = (s: unknown) => {
-    const b = (s as { bytes: number }).bytes;
-    const part = body.subarray(at, at + b);
-    at += b;
-    return { coding: (s as { coding: SymbolCoding }).coding, bytes: part };
-  };
-  if (m.encoding === "cluster") {
-    const s = take(m.indices);
-    const r = new SymbolReader(s.coding, s.bytes, k, n);
-    const idx = new Uint32Array(Math.min(slice, n));
-    for (let done = 0; done < n;) {
-      const c = Math.min(slice, n - done);
-      r.next(c, idx);
-      const out = new Float32Array(c);
-      for (let i = 0; i < c; i++) out[i] = values[idx[i]];
-      done += c;
-      yield new Uint8Array(out.buffer);
-    }
-    r.finish();
-    return;
-  }
-  const E = m.entries as number;
-  const g = take(m.gaps), s = take(m.symbols);
-  const gr = new SymbolReader(g.coding, g.bytes, 2 ** (m.gapBits as number), E);
-  const sr = new SymbolReader(s.coding, s.bytes, k + 1, E);
-  const step = Math.max(1, Math.min(slice, E));
-  const gbuf = new Uint32Array(step), sbuf = new Uint32Array(step);
-  let out = new Float32Array(Math.min(slice, n));
-  let outStart = 0; // element index of out[0]
-  let pos = 0;
-  for (let e = 0; e < E;) {
-    const c = Math.min(step, E - e);
-    gr.next(c, gbuf);
-    sr.next(c, sbuf);
-    for (let j = 0; j < c; j++) {
-      pos += gbuf[j];
-      if (pos >= n) throw new RangeError(`entry ${e + j} lands at element ${pos}, past the ${n} elements`);
-      while (pos >= outStart + out.length) {
-        yield new Uint8Array(out.buffer);
-        outStart += out.length;
-        out = new Float32Array(Math.min(slice, n - outStart));
-      }
-      out[pos - outStart] = values[sbuf[j]];
-      pos++;
-    }
-    e += c;
-  }
-  gr.finish();
-  sr.finish();
-  while (outStart < n) {
+  const values = clusteredCenters(m, body);
+  for (const idx of decodeIndices(m, body, n, slice)) {
+    const out = new Float32Array(idx.length);
+    for (let i = 0; i < idx.length; i++) out[i] = values[idx[i]];
     yield new Uint8Array(out.buffer);
-    outStart += out.length;
-    out = new Float32Array(Math.min(slice, n - outStart));
   }
 }
