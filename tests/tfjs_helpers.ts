@@ -24,9 +24,14 @@ export function tfjs(): Promise<Tf> {
   return tfModule;
 }
 
-/** Loads a TF.js model (its model.json path) with tfjs and predicts `input` (channels-last); returns the output. */
-export async function tfjsPredict(jsonPath: string, input: Float32Array, shape: number[]): Promise<Float32Array> {
-  const tf = await tfjs();
+/**
+ * Reads a TF.js model from disk (its model.json path) as tfjs's own IOHandler sees one: the model.json fields with
+ * every shard joined in manifest order. `graph` tells a graph-model from a layers-model.
+ */
+export async function readTfjsFiles(
+  jsonPath: string,
+  // deno-lint-ignore no-explicit-any
+): Promise<{ json: any; graph: boolean; handler: { load: () => Promise<any> } }> {
   const dir = jsonPath.slice(0, jsonPath.lastIndexOf("/"));
   const json = JSON.parse(await Deno.readTextFile(jsonPath));
   const handler = {
@@ -42,18 +47,17 @@ export async function tfjsPredict(jsonPath: string, input: Float32Array, shape: 
         all.set(b, o);
         o += b.length;
       }
-      return {
-        modelTopology: json.modelTopology,
-        weightSpecs: specs,
-        weightData: all.buffer,
-        format: json.format,
-        signature: json.signature,
-        userDefinedMetadata: json.userDefinedMetadata,
-      };
+      return { ...json, weightSpecs: specs, weightData: all.buffer };
     },
   };
+  return { json, handler, graph: json.format === "graph-model" || Array.isArray(json.modelTopology?.node) };
+}
+
+/** Loads a TF.js model (its model.json path) with tfjs and predicts `input` (channels-last); returns the output. */
+export async function tfjsPredict(jsonPath: string, input: Float32Array, shape: number[]): Promise<Float32Array> {
+  const tf = await tfjs();
+  const { handler, graph } = await readTfjsFiles(jsonPath);
   const x = tf.tensor(input, shape);
-  const graph = json.format === "graph-model" || Array.isArray(json.modelTopology?.node);
   const model = graph ? await tf.loadGraphModel(handler) : await tf.loadLayersModel(handler);
   let y = model.predict(x);
   if (Array.isArray(y)) y = y[0];

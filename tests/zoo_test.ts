@@ -18,7 +18,7 @@ import { collectLayers, type FormatName } from "../src/model/types.ts";
 import { runModelDetailed } from "../src/eval/run_model.ts";
 import { loadTf } from "../src/eval/tf.ts";
 import { type Needs, PYTHON, relativeError, removeOnExit, ROOT, testNeeding } from "./helpers.ts";
-import { extractNsfwModel, nhwcToNchw, randomInput, type tfjs } from "./tfjs_helpers.ts";
+import { extractNsfwModel, nhwcToNchw, randomInput, readTfjsFiles, type tfjs } from "./tfjs_helpers.ts";
 
 const CACHE = Deno.env.get("CONVPRESS_ZOO_CACHE") ?? "/tmp/convpress-zoo-cache";
 const HUMAN = `${ROOT}/node_modules/@vladmandic/human/models`;
@@ -182,25 +182,7 @@ async function runOnnx(path: string, x: Float32Array, shape: number[]): Promise<
 async function runTfjs(jsonPath: string, x: Float32Array, shape: number[]): Promise<Out[]> {
   // tfjs itself, on its wasm backend (the CPU backend would take minutes on InceptionV3).
   const tf = (await loadTf()).tf as Awaited<ReturnType<typeof tfjs>>;
-  const dir = jsonPath.slice(0, jsonPath.lastIndexOf("/"));
-  const json = JSON.parse(await Deno.readTextFile(jsonPath));
-  const handler = {
-    load: async () => {
-      const specs = [], bufs: Uint8Array[] = [];
-      for (const g of json.weightsManifest) {
-        specs.push(...g.weights);
-        for (const p of g.paths) bufs.push(await Deno.readFile(`${dir}/${p}`));
-      }
-      const all = new Uint8Array(bufs.reduce((s, b) => s + b.length, 0));
-      let o = 0;
-      for (const b of bufs) {
-        all.set(b, o);
-        o += b.length;
-      }
-      return { ...json, weightSpecs: specs, weightData: all.buffer };
-    },
-  };
-  const graph = json.format === "graph-model" || Array.isArray(json.modelTopology?.node);
+  const { handler, graph } = await readTfjsFiles(jsonPath);
   const model = graph ? await tf.loadGraphModel(handler) : await tf.loadLayersModel(handler);
   const dtype = graph ? (model.inputs?.[0]?.dtype ?? "float32") : "float32";
   const xt = dtype === "int32" ? tf.tensor(Int32Array.from(x, Math.round), shape, "int32") : tf.tensor(x, shape);
