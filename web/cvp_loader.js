@@ -1186,6 +1186,7 @@ var GraphBuilder = class {
         return this.#out(l, node, dims);
       }
       case "Concat": {
+        if (l.params.length) throw new CvpLoadError("unsupported_op", "Concat with constant operands", name);
         const ins = l.inputs.map((_, i) => this.#in(l, i));
         const rank = ins[0].dims.length;
         let axis = Number(a.axis ?? 1);

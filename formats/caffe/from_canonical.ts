@@ -19,7 +19,13 @@ import { type Shape, windowOut } from "../../src/model/shapes.ts";
 import { attrsOf } from "../../src/ops/registry.ts";
 import type { ConvAttrs, ConvTransposeAttrs, PoolAttrs } from "../../src/ops/nn.ts";
 import type { BinaryAttrs, ClipAttrs } from "../../src/ops/elementwise.ts";
-import { nearestIsRepeat, type ReduceAttrs, type ResizeAttrs, type SliceAttrs } from "../../src/ops/tensor_ops.ts";
+import {
+  nearestIsRepeat,
+  type ReduceAttrs,
+  type ResizeAttrs,
+  type SliceAttrs,
+  type SplitAttrs,
+} from "../../src/ops/tensor_ops.ts";
 import { TextEnum, TextMessage } from "./prototxt.ts";
 import { lazyFloat32 } from "./to_canonical.ts";
 
@@ -387,13 +393,20 @@ export const CAFFE_WRITERS: Readonly<Partial<Record<Op, Writer>>> = Object.freez
       new TextMessage().add("dropout_ratio", attrsOf<{ ratio: number }>(c.layer).ratio),
     ]),
   Identity: plain("Split"),
+  Cast(c) {
+    // Every canonical value is float32 already: a cast to float32 (from an int32 input, say) changes nothing.
+    const to = attrsOf<{ to: string }>(c.layer).to;
+    if (to !== "float32") return c.fail(`Caffe has no cast (to ${to})`);
+    return c.one("Split");
+  },
   Pad(c) {
     // PyTorch exports some average pools with an all-zero Pad in front: nothing to do, so a Split (identity).
     if (attrsOf<{ pads: number[] }>(c.layer).pads.every((p) => p === 0)) return c.one("Split");
     return c.fail("Caffe has no padding layer");
   },
   Concat(c) {
-    const axis = attrsOf<{ axis: number }>(c.layer).axis;
+    const { axis, constAt } = attrsOf<{ axis: number; constAt: number[] | null }>(c.layer);
+    if (constAt?.length) c.fail("Caffe has no constant operand for Concat");
     return c.one("Concat", ["concat_param", axis === 1 ? new TextMessage() : new TextMessage().add("axis", axis)]);
   },
   Flatten(c) {
@@ -434,6 +447,18 @@ export const CAFFE_WRITERS: Readonly<Partial<Record<Op, Writer>>> = Object.freez
       cl(a.ends[0]),
       d as number,
     );
+  },
+  Split(c) {
+    // Caffe's Slice cuts one axis at the slice points, into as many tops as the layer has outputs.
+    const a = attrsOf<SplitAttrs>(c.layer);
+    const rank = c.inShape?.length ?? 0;
+    const axis = a.axis < 0 ? a.axis + rank : a.axis;
+    const sizes = c.outShapes.map((s) => s?.[axis]);
+    if (sizes.some((d) => typeof d !== "number")) c.fail("a split of an axis of unknown size");
+    const p = new TextMessage().add("axis", axis);
+    let at = 0;
+    for (const d of sizes.slice(0, -1)) p.add("slice_point", at += d as number);
+    return c.one("Slice", ["slice_param", p]);
   },
   Add: eltwise,
   Sub: eltwise,

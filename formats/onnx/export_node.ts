@@ -13,14 +13,17 @@ import type { Shape } from "../../src/model/shapes.ts";
 import { attrsOf } from "../../src/ops/registry.ts";
 import type { ConvAttrs, ConvTransposeAttrs, PoolAttrs } from "../../src/ops/nn.ts";
 import type { BinaryAttrs, ClipAttrs } from "../../src/ops/elementwise.ts";
-import type {
-  GatherAttrs,
-  PadAttrs,
-  ReduceAttrs,
-  ResizeAttrs,
-  SliceAttrs,
-  SplitAttrs,
-  TopKAttrs,
+import {
+  type ConcatAttrs,
+  concatParts,
+  type GatherAttrs,
+  type GatherNDAttrs,
+  type PadAttrs,
+  type ReduceAttrs,
+  type ResizeAttrs,
+  type SliceAttrs,
+  type SplitAttrs,
+  type TopKAttrs,
 } from "../../src/ops/tensor_ops.ts";
 import { AttrType } from "./types.ts";
 import { onnx } from "./proto.ts";
@@ -307,7 +310,11 @@ export const EXPORTERS: Readonly<Partial<Record<Op, Exporter>>> = Object.freeze(
   Equal: compare("Equal"),
   Less: compare("Less"),
   Greater: compare("Greater"),
-  Concat: (c) => c.one("Concat", [int("axis", attrsOf<{ axis: number }>(c.layer).axis)], c.layer.inputs),
+  Concat(c) {
+    const a = attrsOf<ConcatAttrs>(c.layer);
+    const ins = concatParts(a, c.layer).map((p) => ("input" in p ? p.input : c.layer.params[p.param].name));
+    return c.one("Concat", [int("axis", a.axis)], ins);
+  },
   Split(c) {
     const a = attrsOf<SplitAttrs>(c.layer);
     if (!a.split) return c.one("Split", [int("axis", a.axis)]);
@@ -367,6 +374,22 @@ export const EXPORTERS: Readonly<Partial<Record<Op, Exporter>>> = Object.freeze(
     const t = c.i64("indices", a.indices!, a.indicesShape!);
     return c.one("Gather", [int("axis", a.axis)], [c.x, t.name], [t]);
   },
+  GatherND(c) {
+    const a = attrsOf<GatherNDAttrs>(c.layer);
+    if (c.layer.inputs.length === 2) {
+      // Activation indices are float32 integer values: ONNX's GatherND takes int64.
+      const n = c.layer.name, i = `${n}_indices`;
+      return {
+        nodes: [
+          node("Cast", `${n}/indices`, [c.layer.inputs[1]], [i], [int("to", 7)]),
+          node("GatherND", n, [c.x, i], [c.y]),
+        ],
+        constants: [],
+      };
+    }
+    const t = c.i64("indices", a.indices!, a.indicesShape!);
+    return c.one("GatherND", [], [c.x, t.name], [t]);
+  },
   TopK(c) {
     const a = attrsOf<TopKAttrs>(c.layer);
     if (c.opset < 11 && (!a.largest || !a.sorted)) c.fail("TopK smallest or unsorted before opset 11");
@@ -415,7 +438,15 @@ export const EXPORTERS: Readonly<Partial<Record<Op, Exporter>>> = Object.freeze(
   ReduceSum: reduce("ReduceSum"),
   ArgMax(c) {
     const a = attrsOf<{ axis: number; keepdims: boolean }>(c.layer);
-    return c.one("ArgMax", [int("axis", a.axis), int("keepdims", a.keepdims ? 1 : 0)]);
+    // ONNX's int64 result cast to the canonical float32 values (index arithmetic after it is float32).
+    const n = c.layer.name, i = `${n}_int64`;
+    return {
+      nodes: [
+        node("ArgMax", n, [c.x], [i], [int("axis", a.axis), int("keepdims", a.keepdims ? 1 : 0)]),
+        node("Cast", `${n}/float`, [i], [c.y], [int("to", 1)]),
+      ],
+      constants: [],
+    };
   },
 });
 

@@ -31,6 +31,7 @@ export const PARAM_POSITIONS: Readonly<Record<string, readonly number[]>> = Obje
   Unsqueeze: [1],
   Split: [1],
   Gather: [1],
+  GatherND: [1],
   TopK: [1],
   Resize: [1, 2, 3],
   Upsample: [1],
@@ -318,8 +319,22 @@ export const IMPORTERS: Readonly<Record<string, Importer>> = Object.freeze({
   Greater: binary("Greater"),
   Sum: (c) => binary("Add")(c),
   Concat(c) {
-    if (c.ins.some((_, i) => c.t(i))) return undefined;
-    return { op: "Concat", attrs: { axis: attrInt(c.node, "axis", 1) }, inputs: [...c.ins], params: {} };
+    const at = c.ins.flatMap((_, i) => (c.t(i) ? [i] : []));
+    const axis = attrInt(c.node, "axis", 1);
+    if (!at.length) return { op: "Concat", attrs: { axis, constAt: null }, inputs: [...c.ins], params: {} };
+    // All constant: the reader folds it. Some: the constants are operands (float32, as every canonical value).
+    if (at.length === c.ins.length) return undefined;
+    const params: Record<string, Tensor> = {};
+    for (const [k, i] of at.entries()) {
+      const t = c.t(i)!;
+      if (t.dtype === "float32") params[`const${k}`] = t;
+      else {
+        const v = c.vals(i);
+        if (!v) return undefined;
+        params[`const${k}`] = Tensor.fromFloat32(`${t.name}_f32`, [...t.shape], Float32Array.from(v));
+      }
+    }
+    return { op: "Concat", attrs: { axis, constAt: at }, inputs: c.ins.filter((_, i) => !c.t(i)), params };
   },
   Split(c) {
     const split = axesOf(c, 1, "split");
@@ -392,6 +407,15 @@ export const IMPORTERS: Readonly<Record<string, Importer>> = Object.freeze({
       inputs: [c.x],
       params: {},
     };
+  },
+  GatherND(c) {
+    if (c.t(0) || attrInt(c.node, "batch_dims", 0) !== 0) return undefined;
+    const t = c.t(1), v = c.vals(1);
+    if (!t) {
+      return { op: "GatherND", attrs: { indices: null, indicesShape: null }, inputs: [c.x, c.ins[1]], params: {} };
+    }
+    if (!v || !t.shape.length) return undefined;
+    return { op: "GatherND", attrs: { indices: v, indicesShape: [...t.shape] }, inputs: [c.x], params: {} };
   },
   TopK(c) {
     const k = c.vals(1);

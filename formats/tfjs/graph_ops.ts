@@ -28,7 +28,10 @@ import {
 } from "./emit_context.ts";
 import { oihwToDepthwise, oihwToHwio } from "./layout.ts";
 import {
+  type ConcatAttrs,
+  concatParts,
   type GatherAttrs,
+  type GatherNDAttrs,
   nearestIsRepeat,
   type PadAttrs,
   type ReduceAttrs,
@@ -413,6 +416,20 @@ export const GRAPH_OPS: Readonly<Partial<Record<Op, Entry>>> = Object.freeze({
       Tparams: { type: "DT_FLOAT" },
       batch_dims: { i: "0" },
     });
+    await finishCanonical(e, l, name, g);
+  },
+  async GatherND(e, l, name) {
+    const a = attrsOf<GatherNDAttrs>(l);
+    const x = l.inputs[0];
+    // Indices address the canonical (NCHW) order: gather from the canonical view, and back to NHWC if rank 4.
+    const v = await canonicalView(e, x, name);
+    let ii: string;
+    if (l.inputs.length === 2) {
+      // Activation indices are float32 integer values: GatherNd takes int32.
+      const iv = await canonicalView(e, l.inputs[1], `${name}_indices`);
+      ii = e.node("Cast", e.unique(`${name}_int`), [iv], { SrcT: { type: "DT_FLOAT" }, DstT: I32 });
+    } else ii = await e.smallConst(`${name}/indices`, a.indicesShape!, a.indices!);
+    const g = e.node("GatherNd", e.unique(`${name}_gather`), [v, ii], { Tindices: I32, Tparams: { type: "DT_FLOAT" } });
     await finishCanonical(e, l, name, g);
   },
   async TopK(e, l, name) {
@@ -802,14 +819,24 @@ async function reshape(e: GraphEmitter, l: Layer, name: string): Promise<void> {
 }
 
 async function concat(e: GraphEmitter, l: Layer, name: string): Promise<void> {
-  const rank = e.ctx.shape(l.inputs[0])?.length ?? 4;
-  let axis = Number(l.attrs.axis ?? 1);
+  const a = attrsOf<ConcatAttrs>(l);
+  const rank = e.ctx.shape(l.outputs[0])?.length ?? e.ctx.shape(l.inputs[0])?.length ?? 4;
+  let axis = a.axis;
   if (axis < 0) axis += rank;
   const ax = await e.smallConst(`${name}/axis`, [], [rank === 4 ? NHWC_AXIS[axis] : axis]);
-  e.out(
-    l.outputs[0],
-    e.node("ConcatV2", name, [...l.inputs.map((v) => e.g(v)), ax], { N: { i: String(l.inputs.length) }, Tidx: I32 }),
-  );
+  const parts: string[] = [];
+  for (const p of concatParts(a, l)) {
+    if ("input" in p) parts.push(e.g(p.input));
+    else {
+      const k = l.params[p.param];
+      if (k.shape.length !== rank) {
+        e.fail(l.name, `a constant operand of rank ${k.shape.length} in a rank-${rank} concat`);
+      }
+      // Canonical constants: a rank-4 one is written NHWC, as every rank-4 value in the graph.
+      parts.push(await constOperand(e, k, rank, `${name}/${p.param}`));
+    }
+  }
+  e.out(l.outputs[0], e.node("ConcatV2", name, [...parts, ax], { N: { i: String(parts.length) }, Tidx: I32 }));
 }
 
 /** Per-channel affine: Mul by the scale, AddV2 of the offset. */

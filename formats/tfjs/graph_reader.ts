@@ -171,8 +171,18 @@ function binary(op: Op): Handler {
     const c0 = c.isConst(0), c1 = c.isConst(1);
     if (!c0 && !c1) {
       const r0 = c.b.rank(c.act(0)), r1 = c.b.rank(c.act(1));
-      if ((r0 === 4) !== (r1 === 4) && r0 && r1) c.fail(`${c.n.op} between a rank-${r0} and a rank-${r1} value`);
-      return c.b.op(op, c.name, [c.act(0), c.act(1)]);
+      if ((r0 === 4) === (r1 === 4) || !r0 || !r1) return c.b.op(op, c.name, [c.act(0), c.act(1)]);
+      if (r0 > 4 || r1 > 4) c.fail(`${c.n.op} between a rank-${r0} and a rank-${r1} value`);
+      // TF broadcasting aligns the trailing axes: the lower-rank operand gets leading 1s in TF order (NHWC), then
+      // goes to NCHW like every rank-4 value.
+      const lift = (i: number, r: number) => {
+        const x = c.b.tfOrder(c.act(i), `${c.name}/${i}`);
+        const u = `${c.name}/lift${i}`, t = `${c.name}/lift${i}_nchw`;
+        const v = c.b.op("Unsqueeze", u, [x], { axes: Array.from({ length: 4 - r }, (_, k) => k) }, u);
+        return c.b.op("Transpose", t, [v], { perm: TO_NCHW }, t);
+      };
+      const a0 = r0 === 4 ? c.act(0) : lift(0, r0), a1 = r1 === 4 ? c.act(1) : lift(1, r1);
+      return c.b.op(op, c.name, [a0, a1]);
     }
     if (c0 && c1) c.fail("both operands are constants");
     const xi = c0 ? 1 : 0;
@@ -325,6 +335,8 @@ export const HANDLERS: Readonly<Record<string, Handler>> = Object.freeze({
   },
   ConcatV2: concat,
   Concat: concat,
+  Pack: pack,
+  GatherNd: gatherNd,
   Split: async (c) => {
     const x = c.act(1);
     const r = c.b.rank(x);
@@ -587,10 +599,104 @@ async function concat(c: Ctx): Promise<string> {
   const v2 = c.n.op === "ConcatV2";
   const axisAt = v2 ? c.ins.length - 1 : 0;
   const parts = c.ins.map((_, i) => i).filter((i) => i !== axisAt);
-  if (parts.some((i) => c.isConst(i))) c.fail("a constant operand");
-  const vs = parts.map((i) => c.act(i));
-  const axis = canonAxis((await c.numbers(axisAt))[0], c.b.rank(vs[0]));
-  return c.b.op("Concat", c.name, vs, { axis });
+  const first = parts.find((i) => !c.isConst(i));
+  if (first === undefined) c.fail("only constant operands that do not fold");
+  const r = c.b.rank(c.act(first!));
+  const axis = canonAxis((await c.numbers(axisAt))[0], r);
+  // Constant operands in the canonical layout (a rank-4 one transposed to NCHW).
+  const ops: (string | Tensor)[] = [];
+  for (const i of parts) {
+    if (!c.isConst(i)) ops.push(c.act(i));
+    else {
+      const t = await constFloat(c, i, `${c.name}/const${ops.length}`);
+      if (t.shape.length !== r) c.fail(`a constant operand of rank ${t.shape.length} joined to rank ${r}`);
+      ops.push(r === 4 ? await transposed(t, TO_NCHW, t.name) : t);
+    }
+  }
+  return joined(c, c.name, ops, axis);
+}
+
+/** A constant input as a float32 tensor of its TF shape (index constants are int32 in TF). */
+async function constFloat(c: Ctx, i: number, name: string): Promise<Tensor> {
+  const shape = [...c.constOf(i).shape];
+  return Tensor.fromFloat32(name, shape, Float32Array.from(await c.numbers(i)));
+}
+
+/** A Concat of values and constants (in the layout the values are in) along canonical `axis`, named `out`. */
+function joined(c: Ctx, out: string, ops: (string | Tensor)[], axis: number): string {
+  const constAt = ops.flatMap((o, i) => (typeof o === "string" ? [] : [i]));
+  const params: Record<string, Tensor> = {};
+  constAt.forEach((p, k) => (params[`const${k}`] = ops[p] as Tensor));
+  return c.b.add({
+    name: c.b.unique(out),
+    op: "Concat",
+    attrs: { axis, constAt: constAt.length ? constAt : null },
+    inputs: ops.filter((o): o is string => typeof o === "string"),
+    outputs: [out],
+    params,
+  });
+}
+
+/**
+ * Pack (tf.stack): each operand gets a new axis and they are joined along it, in TF order (a rank-4 value through
+ * its NHWC view; a rank-4 result back to NCHW). Constant operands are stacked as they are.
+ */
+async function pack(c: Ctx): Promise<string> {
+  const first = c.ins.findIndex((_, i) => !c.isConst(i));
+  if (first < 0) c.fail("only constant operands that do not fold");
+  const r = c.b.rank(c.act(first));
+  let axis = c.a.int("axis", 0);
+  if (axis < 0) axis += r + 1;
+  const ops: (string | Tensor)[] = [];
+  for (let i = 0; i < c.ins.length; i++) {
+    if (c.isConst(i)) {
+      const t = await constFloat(c, i, `${c.name}/const${i}`);
+      if (t.shape.length !== r) c.fail(`a constant operand of rank ${t.shape.length} stacked with rank ${r}`);
+      ops.push(t.with({ shape: [...t.shape.slice(0, axis), 1, ...t.shape.slice(axis)] }));
+      continue;
+    }
+    let v = c.b.tfOrder(c.act(i), `${c.name}/${i}`);
+    if (c.b.rank(v) === 4) {
+      const n = `${c.name}/to_nhwc${i}`;
+      v = c.b.op("Transpose", n, [v], { perm: TO_NHWC }, n);
+    }
+    const u = `${c.name}/expand${i}`;
+    ops.push(c.b.op("Unsqueeze", u, [v], { axes: [axis] }, u));
+  }
+  if (r + 1 !== 4) return joined(c, c.name, ops, axis);
+  const tmp = `${c.name}/nhwc`;
+  return fromTf(c, joined(c, tmp, ops, axis));
+}
+
+/**
+ * GatherNd: the last axis of the indices holds positions in TF's order of the data's axes, so a rank-4 value is
+ * gathered from its NHWC view (an explicit Transpose; remapping the index columns would not be sound when fewer
+ * than all four axes are addressed), and a rank-4 result goes back to NCHW.
+ */
+async function gatherNd(c: Ctx): Promise<string> {
+  if (c.a.int("batch_dims", 0) !== 0) c.fail(`batch_dims ${c.a.int("batch_dims", 0)}`);
+  let x = c.b.tfOrder(c.act(0), c.name);
+  const r = c.b.rank(x);
+  if (r === 4) {
+    const n = `${c.name}/to_nhwc`;
+    x = c.b.op("Transpose", n, [x], { perm: TO_NHWC }, n);
+  }
+  const inputs = [x];
+  let attrs: LayerAttrs = {};
+  if (c.isConst(1)) attrs = { indices: await c.numbers(1), indicesShape: [...c.constOf(1).shape] };
+  else {
+    let i = c.b.tfOrder(c.act(1), `${c.name}/indices`);
+    if (c.b.rank(i) === 4) {
+      const n = `${c.name}/indices_nhwc`;
+      i = c.b.op("Transpose", n, [i], { perm: TO_NHWC }, n);
+    }
+    inputs.push(i);
+  }
+  const ri = attrs.indicesShape ? (attrs.indicesShape as number[]).length : c.b.rank(inputs[1]);
+  if (r !== 4 && ri !== 4) return c.b.op("GatherND", c.name, inputs, attrs);
+  const tmp = `${c.name}/nhwc`;
+  const mid = c.b.op("GatherND", tmp, inputs, attrs, tmp);
+  return c.b.rank(mid) === 4 ? fromTf(c, mid) : c.b.op("Identity", c.name, [mid]);
 }
 
 function split(c: Ctx, x: string, axis: number, sizes: number[] | null, n: number): string[] {
@@ -792,12 +898,15 @@ async function fold(
     case "Identity":
     case "Cast":
       return x;
-    case "Pack":
-      return vals.every((v) => v.v.length === 1) ? { v: vals.map((v) => v.v[0]), shape: [vals.length] } : undefined;
+    case "Pack": {
+      const r = vals[0].shape.length;
+      let axis = new Attrs(n).int("axis", 0);
+      if (axis < 0) axis += r + 1;
+      const up = vals.map((v) => ({ v: v.v, shape: [...v.shape.slice(0, axis), 1, ...v.shape.slice(axis)] }));
+      return joinFolded(up, axis);
+    }
     case "ConcatV2":
-      return vals.slice(0, -1).every((v) => v.shape.length === 1)
-        ? { v: vals.slice(0, -1).flatMap((v) => v.v), shape: [vals.slice(0, -1).reduce((s, v) => s + v.v.length, 0)] }
-        : undefined;
+      return joinFolded(vals.slice(0, -1), vals[vals.length - 1].v[0]);
     case "StridedSlice": {
       if (x.shape.length !== 1) return undefined;
       const a = new Attrs(n);
@@ -831,6 +940,27 @@ async function fold(
     default:
       return undefined;
   }
+}
+
+/** Constants joined along `axis` (TF Concat semantics), or undefined when their shapes do not fit. */
+function joinFolded(parts: Folded[], axis: number): Folded | undefined {
+  const r = parts[0]?.shape.length ?? 0;
+  const ax = axis < 0 ? axis + r : axis;
+  if (!parts.length || ax < 0 || ax >= r) return undefined;
+  const s0 = parts[0].shape;
+  if (parts.some((p) => p.shape.length !== r || p.shape.some((d, i) => i !== ax && d !== s0[i]))) return undefined;
+  if (parts.some((p) => p.v.length !== p.shape.reduce((a, b) => a * b, 1))) return undefined;
+  const outer = s0.slice(0, ax).reduce((a, b) => a * b, 1);
+  const v: number[] = [];
+  for (let o = 0; o < outer; o++) {
+    for (const p of parts) {
+      const inner = p.v.length / Math.max(1, outer);
+      for (let j = 0; j < inner; j++) v.push(p.v[o * inner + j]);
+    }
+  }
+  const shape = [...s0];
+  shape[ax] = parts.reduce((a, p) => a + p.shape[ax], 0);
+  return { v, shape };
 }
 
 const FOLDABLE = new Set([

@@ -337,6 +337,8 @@ export const KERAS_OPS: Readonly<Partial<Record<Op, KerasEntry>>> = Object.freez
   Mul: merge("Multiply"),
   Max: merge("Maximum"),
   Concat(k, l, name) {
+    // Constant operands: no Keras layer holds one.
+    if (attrsOf<{ constAt: number[] | null }>(l).constAt?.length) return false;
     const rank = k.ctx.shape(l.inputs[0])?.length ?? 4;
     let axis = Number(l.attrs.axis ?? 1);
     if (axis < 0) axis += rank;

@@ -77,6 +77,7 @@ export const OPS = Object.freeze({
   Slice: tensor.Slice,
   Pad: tensor.Pad,
   Gather: tensor.Gather,
+  GatherND: tensor.GatherND,
   TopK: tensor.TopK,
   DepthToSpace: tensor.DepthToSpace,
   SpaceToDepth: tensor.SpaceToDepth,

@@ -129,24 +129,71 @@ export const Unsqueeze: OpDef<{ axes: number[] }> = defineOp<{ axes: number[] }>
   kernel: (k, [x]) => [inNchw(k.tf, x, (n) => k.tf.reshape(n, unsqueezeShape(k.a.axes, n.shape) as number[]))],
 });
 
-/** Concat: joins inputs along `axis`. */
-export const Concat: OpDef<AxisAttrs> = defineOp<AxisAttrs>({
-  doc: "joins inputs along any axis",
-  attrs: { axis: int(1) },
-  infer(a, ins) {
-    const x = ins[0];
-    if (!x || ins.some((s) => !s)) return [undefined];
+/** Attributes of Concat. */
+export interface ConcatAttrs {
+  axis: number;
+  /**
+   * Positions, in the joined operand list, of constant operands (parameters `const0`, `const1`, ... in that order,
+   * canonical layout); null when every operand is an input.
+   */
+  constAt: number[] | null;
+}
+
+/** One operand of a Concat: an input value, or a constant parameter (its role). */
+export type ConcatPart = { input: string } | { param: string };
+
+/** The operands of a Concat layer in order: its inputs with its constants (`constAt`) between them. */
+export function concatParts(a: Pick<ConcatAttrs, "constAt">, l: { inputs: readonly string[] }): ConcatPart[] {
+  const at = a.constAt ?? [];
+  const out: ConcatPart[] = [];
+  let i = 0;
+  for (let p = 0; p < l.inputs.length + at.length; p++) {
+    const k = at.indexOf(p);
+    out.push(k >= 0 ? { param: `const${k}` } : { input: l.inputs[i++] });
+  }
+  return out;
+}
+
+/** Concat: joins inputs (and constants) along `axis`. */
+export const Concat: OpDef<ConcatAttrs> = defineOp<ConcatAttrs>({
+  doc: "joins inputs (and constant operands, `constAt`) along any axis",
+  attrs: { axis: int(1), constAt: ints(null) },
+  validate(a, l) {
+    const at = a.constAt ?? [];
+    const n = l.inputs.length + at.length;
+    if (at.some((p, i) => p < 0 || p >= n || at.indexOf(p) !== i)) return `constAt [${at}] is not a set of positions`;
+    for (let k = 0; k < at.length; k++) if (!l.params[`const${k}`]) return `constant operand const${k} is missing`;
+    return n ? undefined : "has no operands";
+  },
+  infer(a, ins, l) {
+    let j = 0;
+    const shapes = concatParts(a, l).map((p): Dim[] | undefined =>
+      "param" in p ? [...(l.params[p.param]?.shape ?? [])] : ins[j++]
+    );
+    const x = shapes[0];
+    if (!x || shapes.some((s) => !s)) return [undefined];
     const ax = a.axis < 0 ? a.axis + x.length : a.axis;
     const out = [...x];
-    const ds = ins.map((s) => s![ax]);
+    const ds = shapes.map((s) => s![ax]);
     out[ax] = known(ds) ? ds.reduce((s, d) => s + d, 0) : null;
     return [out];
   },
   kernel(k, ins) {
     const { tf } = k;
     let keep = false;
+    const parts = concatParts(k.a, k.layer);
     const t = tf.tidy(() => {
-      const { ts, nhwc } = sameLayout(tf, ins);
+      let ts: TfTensor[], nhwc = false;
+      if (parts.length === ins.length) ({ ts, nhwc } = sameLayout(tf, ins));
+      else {
+        // Constants are canonical: everything in NCHW.
+        let j = 0;
+        ts = parts.map((p) => {
+          if ("input" in p) return toNchw(tf, ins[j++]);
+          const c = k.params[p.param];
+          return tf.tensor(c.data, [...c.shape]);
+        });
+      }
       keep = nhwc;
       const ax = axisOrFail(k, k.a.axis, ts[0].rank);
       return tf.concat(ts, nhwc ? AXIS_IN_NHWC[ax] : ax);
@@ -368,6 +415,56 @@ export const Gather: OpDef<GatherAttrs> = defineOp<GatherAttrs>({
         return tf.reshape(g, [...n.shape.slice(0, ax), ...k.a.indicesShape!, ...n.shape.slice(ax + 1)]);
       }),
     ];
+  },
+});
+
+/** Attributes of GatherND. */
+export interface GatherNDAttrs {
+  /** Constant indices; null when they are the layer's second input (an activation of float32 integer values). */
+  indices: number[] | null;
+  /** Shape of the constant indices [..., K]; null with activation indices. */
+  indicesShape: number[] | null;
+}
+
+/** Output shape of GatherND: indices [..., K] pick slices of data's leading K axes. */
+function gatherNdShape(x: Dim[], is: Dim[]): Dim[] | undefined {
+  const kk = is[is.length - 1];
+  if (typeof kk !== "number" || kk > x.length) return undefined;
+  return [...is.slice(0, -1), ...x.slice(kk)];
+}
+
+/**
+ * GatherND (ONNX, batch_dims 0; TF GatherNd): the last axis of the indices, of size K, holds positions in the data's
+ * first K axes (canonical order), and each picks the slice of the remaining axes.
+ */
+export const GatherND: OpDef<GatherNDAttrs> = defineOp<GatherNDAttrs>({
+  doc: "indices [..., K] address the first K axes: constant (of shape indicesShape), or the second input",
+  attrs: { indices: ints(null), indicesShape: ints(null) },
+  validate(a, l) {
+    if (l.inputs.length === 2) return a.indices ? "has both constant and activation indices" : undefined;
+    if (l.inputs.length !== 1) return `takes one or two inputs, has ${l.inputs.length}`;
+    if (!a.indices || !a.indicesShape?.length) return "needs indices (an attribute or a second input)";
+    return prod(a.indicesShape) === a.indices.length ? undefined : "indices do not fill indicesShape";
+  },
+  infer(a, [x, i]) {
+    const is = a.indicesShape ?? i;
+    return [x && is && is.length ? gatherNdShape(x, is) : undefined];
+  },
+  kernel(k, [x, ix]) {
+    const { tf } = k;
+    const t = tf.tidy(() => {
+      const n = toNchw(tf, x);
+      const it = ix
+        ? tf.cast(tf.round(toNchw(tf, ix)), "int32")
+        : tf.tensor(Int32Array.from(k.a.indices!), k.a.indicesShape!, "int32");
+      const kk = it.shape[it.rank - 1]!;
+      if (kk > n.rank) throw k.fail(`indices address ${kk} axes of a rank-${n.rank} input`);
+      // Negative positions count from the end of their axis (ONNX).
+      const dims = tf.tensor1d(n.shape.slice(0, kk), "int32");
+      const i = tf.where(tf.less(it, 0), tf.add(it, dims), it);
+      return tf.gatherND(n, i);
+    });
+    return [nchw(t)];
   },
 });
 
