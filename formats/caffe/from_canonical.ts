@@ -21,6 +21,7 @@ import type { ConvAttrs, ConvTransposeAttrs, PoolAttrs } from "../../src/ops/nn.
 import type { BinaryAttrs, ClipAttrs } from "../../src/ops/elementwise.ts";
 import {
   nearestIsRepeat,
+  type PadAttrs,
   type ReduceAttrs,
   type ResizeAttrs,
   type SliceAttrs,
@@ -126,6 +127,103 @@ function sliceRecords(
   }
   const out: CaffeRecord[] = [{ msg: record(name, "Slice", [bottom], tops).add("slice_param", p), blobs: [] }];
   if (drop.length) out.push({ msg: record(`${name}_silence`, "Silence", drop, []), blobs: [] });
+  return out;
+}
+
+/** Padding of one axis: rows (or columns, channels) added before and after; negative ones crop. */
+interface AxisPad {
+  axis: number;
+  before: number;
+  after: number;
+}
+
+/**
+ * Records that pad `bottom` (of known shape) as `top`, axis after axis, from layers OpenCV and Caffe read: the border
+ * rows a mode needs are cut out by one `Slice` (the rest to a `Silence`), a constant row is the last row times 0
+ * plus the value (`Power`), and a `Concat` joins the rows before, the input and the rows after. Negative pads
+ * crop with a `Slice`. `edge` repeats the border row, `reflect` mirrors the rows next to it.
+ */
+function padRecords(
+  name: string,
+  bottom: string,
+  top: string,
+  shape: number[],
+  pads: AxisPad[],
+  mode: string,
+  value: number,
+): CaffeRecord[] {
+  const out: CaffeRecord[] = [];
+  const dims = [...shape];
+  const todo = pads.filter((p) => p.before || p.after);
+  let cur = bottom;
+  todo.forEach((p, k) => {
+    const n = `${name}_${"nchw"[p.axis] ?? p.axis}`;
+    const next = k === todo.length - 1 ? top : `${n}_out`;
+    const d = dims[p.axis];
+    // Crops first: a Slice keeps the middle.
+    const cropB = Math.max(0, -p.before), cropA = Math.max(0, -p.after);
+    const b = Math.max(0, p.before), a = Math.max(0, p.after);
+    if (cropB || cropA) {
+      const cropped = b || a ? `${n}_crop_out` : next;
+      out.push(...sliceRecords(`${n}_crop`, cur, cropped, p.axis, cropB, d - cropA, d));
+      cur = cropped;
+    }
+    const m = d - cropB - cropA;
+    if (b || a) {
+      if (mode === "reflect" && (b >= m || a >= m)) {
+        throw new CaffeError("unsupported", `reflect padding of ${Math.max(a, b)} on an axis of ${m}`);
+      }
+      // The rows each side needs, by index into the (cropped) input.
+      const rowsB = mode === "reflect"
+        ? Array.from({ length: b }, (_, i) => b - i)
+        : new Array(b).fill(mode === "edge" ? 0 : m - 1);
+      const rowsA = mode === "reflect" ? Array.from({ length: a }, (_, i) => m - 2 - i) : new Array(a).fill(m - 1);
+      const need = [...new Set([...rowsB, ...rowsA])].sort((x, y) => x - y);
+      const row = (i: number) => `${n}_row${i}`;
+      // One Slice cutting every needed row out; the pieces in between go to a Silence.
+      const pieces: { start: number; top: string }[] = [];
+      const drop: string[] = [];
+      let at = 0;
+      for (const i of need) {
+        if (i > at) {
+          pieces.push({ start: at, top: `${n}_gap${at}` });
+          drop.push(`${n}_gap${at}`);
+        }
+        pieces.push({ start: i, top: row(i) });
+        at = i + 1;
+      }
+      if (at < m) {
+        pieces.push({ start: at, top: `${n}_gap${at}` });
+        drop.push(`${n}_gap${at}`);
+      }
+      const sp = new TextMessage().add("axis", p.axis);
+      for (const q of pieces.slice(1)) sp.add("slice_point", q.start);
+      const tops = pieces.map((q) => q.top);
+      out.push({
+        msg: pieces.length > 1
+          ? record(`${n}_rows`, "Slice", [cur], tops).add("slice_param", sp)
+          : record(`${n}_rows`, "Split", [cur], tops),
+        blobs: [],
+      });
+      if (drop.length) out.push({ msg: record(`${n}_rows_silence`, "Silence", drop, []), blobs: [] });
+      let fill = (i: number) => row(i);
+      if (mode === "constant") {
+        const f = `${n}_fill`;
+        const pp = new TextMessage().add("scale", 0);
+        if (value !== 0) pp.add("shift", value);
+        out.push({ msg: record(f, "Power", [row(m - 1)], [f]).add("power_param", pp), blobs: [] });
+        fill = () => f;
+      }
+      const cat = [...rowsB.map(fill), cur, ...rowsA.map(fill)];
+      out.push({
+        msg: record(`${n}_concat`, "Concat", cat, [next]).add("concat_param", new TextMessage().add("axis", p.axis)),
+        blobs: [],
+      });
+      cur = next;
+    }
+    dims[p.axis] = m + b + a;
+  });
+  if (!todo.length) out.push({ msg: record(name, "Split", [bottom], [top]), blobs: [] });
   return out;
 }
 
@@ -251,6 +349,13 @@ function reshapeTo(c: Ctx): CaffeRecord[] {
   return c.one("Reshape", ["reshape_param", new TextMessage().add("shape", shape)]);
 }
 
+/** The layer's input shape, every dimension known, or an error naming the layer. */
+function knownShape(c: Ctx): number[] {
+  const s = c.inShape;
+  if (!s || s.some((d) => typeof d !== "number")) c.fail("the input shape is unknown (pass an input shape)");
+  return s as number[];
+}
+
 /** Canonical op -> Caffe layers. */
 export const CAFFE_WRITERS: Readonly<Partial<Record<Op, Writer>>> = Object.freeze({
   Conv(c) {
@@ -259,7 +364,22 @@ export const CAFFE_WRITERS: Readonly<Partial<Record<Op, Writer>>> = Object.freez
     const a = attrsOf<ConvAttrs>(c.layer);
     const blobs = [f32(w)];
     if (c.layer.params.bias) blobs.push(f32(c.layer.params.bias, [w.shape[0]]));
-    return c.one("Convolution", ["convolution_param", convParam(c, a, w.shape[0], a.kernel)], blobs);
+    const [t, l, b, r] = a.pads;
+    if (t === b && l === r) {
+      return c.one("Convolution", ["convolution_param", convParam(c, a, w.shape[0], a.kernel)], blobs);
+    }
+    // Asymmetric padding (TF 'SAME' with stride 2 on an even size pads one more at the end): the extra rows and
+    // columns of zeros are concatenated to the input, and the convolution pads the rest symmetrically.
+    const { layer } = c;
+    const shape = knownShape(c);
+    const ph = Math.min(t, b), pw = Math.min(l, r);
+    const padded = `${layer.name}_padded`;
+    const extra = [{ axis: 2, before: t - ph, after: b - ph }, { axis: 3, before: l - pw, after: r - pw }];
+    const p = convParam(c, { ...a, pads: [ph, pw, ph, pw] }, w.shape[0], a.kernel);
+    return [
+      ...padRecords(`${layer.name}_pad`, layer.inputs[0], padded, shape, extra, "constant", 0),
+      { msg: record(layer.name, "Convolution", [padded], layer.outputs).add("convolution_param", p), blobs },
+    ];
   },
   ConvTranspose(c) {
     const w = c.layer.params.weight;
@@ -401,8 +521,19 @@ export const CAFFE_WRITERS: Readonly<Partial<Record<Op, Writer>>> = Object.freez
   },
   Pad(c) {
     // PyTorch exports some average pools with an all-zero Pad in front: nothing to do, so a Split (identity).
-    if (attrsOf<{ pads: number[] }>(c.layer).pads.every((p) => p === 0)) return c.one("Split");
-    return c.fail("Caffe has no padding layer");
+    const a = attrsOf<PadAttrs>(c.layer);
+    if (a.pads.every((p) => p === 0)) return c.one("Split");
+    // Caffe has no padding layer: border rows (zeros, copies or mirrors) concatenated on each padded axis.
+    const shape = knownShape(c);
+    const r = a.pads.length / 2;
+    if (r !== shape.length) c.fail(`pads [${a.pads}] do not fit a rank-${shape.length} input`);
+    const axes = Array.from({ length: r }, (_, i) => ({ axis: i, before: a.pads[i], after: a.pads[i + r] }));
+    try {
+      return padRecords(c.layer.name, c.layer.inputs[0], c.layer.outputs[0], shape, axes, a.mode, a.value);
+    } catch (e) {
+      if (e instanceof CaffeError) c.fail(e.message);
+      throw e;
+    }
   },
   Concat(c) {
     const { axis, constAt } = attrsOf<{ axis: number; constAt: number[] | null }>(c.layer);
