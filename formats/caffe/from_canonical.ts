@@ -252,6 +252,21 @@ function binaryConst(c: Ctx, op: Op): CaffeRecord[] {
     if (k.dtype !== "float32") c.fail(`a ${k.dtype} scalar`);
     return c.one("Power", ["power_param", p]);
   }
+  if (n === 1 && (op === "Max" || op === "Min")) {
+    // max(x, c) = relu(x - c) + c and min(x, c) = c - relu(c - x) (exact for c = 0: a ReLU); TF's clip_by_value.
+    if (!k.materialized || k.dtype !== "float32") c.fail("a scalar constant that is not in memory");
+    const v = new Float32Array(k.syncBytes().slice().buffer)[0];
+    if (op === "Max" && v === 0) return c.one("ReLU");
+    const { name } = layer;
+    const s = op === "Max" ? 1 : -1;
+    const power = (nm: string, b: string, t: string, shift: number) =>
+      record(nm, "Power", [b], [t]).add("power_param", new TextMessage().add("scale", s).add("shift", shift));
+    return [
+      { msg: power(`${name}_in`, layer.inputs[0], `${name}_in`, -s * v), blobs: [] },
+      { msg: record(`${name}_relu`, "ReLU", [`${name}_in`], [`${name}_relu`]), blobs: [] },
+      { msg: power(name, `${name}_relu`, layer.outputs[0], v), blobs: [] },
+    ];
+  }
   if (op !== "Mul" && op !== "Add" && op !== "Sub" && op !== "Div") c.fail(`${op} with a per-channel constant`);
   const ch = n;
   const map = (f: (v: number) => number, name: string) => lazyFloat32(name, [ch], async () => (await values()).map(f));
@@ -429,7 +444,9 @@ export const CAFFE_WRITERS: Readonly<Partial<Record<Op, Writer>>> = Object.freez
     if (s.size === 1) {
       return c.one("PReLU", ["prelu_param", new TextMessage().add("channel_shared", true)], [f32(s, [1])]);
     }
-    if (s.size !== ch || s.shape.slice(1).some((d) => d !== 1)) c.fail(`a slope of shape [${s.shape}]`);
+    // Per channel: [C, 1, 1] or [1, C, 1, 1] (TF's broadcast against NHWC, converted), whatever leading 1s.
+    const at = s.shape.length - 3;
+    if (s.size !== ch || at < 0 || s.shape.some((d, i) => i !== at && d !== 1)) c.fail(`a slope of shape [${s.shape}]`);
     return c.one("PReLU", ["prelu_param", new TextMessage()], [f32(s, [s.size])]);
   },
   Clip(c) {
@@ -595,6 +612,7 @@ export const CAFFE_WRITERS: Readonly<Partial<Record<Op, Writer>>> = Object.freez
   Sub: eltwise,
   Mul: eltwise,
   Max: eltwise,
+  Min: eltwise,
   Div: eltwise,
   Pow: eltwise,
   BatchNorm(c) {

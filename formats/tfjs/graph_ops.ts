@@ -423,12 +423,29 @@ export const GRAPH_OPS: Readonly<Partial<Record<Op, Entry>>> = Object.freeze({
     const x = l.inputs[0];
     // Indices address the canonical (NCHW) order: gather from the canonical view, and back to NHWC if rank 4.
     const v = await canonicalView(e, x, name);
+    const xs = e.shape(x) ?? [];
     let ii: string;
     if (l.inputs.length === 2) {
-      // Activation indices are float32 integer values: GatherNd takes int32.
+      // Activation indices are float32 integer values: GatherNd takes int32, and no negative ones (ONNX counts
+      // those from the end: FloorMod by the dimensions maps them there and keeps the others).
       const iv = await canonicalView(e, l.inputs[1], `${name}_indices`);
       ii = e.node("Cast", e.unique(`${name}_int`), [iv], { SrcT: { type: "DT_FLOAT" }, DstT: I32 });
-    } else ii = await e.smallConst(`${name}/indices`, a.indicesShape!, a.indices!);
+      const k = e.shape(l.inputs[1])?.at(-1);
+      const dims = typeof k === "number" ? xs.slice(0, k) : [];
+      if (typeof k === "number" && dims.every((d) => typeof d === "number")) {
+        const d = await e.smallConst(`${name}/dims`, [k], dims as number[]);
+        ii = e.node("FloorMod", e.unique(`${name}_wrapped`), [ii, d], { T: I32 });
+      }
+    } else {
+      const k = a.indicesShape!.at(-1)!;
+      const idx = a.indices!.map((i, j) => {
+        const d = xs[j % k];
+        if (i >= 0) return i;
+        if (typeof d !== "number") e.fail(l.name, "a negative index into an axis of unknown size");
+        return i + (d as number);
+      });
+      ii = await e.smallConst(`${name}/indices`, a.indicesShape!, idx);
+    }
     const g = e.node("GatherNd", e.unique(`${name}_gather`), [v, ii], { Tindices: I32, Tparams: { type: "DT_FLOAT" } });
     await finishCanonical(e, l, name, g);
   },
@@ -437,14 +454,23 @@ export const GRAPH_OPS: Readonly<Partial<Record<Op, Entry>>> = Object.freeze({
     const x = l.inputs[0];
     const r = rankOf(e, x);
     const ax = a.axis < 0 ? a.axis + r : a.axis;
-    // TopKV2 works on the last axis of the graph tensor: NHWC's last is the canonical channel axis.
-    if (r === 4 ? ax !== 1 : ax !== r - 1) e.fail(l.name, `TopK on axis ${a.axis} (TF takes the last axis only)`);
+    // TopKV2 works on the last axis of the graph tensor (NHWC's last is the canonical channel axis): another axis
+    // is moved there by a Transpose, and the values and indices moved back.
+    const tfAx = r === 4 ? NHWC_AXIS[ax] : ax;
+    const perm = Array.from({ length: r }, (_, i) => i).filter((i) => i !== tfAx).concat([tfAx]);
+    const back = perm.map((_, i) => perm.indexOf(i));
+    const moved = tfAx !== r - 1;
     const k = await e.smallConst(`${name}/k`, [], [a.k]);
-    const src = a.largest ? e.g(x) : e.node("Neg", e.unique(`${name}_neg`), [e.g(x)]);
-    const top = e.node("TopKV2", a.largest ? name : e.unique(`${name}_top`), [src, k], { sorted: { b: a.sorted } });
-    e.out(l.outputs[0], a.largest ? top : e.node("Neg", name, [top]));
+    let src = moved ? await transpose(e, e.unique(`${name}_last`), e.g(x), perm) : e.g(x);
+    if (!a.largest) src = e.node("Neg", e.unique(`${name}_neg`), [src]);
+    const direct = a.largest && !moved;
+    const top = e.node("TopKV2", direct ? name : e.unique(`${name}_top`), [src, k], { sorted: { b: a.sorted } });
+    let values = a.largest ? top : e.node("Neg", moved ? e.unique(`${name}_values`) : name, [top]);
+    if (moved) values = await transpose(e, name, values, back);
+    e.out(l.outputs[0], values);
     if (l.outputs[1]) {
-      const i = e.node("Cast", e.unique(`${name}_indices`), [`${top}:1`], { SrcT: I32, DstT: { type: "DT_FLOAT" } });
+      let i = e.node("Cast", e.unique(`${name}_indices`), [`${top}:1`], { SrcT: I32, DstT: { type: "DT_FLOAT" } });
+      if (moved) i = await transpose(e, e.unique(`${name}_indices_back`), i, back);
       e.out(l.outputs[1], i);
     }
   },
