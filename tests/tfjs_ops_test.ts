@@ -105,3 +105,59 @@ Deno.test("tfjs writer: TopK on any axis, GatherND and Concat with a constant ru
   input.dispose();
   for (const y of ys) y.dispose();
 });
+
+Deno.test("tfjs writer: a Flatten read by anything but an FC (softmax, an output, through a ReLU) is in canonical order", async () => {
+  const s = [2, 3, 4, 5];
+  const xs = Float32Array.from({ length: 120 }, (_, i) => Math.cos(i * 0.9) * 2);
+  const w = Tensor.fromFloat32("w", [4, 60], Float32Array.from({ length: 240 }, (_, i) => Math.sin(i) / 5));
+  const layers: Layer[] = [
+    layer("f", "Flatten", { axis: 1 }),
+    layer("r", "Relu", {}, ["f"]),
+    layer("sm", "Softmax", { axis: 1 }, ["f"]),
+    { name: "fc", op: "FC", attrs: {}, inputs: ["r"], outputs: ["fc"], params: { weight: w } },
+  ];
+  const outs = ["f", "r", "sm", "fc"];
+  const header: ModelHeader = {
+    name: "flat",
+    sourceFormat: "onnx",
+    inputs: [{ name: "x", dtype: "float32", shape: s }],
+    outputs: outs.map((name) => ({ name, dtype: "float32", shape: [] })),
+    metadata: {},
+  };
+  const ex = await LayerExecutor.create({ keep: outs });
+  const want = new Map<string, Float32Array>();
+  try {
+    ex.setInput("x", xs, s);
+    for (const l of layers) await ex.run(l);
+    for (const n of outs) want.set(n, (await ex.read(n)).data);
+  } finally {
+    ex.dispose();
+  }
+  const tf = await tfjs();
+  for (const kind of ["graph-model", "auto"] as const) {
+    const dir = await Deno.makeTempDir({ prefix: "tfjs_flat_" });
+    removeOnExit(dir);
+    await writeModel({ header, layers: ReadableStream.from(layers) }, `${dir}/m`, "tfjs", { tfjsKind: kind } as never);
+    const { handler, graph } = await readTfjsFiles(`${dir}/m/model.json`);
+    const m = graph ? await tf.loadGraphModel(handler) : await tf.loadLayersModel(handler);
+    const [n, c, h, ww] = s;
+    const nhwc = new Float32Array(xs.length);
+    for (let a = 0; a < n; a++) {
+      for (let b = 0; b < c; b++) {
+        for (let y = 0; y < h; y++) {
+          for (let z = 0; z < ww; z++) nhwc[((a * h + y) * ww + z) * c + b] = xs[((a * c + b) * h + y) * ww + z];
+        }
+      }
+    }
+    const input = tf.tensor(nhwc, [n, h, ww, c]);
+    let ys = graph ? await m.executeAsync(input) : m.predict(input);
+    if (!Array.isArray(ys)) ys = [ys];
+    for (let i = 0; i < outs.length; i++) {
+      const got = Float32Array.from(await ys[i].data() as Float32Array);
+      const e = relativeError(got, want.get(outs[i])!);
+      assert(e < 1e-5, `${kind} ${outs[i]}: relative error ${e.toExponential(2)}`);
+      ys[i].dispose();
+    }
+    input.dispose();
+  }
+});

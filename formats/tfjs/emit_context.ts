@@ -43,6 +43,14 @@ export const LOWEST_FLOAT32 = -3.4028234663852886e38;
 /** Ops an activation's flatten info passes through unchanged. */
 const KEEPS_FLATTENING = new Set(["Relu", "LeakyRelu", "Clip", "Sigmoid", "Tanh", "Dropout", "Identity"]);
 
+/**
+ * True when `op` may read a flattened NHWC map as TF.js holds it (h, w, c order): an FC (its kernel is permuted),
+ * and the element-wise ops that pass the flatten info on. Any other reader needs the canonical (c, h, w) order.
+ */
+export function readsTfFlat(op: string): boolean {
+  return op === "FC" || KEEPS_FLATTENING.has(op);
+}
+
 /** Sanitizes a name for tfjs (layer names and graph node names: letters, digits, `_`; a letter first). */
 export function cleanName(s: string): string {
   let n = s.replace(/[^A-Za-z0-9_]/g, "_").replace(/^_+/, "");

@@ -9,7 +9,7 @@ import { TfjsError } from "../../src/errors.ts";
 import type { Dim, Layer, ValueInfo } from "../../src/model/types.ts";
 import { inferShapes } from "../../src/model/shapes.ts";
 import type { Tensor } from "../../src/model/tensor.ts";
-import { type Blocker, type EmitContext, toNhwcShape } from "./emit_context.ts";
+import { type Blocker, type EmitContext, type FlatInfo, toNhwcShape } from "./emit_context.ts";
 import { GRAPH_OPS, type GraphEmitter } from "./graph_ops.ts";
 import type { AttrValueJson, NodeDefJson } from "./types.ts";
 
@@ -23,6 +23,9 @@ export class GraphDefEmitter implements GraphEmitter {
   unknownShape?: Blocker;
   #layer?: Layer;
   #outShapes?: (Dim[] | undefined)[];
+  /** Flattened NHWC maps -> their canonical-order node; and the ones the layer being emitted reads so. */
+  readonly #canonical = new Map<string, string>();
+  readonly #canonicalNow = new Map<string, string>();
 
   constructor(ctx: EmitContext) {
     this.ctx = ctx;
@@ -34,7 +37,32 @@ export class GraphDefEmitter implements GraphEmitter {
     if (!entry) this.fail(l.name, `op '${l.op}' cannot be expressed in TF.js by convpress`);
     this.#layer = l;
     this.#outShapes = undefined;
-    await entry!(this, l, name);
+    try {
+      await entry!(this, l, name);
+    } finally {
+      this.#canonicalNow.clear();
+    }
+  }
+
+  /**
+   * Makes the next {@link emit} read the flattened NHWC map `v` (held in TF's h, w, c order, for an FC) in the
+   * canonical c, h, w order: a Reshape to [N, H, W, C], a Transpose to NCHW and a Reshape back, made once per value.
+   */
+  async readCanonical(v: string, f: FlatInfo): Promise<string> {
+    let node = this.#canonical.get(v);
+    if (node === undefined) {
+      const base = this.ctx.uniqueName(`${v}_chw`);
+      const I32 = { type: "DT_INT32" };
+      const s1 = await this.smallConst(`${base}/nhwc_shape`, [4], [-1, f.h, f.w, f.c]);
+      const r1 = this.node("Reshape", this.unique(`${base}_nhwc`), [this.g(v), s1], { Tshape: I32 });
+      const p = await this.smallConst(`${base}/perm`, [4], [0, 3, 1, 2]);
+      const t = this.node("Transpose", this.unique(`${base}_nchw`), [r1, p], { Tperm: I32 });
+      const s2 = await this.smallConst(`${base}/flat_shape`, [2], [-1, f.c * f.h * f.w]);
+      node = this.node("Reshape", base, [t, s2], { Tshape: I32 });
+      this.#canonical.set(v, node);
+    }
+    this.#canonicalNow.set(v, node);
+    return node;
   }
 
   node(op: string, name: string, input: string[], attr: Record<string, AttrValueJson> = {}): string {
@@ -44,6 +72,8 @@ export class GraphDefEmitter implements GraphEmitter {
   }
 
   g(v: string): string {
+    const o = this.#canonicalNow.get(v);
+    if (o !== undefined) return o;
     const n = this.#producers.get(v);
     if (n === undefined && this.unknownShape) return "?"; // the graph side is abandoned (see abandon())
     if (n === undefined) throw new TfjsError("bad_format", `TF.js writer: value '${v}' has no producer`);

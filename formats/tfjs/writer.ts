@@ -27,7 +27,7 @@ import { DEFAULT_SHARD_SIZE, ShardWriter } from "./shards.ts";
 import { endTar, writeTarEntry } from "../../src/bytes/tar.ts";
 import type { ModelJson } from "./types.ts";
 import { makeOutputDir, makeTempDir, removeTemporary } from "../../src/bytes/temp_files.ts";
-import { EmitContext, toNhwcShape } from "./emit_context.ts";
+import { EmitContext, readsTfFlat, toNhwcShape } from "./emit_context.ts";
 import { GRAPH_OPS } from "./graph_ops.ts";
 import { GraphDefEmitter } from "./graph_def.ts";
 import { KerasEmitter } from "./keras_ops.ts";
@@ -162,6 +162,13 @@ class TfjsModelWriter {
         if (!GRAPH_OPS[layer.op]) {
           ctx.failTfjs(layer.name, `op '${layer.op}' cannot be expressed in TF.js by convpress`);
         }
+        // A flattened NHWC map is held in TF's order for the FC after it; any other reader gets the canonical one.
+        for (const v of layer.inputs) {
+          const f = ctx.flatOf(v);
+          if (!f || readsTfFlat(layer.op)) continue;
+          ctx.blockKeras(layer.name, `reads the flattened '${v}' other than by a dense layer`);
+          await this.#graph.readCanonical(v, f);
+        }
         if (ctx.kerasLive) await this.#keras.emit(layer, name);
         await this.#graph.emit(layer, name);
       } catch (e) {
@@ -172,6 +179,13 @@ class TfjsModelWriter {
       this.#tracked++;
       if (!ctx.kerasLive && ctx.holding) await ctx.flushHeld();
       ctx.passFlat(layer);
+    }
+    // Outputs in the canonical order too.
+    for (const o of this.#model.header.outputs) {
+      const f = ctx.flatOf(o.name);
+      if (!f) continue;
+      ctx.blockKeras(o.name, "a model output is a flattened map");
+      this.#graph.out(o.name, await this.#graph.readCanonical(o.name, f));
     }
   }
 
