@@ -304,9 +304,7 @@ function pooling(c: Ctx): CaffeRecord[] {
   const max = layer.op === "MaxPool";
   const p = new TextMessage().add("pool", new TextEnum(max ? "MAX" : "AVE"));
   const pads = symmetric(layer, a.pads);
-  if (!max && !a.countIncludePad && (pads[0] || pads[1])) {
-    c.fail("Caffe's average pooling counts padded cells (count_include_pad = 0 with padding)");
-  }
+  if (!max && !a.countIncludePad && (pads[0] || pads[1])) return averageOfValid(c, a, pads);
   hw(p, "kernel", a.kernel, -1);
   hw(p, "stride", a.strides, 1);
   hw(p, "pad", pads, 0);
@@ -343,6 +341,43 @@ function pooling(c: Ctx): CaffeRecord[] {
     cur = top;
   });
   return records;
+}
+
+/**
+ * Average pooling that excludes padded cells (TF 'SAME', count_include_pad = 0): Caffe's AVE divides by the window
+ * clipped to the padded input, so a `Scale` over H and W (axis 2, a blob [H', W']) multiplies each output by
+ * Caffe's divisor over the count of real cells in its window.
+ */
+function averageOfValid(c: Ctx, a: PoolAttrs, pads: [number, number]): CaffeRecord[] {
+  const { layer } = c;
+  const shape = knownShape(c);
+  const mid = `${layer.name}_with_pads`;
+  const inner: Ctx = {
+    ...c,
+    layer: { ...layer, outputs: [mid], attrs: { ...layer.attrs, countIncludePad: true } },
+    one: (type, param, blobs = []) => {
+      const msg = record(layer.name, type, layer.inputs, [mid]);
+      if (param && param[1].size) msg.add(param[0], param[1]);
+      return [{ msg, blobs }];
+    },
+  };
+  const records = pooling(inner);
+  // Per axis: Caffe's divisor and the real cells of output o's window, for the sizes the pooling gives.
+  const axis = (i: number) => {
+    const d = shape[2 + i], k = a.kernel[i], st = a.strides[i], p = pads[i];
+    const n = windowOut(d, k, st, p, p, 1, a.ceil);
+    return Array.from({ length: n }, (_, o) => {
+      const start = o * st - p, end = Math.min(start + k, d + p);
+      return { caffe: end - start, real: Math.min(end, d) - Math.max(start, 0) };
+    });
+  };
+  const [hs, ws] = [axis(0), axis(1)];
+  const m = new Float32Array(hs.length * ws.length);
+  hs.forEach((y, i) => ws.forEach((x, j) => (m[i * ws.length + j] = (y.caffe * x.caffe) / (y.real * x.real))));
+  const p = new TextMessage().add("axis", 2).add("num_axes", 2);
+  const scale = Tensor.fromFloat32(`${layer.name}.valid`, [hs.length, ws.length], m);
+  const sc = record(`${layer.name}_valid`, "Scale", [mid], layer.outputs).add("scale_param", p);
+  return [...records, { msg: sc, blobs: [scale] }];
 }
 
 function globalPool(c: Ctx, max: boolean, flatten: boolean): CaffeRecord[] {

@@ -457,6 +457,15 @@ export class CaffeLayerBuilder {
   #scale(def: CaffeLayerDef, blobs: Blobs): { op: Op; attrs: Attrs; params: Record<string, Tensor> } {
     const p = def.msg.msg("scale_param") ?? new TextMessage();
     if (def.bottom.length > 1) throw this.#err(def, "unsupported", "Scale with the scale taken from a second input");
+    if (p.num("num_axes", 1) === 2 && p.num("axis", 1) === 2 && !p.bool("bias_term", false)) {
+      // A factor per (h, w) position (convpress writes one after an average pooling that excludes padded cells):
+      // a Mul by the [H, W] constant, which broadcasts over N and C.
+      const b = this.#need(def, blobs, 1, "a scale");
+      const k = b
+        ? b[0].with({ name: `${def.name}.scale` })
+        : Tensor.fromFloat32(`${def.name}.scale`, [1], Float32Array.of(1));
+      return { op: "Mul", attrs: {}, params: { const: k } };
+    }
     if (p.num("num_axes", 1) !== 1) throw this.#err(def, "unsupported", "Scale over more than one axis");
     const bias = p.bool("bias_term", false);
     const attrs = { axis: p.num("axis", 1) };
