@@ -168,3 +168,38 @@ Deno.test("clients: an op Caffe cannot express is an unsupported error naming op
   const left = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n.includes("bad."));
   assertEquals(left, []);
 });
+
+testNeeding(
+  "clients: TF 'SAME' stride-2 convolution and max pooling (more padding at the end) -> Caffe in OpenCV match tfjs",
+  {
+    python: ["cv2"],
+  },
+  async () => {
+    const { convert } = await import("../mod.ts");
+    const { ROOT } = await import("./helpers.ts");
+    const { randomInput, tfjsPredict } = await import("./tfjs_helpers.ts");
+    const json = `${ROOT}/fixtures/tfjs/seq/model.json`;
+    const [n, c, h, w] = [1, 3, 12, 10];
+    const x = randomInput(n * c * h * w, 11, -1, 1);
+    const nhwc = new Float32Array(x.length);
+    for (let k = 0; k < c; k++) {
+      for (let y = 0; y < h; y++) for (let z = 0; z < w; z++) nhwc[(y * w + z) * c + k] = x[(k * h + y) * w + z];
+    }
+    const ref = await tfjsPredict(json, nhwc, [n, h, w, c]);
+    await convert(json, `${dir}/seq.caffemodel`, {
+      to: "caffe",
+      prototxtOut: `${dir}/seq.prototxt`,
+      inputShape: [n, c, h, w],
+    });
+    const proto = await Deno.readTextFile(`${dir}/seq.prototxt`);
+    assert(
+      proto.includes('type: "Concat"') && proto.includes("slice_point"),
+      "asymmetric pads written as rows and crops",
+    );
+    await Deno.writeFile(`${dir}/seq_in.f32`, new Uint8Array(x.buffer));
+    const got = await opencv(`${dir}/seq.prototxt`, `${dir}/seq.caffemodel`, `${dir}/seq_in.f32`, [n, c, h, w]);
+    assertEquals(got.length, ref.length);
+    const e = relativeError(got, ref);
+    assert(e < 1e-5, `relative error ${e.toExponential(2)}`);
+  },
+);

@@ -303,28 +303,38 @@ function pooling(c: Ctx): CaffeRecord[] {
   const a = attrsOf<PoolAttrs>(layer);
   const max = layer.op === "MaxPool";
   const p = new TextMessage().add("pool", new TextEnum(max ? "MAX" : "AVE"));
-  const pads = symmetric(layer, a.pads);
+  // Max pooling with more padding at the end (TF 'SAME', stride 2, even size): Caffe pads the start, and its
+  // windows are clipped to the input, as padding with -inf does; the window count is cut to size below.
+  const [t, l, b, r] = a.pads;
+  const endHeavy = max && b >= t && r >= l && (b !== t || r !== l);
+  const pads: [number, number] = endHeavy ? [t, l] : symmetric(layer, a.pads);
+  const ends = endHeavy ? [b, r] : pads;
   if (!max && !a.countIncludePad && (pads[0] || pads[1])) return averageOfValid(c, a, pads);
   hw(p, "kernel", a.kernel, -1);
   hw(p, "stride", a.strides, 1);
   hw(p, "pad", pads, 0);
-  if (a.ceil) return c.one("Pooling", ["pooling_param", p]);
+  if (a.ceil && !endHeavy) return c.one("Pooling", ["pooling_param", p]);
   // Caffe rounds up. Floor rounding gives the same size unless the last window starts inside the input; then the
   // ceil result has one more row or column, which a Slice drops (the first windows are the same in both modes).
   const dims = [2, 3].map((i) => (inShape && typeof inShape[i] === "number" ? inShape[i] as number : undefined));
   const sizes = dims.map((d, i) =>
     d === undefined ? undefined : {
-      floor: windowOut(d, a.kernel[i], a.strides[i], pads[i], pads[i], 1, false),
-      ceil: windowOut(d, a.kernel[i], a.strides[i], pads[i], pads[i], 1, true),
+      want: windowOut(d, a.kernel[i], a.strides[i], pads[i], ends[i], 1, a.ceil),
+      caffe: windowOut(d, a.kernel[i], a.strides[i], pads[i], pads[i], 1, true),
     }
   );
   if (sizes.some((s) => s === undefined)) {
     // Size unknown (an ONNX stream read from stdin states it only after its nodes): a floor window count can only
     // be kept when no window can hang over; with stride 1 and no padding both roundings agree.
-    if (a.strides.every((s) => s === 1)) return c.one("Pooling", ["pooling_param", p]);
-    c.fail("floor-rounding pooling on an input of unknown size");
+    if (a.strides.every((s) => s === 1) && !endHeavy) return c.one("Pooling", ["pooling_param", p]);
+    c.fail(
+      endHeavy
+        ? `padding [${a.pads}] on an input of unknown size`
+        : "floor-rounding pooling on an input of unknown size",
+    );
   }
-  const differs = sizes.map((s) => s!.floor !== s!.ceil);
+  if (sizes.some((s) => s!.caffe < s!.want)) c.fail(`asymmetric padding [${a.pads}] with ceil rounding`);
+  const differs = sizes.map((s) => s!.want !== s!.caffe);
   if (!differs.some(Boolean)) return c.one("Pooling", ["pooling_param", p]);
   const name = layer.name, out = layer.outputs[0];
   const pooled = `${name}_ceil`;
@@ -337,7 +347,7 @@ function pooling(c: Ctx): CaffeRecord[] {
     if (!differs[i]) return;
     const last = i === 1 || !differs[1];
     const top = last ? out : `${name}_crop_h`;
-    records.push(...sliceRecords(`${name}_crop_${i ? "w" : "h"}`, cur, top, i + 2, 0, sizes[i]!.floor, sizes[i]!.ceil));
+    records.push(...sliceRecords(`${name}_crop_${i ? "w" : "h"}`, cur, top, i + 2, 0, sizes[i]!.want, sizes[i]!.caffe));
     cur = top;
   });
   return records;
@@ -350,7 +360,7 @@ function pooling(c: Ctx): CaffeRecord[] {
  */
 function averageOfValid(c: Ctx, a: PoolAttrs, pads: [number, number]): CaffeRecord[] {
   const { layer } = c;
-  const shape = knownShape(c);
+  const shape = knownShape(c, [2, 3]);
   const mid = `${layer.name}_with_pads`;
   const inner: Ctx = {
     ...c,
@@ -399,11 +409,11 @@ function reshapeTo(c: Ctx): CaffeRecord[] {
   return c.one("Reshape", ["reshape_param", new TextMessage().add("shape", shape)]);
 }
 
-/** The layer's input shape, every dimension known, or an error naming the layer. */
-function knownShape(c: Ctx): number[] {
+/** The layer's input shape with `axes` known (others, such as a symbolic batch, may be anything), or an error. */
+function knownShape(c: Ctx, axes: number[]): number[] {
   const s = c.inShape;
-  if (!s || s.some((d) => typeof d !== "number")) c.fail("the input shape is unknown (pass an input shape)");
-  return s as number[];
+  if (!s || axes.some((i) => typeof s[i] !== "number")) c.fail("the input shape is unknown (pass an input shape)");
+  return s!.map((d) => (typeof d === "number" ? d : -1));
 }
 
 /** Canonical op -> Caffe layers. */
@@ -421,7 +431,7 @@ export const CAFFE_WRITERS: Readonly<Partial<Record<Op, Writer>>> = Object.freez
     // Asymmetric padding (TF 'SAME' with stride 2 on an even size pads one more at the end): the extra rows and
     // columns of zeros are concatenated to the input, and the convolution pads the rest symmetrically.
     const { layer } = c;
-    const shape = knownShape(c);
+    const shape = knownShape(c, [2, 3]);
     const ph = Math.min(t, b), pw = Math.min(l, r);
     const padded = `${layer.name}_padded`;
     const extra = [{ axis: 2, before: t - ph, after: b - ph }, { axis: 3, before: l - pw, after: r - pw }];
@@ -576,8 +586,8 @@ export const CAFFE_WRITERS: Readonly<Partial<Record<Op, Writer>>> = Object.freez
     const a = attrsOf<PadAttrs>(c.layer);
     if (a.pads.every((p) => p === 0)) return c.one("Split");
     // Caffe has no padding layer: border rows (zeros, copies or mirrors) concatenated on each padded axis.
-    const shape = knownShape(c);
     const r = a.pads.length / 2;
+    const shape = knownShape(c, Array.from({ length: r }, (_, i) => i).filter((i) => a.pads[i] || a.pads[i + r]));
     if (r !== shape.length) c.fail(`pads [${a.pads}] do not fit a rank-${shape.length} input`);
     const axes = Array.from({ length: r }, (_, i) => ({ axis: i, before: a.pads[i], after: a.pads[i + r] }));
     try {

@@ -18,17 +18,26 @@ testNeeding(
   },
 );
 
-testNeeding("check: a TF.js graph with ops outside the canonical set lists all of them (movenet to ONNX)", {
+testNeeding("check: movenet's post-processing (GatherNd, Pack, ConcatV2 of index constants) is all canonical", {
   paths: [MOVENET],
 }, async () => {
-  const r = await checkModel(MOVENET, "onnx");
+  for (const to of ["onnx", "tfjs"] as const) {
+    const r = await checkModel(MOVENET, to);
+    if (r.problems.length) throw new Error(formatCheck(r));
+  }
+});
+
+testNeeding("check: every layer Caffe cannot express is listed at once, counted per op (movenet to Caffe)", {
+  paths: [MOVENET],
+}, async () => {
+  const r = await checkModel(MOVENET, "caffe");
   const counts = Object.fromEntries(r.counts);
-  const want = { GatherNd: 4, Pack: 3, ConcatV2: 1 };
+  const want = { GatherND: 4, Concat: 3, Resize: 3, ArgMax: 2, FloorDiv: 2, SquaredDifference: 2, Sqrt: 1 };
   for (const [op, n] of Object.entries(want)) {
     if (counts[op] !== n) throw new Error(`${op}: ${counts[op]} (want ${n})\n${formatCheck(r)}`);
   }
   const text = formatCheck(r);
-  if (!text.includes("GatherNd                      4  StatefulPartitionedCall/GatherNd")) throw new Error(text);
+  if (!text.includes("GatherND                      4  StatefulPartitionedCall/GatherNd")) throw new Error(text);
 });
 
 testNeeding("check: centernet's post-processing (TopKV2, FloorDiv, FloorMod, Equal, GatherV2) is all canonical", {
@@ -48,9 +57,9 @@ testNeeding("check: the CLI prints the list and exits 3 when anything cannot be 
   paths: [MOVENET],
 }, async () => {
   const { runCli } = await import("../../tests/helpers.ts");
-  const bad = await runCli(["check", MOVENET, "--to", "onnx"]);
+  const bad = await runCli(["check", MOVENET, "--to", "caffe"]);
   const out = new TextDecoder().decode(bad.stdout);
-  if (bad.code !== 3 || !out.includes("GatherNd")) throw new Error(`${bad.code}: ${out}${bad.stderr}`);
+  if (bad.code !== 3 || !out.includes("GatherND")) throw new Error(`${bad.code}: ${out}${bad.stderr}`);
   const good = await runCli(["check", `${ROOT}/fixtures/tfjs/seq/model.json`, "--to", "onnx"]);
   if (good.code !== 0) throw new Error(`${good.code}: ${good.stderr}`);
 });
