@@ -7,7 +7,11 @@
  * The reader most users have is OpenCV's DNN module, so what is written is what OpenCV 4.6 reads: floor-rounding
  * pooling is written as Caffe's default ceil pooling followed by a `Slice` that drops the extra row or column (the
  * dropped part goes to a `Silence` layer), never as `round_mode: FLOOR`, which OpenCV and Caffe releases before 2018
- * reject; Clip 0..6 is OpenCV's `ReLU6`.
+ * reject; Clip 0..6 is OpenCV's `ReLU6`. Caffe pads symmetrically and has no padding layer: a convolution with more
+ * padding on one side (TF 'SAME' with stride 2) gets the extra zero rows and columns concatenated to its input
+ * ({@link padRecords}: `Slice`, `Power` by 0, `Concat`), `Pad` is written the same way, max pooling with more
+ * padding at the end pads the start and crops the ceil windows, and an average pooling that excludes padded cells is
+ * followed by a `Scale` over H and W.
  *
  * @module
  */
