@@ -203,3 +203,64 @@ testNeeding(
     assert(e < 1e-5, `relative error ${e.toExponential(2)}`);
   },
 );
+
+testNeeding(
+  "clients: Pad (reflect, edge, a constant value, a crop; spatial and channel axes) -> Caffe in OpenCV matches eval",
+  {
+    python: ["cv2"],
+  },
+  async () => {
+    const { writeModel } = await import("../mod.ts");
+    const { LayerExecutor } = await import("../src/eval/executor.ts");
+    const shape = [1, 3, 5, 6];
+    const x = Float32Array.from({ length: 90 }, (_, i) => Math.sin(i * 1.3) + i / 50);
+    const pad = (name: string, input: string, pads: number[], mode: string, value = 0) => ({
+      name,
+      op: "Pad" as const,
+      attrs: { pads, mode, value },
+      inputs: [input],
+      outputs: [name],
+      params: {},
+    });
+    const layers = [
+      pad("reflect", "x", [0, 0, 2, 1, 0, 0, 1, 2], "reflect"),
+      pad("edge", "reflect", [0, 1, 0, 1, 0, 2, 1, 0], "edge"),
+      pad("const", "edge", [0, 1, -1, 0, 0, 0, 2, -2], "constant", 0.5),
+    ];
+    const header = {
+      name: "pads",
+      sourceFormat: "onnx" as const,
+      inputs: [{ name: "x", dtype: "float32", shape }],
+      outputs: [{ name: "const", dtype: "float32", shape: [] }],
+      metadata: {},
+    };
+    const ex = await LayerExecutor.create({ keep: ["const"] });
+    let want: Float32Array;
+    try {
+      ex.setInput("x", x, shape);
+      for (const l of layers) await ex.run(l);
+      want = (await ex.read("const")).data;
+    } finally {
+      ex.dispose();
+    }
+    await writeModel({ header, layers: ReadableStream.from(layers) }, `${dir}/pads.caffemodel`, "caffe", {
+      prototxtOut: `${dir}/pads.prototxt`,
+    } as never);
+    await Deno.writeFile(`${dir}/pads_in.f32`, new Uint8Array(x.buffer));
+    // The blob by name: the last layer of the prototxt is a Silence of what the final crop drops.
+    const { ROOT } = await import("./helpers.ts");
+    await python([
+      `${ROOT}/fixtures/zoo/run_opencv.py`,
+      `${dir}/pads.prototxt`,
+      `${dir}/pads.caffemodel`,
+      `${dir}/pads_in.f32`,
+      shape.join(","),
+      `${dir}/pads_out`,
+      "const",
+    ]);
+    const got = await readF32(`${dir}/pads_out.0.f32`);
+    assertEquals(got.length, want.length);
+    const e = relativeError(got, want);
+    assert(e < 1e-6, `relative error ${e.toExponential(2)}`);
+  },
+);
