@@ -203,7 +203,8 @@ export class Calibrator {
     const isConv = layer.op === "Conv" && ((layer.attrs.group as number | undefined) ?? 1) === 1;
     let out = layer;
     if ((isConv || layer.op === "FC") && w && ex.has(input)) {
-      const keep = carried && "plan" in this.#mode ? this.#mode.plan.keep.get(carried.producer) : undefined;
+      const plan = "plan" in this.#mode ? this.#mode.plan : undefined;
+      const keep = plan?.inputKeep?.get(layer.name) ?? (carried ? plan?.keep.get(carried.producer) : undefined);
       const gapRef = this.#gapRef?.fc === layer.name ? this.#gapRef : undefined;
       if ((keep && this.#s.reconstruct) || gapRef) {
         out = await this.#fit(layer, carried, keep, gapRef);
