@@ -123,6 +123,8 @@ export interface PruneAnalysis {
   depthwise: DepthwiseInfo[];
   /** Parameters per channel of channel-wise layers (BatchNorm, Scale), by space. */
   channelParams: Map<number, number>;
+  /** Names of tensors more than one layer reads (an exporter's shared initializer): a pruned copy is renamed. */
+  sharedTensors: Set<string>;
 }
 
 /** One step of the prune order. */
@@ -150,6 +152,8 @@ export interface PrunePlan {
   paramsAfter: number;
   /** Set when a global target was not reached. */
   warning?: string;
+  /** Tensor names several layers share (see `PruneAnalysis.sharedTensors`). */
+  sharedTensors?: Set<string>;
 }
 
 /** Per-row L1 or L2 norms of a weight whose first axis is the output channel. */
@@ -187,6 +191,7 @@ export async function analyzePruning(model: ModelStream, options: PruneOptions =
   const consumers: ConsumerInfo[] = [];
   const depthwise: DepthwiseInfo[] = [];
   const channelParams = new Map<number, number>();
+  const tensorUses = new Map<string, number>();
   let totalMacs = 0, totalParams = 0;
   const exclude = new Set(options.exclude ?? []);
   const criterion = options.criterion === "l2" ? "l2" : "l1";
@@ -195,7 +200,10 @@ export async function analyzePruning(model: ModelStream, options: PruneOptions =
     const w = layer.params.weight;
     const macs = layerMacs(layer, outs[0]);
     totalMacs += macs;
-    for (const t of Object.values(layer.params)) totalParams += t.size;
+    for (const t of Object.values(layer.params)) {
+      totalParams += t.size;
+      tensorUses.set(t.name, (tensorUses.get(t.name) ?? 0) + 1);
+    }
     const carried = layer.inputs.map((i) => values.get(i));
     const v0 = carried[0];
     const reaches = `its output reaches ${layer.op} layer '${layer.name}'`;
@@ -294,7 +302,8 @@ export async function analyzePruning(model: ModelStream, options: PruneOptions =
     if (!consumed.has(spaces.find(p.space))) spaces.block(p.space, "its output reaches no Conv or FC");
   }
   for (const p of producers) p.blocked = spaces.blocked(p.space);
-  return { producers, totalMacs, totalParams, spaces, values, consumers, depthwise, channelParams };
+  const sharedTensors = new Set([...tensorUses].filter(([, n]) => n > 1).map(([name]) => name));
+  return { producers, totalMacs, totalParams, spaces, values, consumers, depthwise, channelParams, sharedTensors };
 }
 
 function layerMacs(layer: Layer, out: (number | string | null)[] | undefined): number {
@@ -514,6 +523,7 @@ export function planPruning(a: PruneAnalysis, options: PruneOptions): PrunePlan 
     paramsBefore: a.totalParams,
     paramsAfter: Math.round(params),
     warning,
+    sharedTensors: a.sharedTensors,
   };
 }
 
@@ -525,6 +535,13 @@ function pct(x: number): string {
 export function pruneStage(model: ModelStream, plan: PrunePlan): TransformStream<Layer, Layer> {
   const shapes = new ShapeTracker(model.header);
   const values = plan.values ?? new Map();
+  const shared = plan.sharedTensors ?? new Set<string>();
+  // A tensor several layers share gets a name of its own once this layer's copy is cut.
+  const own = (t: Tensor, layer: Layer, role: string) => shared.has(t.name) ? `${layer.name}/${role}` : t.name;
+  const select = async (t: Tensor, keep: number[], layer: Layer, role: string) => {
+    const v = await selectVector(t, keep);
+    return shared.has(t.name) ? v.with({ name: own(t, layer, role) }) : v;
+  };
   return new TransformStream<Layer, Layer>({
     async transform(layer, controller) {
       const { ins } = shapes.add(layer);
@@ -535,7 +552,7 @@ export function pruneStage(model: ModelStream, plan: PrunePlan): TransformStream
       let attrs = layer.attrs;
       if (inKeep && CHANNELWISE.has(layer.op)) {
         for (const [role, t] of Object.entries(layer.params)) {
-          if (t.size === inKeep.channels) params[role] = await selectVector(t, inKeep.keep);
+          if (t.size === inKeep.channels) params[role] = await select(t, inKeep.keep, layer, role);
         }
       }
       const w = layer.params.weight;
@@ -548,8 +565,8 @@ export function pruneStage(model: ModelStream, plan: PrunePlan): TransformStream
           if (!keepRows.has(r)) return false;
           out.set(row);
           return true;
-        });
-        if (layer.params.bias) params.bias = await selectVector(layer.params.bias, inKeep.keep);
+        }, own(w, layer, "weight"));
+        if (layer.params.bias) params.bias = await select(layer.params.bias, inKeep.keep, layer, "bias");
         attrs = { ...layer.attrs, group: inKeep.keep.length };
       } else if ((layer.op === "Conv" || layer.op === "FC") && w) {
         const rows = w.shape[0], rowLen = w.size / rows;
@@ -575,8 +592,8 @@ export function pruneStage(model: ModelStream, plan: PrunePlan): TransformStream
             cols.keep.forEach((c, i) => out.set(row.subarray(c * b, (c + 1) * b), i * b));
           }
           return true;
-        });
-        if (outKeep && layer.params.bias) params.bias = await selectVector(layer.params.bias, outKeep);
+        }, own(w, layer, "weight"));
+        if (outKeep && layer.params.bias) params.bias = await select(layer.params.bias, outKeep, layer, "bias");
       }
       controller.enqueue({ ...layer, attrs, params, origin: undefined, from: layer.from ?? layer.name });
     },
