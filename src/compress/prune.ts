@@ -606,7 +606,7 @@ const CRITERIA: readonly string[] = ["l1", "l2", "mean_activation", "apoz"];
 /** The prune stage: `{ "prune": { "flops": 0.5 } }`, `--prune flops=0.5`. */
 export const prune: StageModule<"prune", PruneOptions> = {
   kind: "prune",
-  flag: { name: "prune", type: "string", help: "flops=F | params=F | keep=F, criterion=l1|l2|mean_activation|apoz" },
+  flag: { name: "prune", type: "string", help: "flops=F | params=F | keep=F, criterion=l1|l2|mean_activation|apoz, minkeep=F, step=F" },
   validate(o) {
     const p = o as PruneOptions;
     if (p.keep === undefined && p.flops === undefined && p.params === undefined) return "needs keep, flops or params";
@@ -626,6 +626,8 @@ export const prune: StageModule<"prune", PruneOptions> = {
     if (kv.flops) p.flops = fraction("--prune flops", kv.flops);
     if (kv.params) p.params = fraction("--prune params", kv.params);
     if (kv.criterion) p.criterion = kv.criterion as PruneOptions["criterion"];
+    if (kv.minkeep) p.minKeep = fraction("--prune minkeep", kv.minkeep);
+    if (kv.step) p.step = fraction("--prune step", kv.step);
     return p;
   },
   create: (_options, ctx) =>
