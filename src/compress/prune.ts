@@ -606,7 +606,11 @@ const CRITERIA: readonly string[] = ["l1", "l2", "mean_activation", "apoz"];
 /** The prune stage: `{ "prune": { "flops": 0.5 } }`, `--prune flops=0.5`. */
 export const prune: StageModule<"prune", PruneOptions> = {
   kind: "prune",
-  flag: { name: "prune", type: "string", help: "flops=F | params=F | keep=F, criterion=l1|l2|mean_activation|apoz, minkeep=F, step=F" },
+  flag: {
+    name: "prune",
+    type: "string",
+    help: "flops=F | params=F | keep=F, criterion=l1|l2|mean_activation|apoz, minkeep=F, step=F",
+  },
   validate(o) {
     const p = o as PruneOptions;
     if (p.keep === undefined && p.flops === undefined && p.params === undefined) return "needs keep, flops or params";
