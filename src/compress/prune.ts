@@ -1,19 +1,24 @@
 /**
  * The prune stage (thesis step 2): remove conv filters and FC rows, and the matching input channels of their
- * consumers, through channel-wise layers (ReLU, pooling, BatchNorm, Scale, dropout, flatten, GAP).
+ * consumers, through channel-wise layers (ReLU, pooling, BatchNorm, Scale, dropout, flatten, GAP), Concat, residual
+ * Add and depthwise convolutions: channels tied together are pruned as one group (./channel_groups.ts, as
+ * Torch-Pruning's dependency graph).
  *
  * Pruning needs a plan before the first layer is rewritten, because the order-deciding scheme compares layers. So
  * it runs in two passes over the stream, both layer by layer:
- * 1. {@link analyzePruning} reads each prunable layer's weights once, keeping only a score per output channel and
- *    the wiring between a producer and its one consumer; {@link planPruning} then decides how many channels each
- *    layer keeps. With a global target (a FLOPs or parameter reduction), the order-deciding scheme prunes
- *    iteratively, each step taking a slice of the layer whose next slice costs least: the normalized importance of
- *    the filters removed per multiply-accumulate saved (its own and its consumer's). The steps are the prune order.
+ * 1. {@link analyzePruning} reads each Conv/FC weight once, keeping only a score per output channel, and follows
+ *    the topology into channel groups (the producers feeding one Add, a depthwise conv and its producer) with their
+ *    consumers (every Conv/FC reading the group's channels, at their Concat offsets); {@link planPruning} then
+ *    decides how many channels each group keeps. A group's score per channel is the sum of its members' (L1 or L2
+ *    norms of the filters, the depthwise filters included). With a global target (a FLOPs or parameter reduction),
+ *    the order-deciding scheme prunes iteratively, each step taking a slice of the group whose next slice costs
+ *    least: the normalized importance of the channels removed per multiply-accumulate saved (its members' own and
+ *    every consumer's). The steps are the prune order. A target the floors (`minKeep`) stop short of is a warning.
  * 2. {@link pruneStage} rewrites the layers as they stream: rows are dropped and columns selected by a row-local map
- *    (./rows.ts), so no weight is materialized. State between layers: the kept-channel list of each live value.
+ *    (./rows.ts), so no weight is materialized. State between layers: none but the plan's kept channels per value.
  *
- * A layer is left alone, with the reason reported, when its output reaches anything other than one Conv or FC
- * through channel-wise layers (an Add, a Concat, a graph output, a grouped conv, two consumers).
+ * A group is left alone, with the reason reported, when its channels reach anything else (a graph output, a grouped
+ * non-depthwise conv, Reshape, Mul with another activation, an Add of misaligned Concats).
  *
  * @module
  */
