@@ -21,10 +21,26 @@ function stream(header: ModelHeader, layers: Layer[]): ModelStream {
   };
 }
 
-/** The original with every pruned channel's producer rows and biases set to zero (depthwise rows included). */
+/**
+ * The original with every pruned channel's producer rows and biases set to zero (depthwise rows included), and the
+ * shifts of channel-wise layers (BatchNorm/Scale bias and mean) zero there too, so a pruned channel stays zero.
+ */
 function zeroed(plan: PrunePlan): TransformStream<Layer, Layer> {
   return new TransformStream<Layer, Layer>({
     async transform(layer, c) {
+      const inKeep = plan.values?.get(layer.inputs[0]);
+      if (inKeep && (layer.op === "BatchNorm" || layer.op === "Scale")) {
+        const kept = new Set(inKeep.keep);
+        const params: Record<string, Tensor> = { ...layer.params };
+        for (const role of ["bias", "mean"]) {
+          const t = layer.params[role];
+          if (!t || t.size !== inKeep.channels) continue;
+          const d = Float32Array.from(await t.float32());
+          for (let i = 0; i < d.length; i++) if (!kept.has(i)) d[i] = 0;
+          params[role] = Tensor.fromFloat32(`${t.name}_z`, t.shape, d);
+        }
+        return c.enqueue({ ...layer, params, origin: undefined });
+      }
       const w = layer.params.weight;
       const dw = layer.op === "Conv" && ((layer.attrs.group as number) ?? 1) > 1;
       const keep = dw ? plan.values?.get(layer.inputs[0])?.keep : plan.keep.get(layer.name);
@@ -166,6 +182,31 @@ for (const name of ["resnet18", "mobilenet_v2", "squeezenet1_1", "googlenet"]) {
       const a = await ortRun(pruned, x, [1, 3, 224, 224]), b = await ortRun(ref, x, [1, 3, 224, 224]);
       assertEquals(a.length, 1000);
       assert(relativeError(a, b) < 1e-4, `pruned vs zeroed original: ${relativeError(a, b)}`);
+    },
+  );
+}
+
+// Other zoo models: whatever their groups allow (channel shuffle, squeeze-excitation Mul and BatchNorm before a
+// conv block some), the pruned model still equals the zeroed original, and a target not reached says so.
+for (const name of ["densenet121", "efficientnet_b0", "shufflenet_v2_x1_0", "mnasnet", "regnet", "alexnet"]) {
+  testNeeding(
+    `torchvision ${name}: --prune flops=0.5 equals the zeroed original, or warns`,
+    { paths: [`${TORCH}/${name}.onnx`] },
+    async () => {
+      const path = `${TORCH}/${name}.onnx`;
+      const dir = await Deno.makeTempDir({ prefix: "convpress-prune-zoo-" });
+      removeOnExit(dir);
+      const plan = planPruning(await analyzePruning(await openModel(path)), { flops: 0.5 });
+      assertEquals(plan.warning !== undefined, plan.macsAfter > 0.5 * plan.macsBefore);
+      const m1 = await openModel(path), m2 = await openModel(path);
+      const pruned = await onnxOf(applyStages(m1, [pruneStage(m1, plan)]), dir, "pruned");
+      const ref = await onnxOf(applyStages(m2, [zeroed(plan)]), dir, "zeroed");
+      const r = rng(6);
+      const x = Float32Array.from({ length: 3 * 224 * 224 }, () => r() * 2 - 1);
+      const a = await ortRun(pruned, x, [1, 3, 224, 224]), b = await ortRun(ref, x, [1, 3, 224, 224]);
+      assertEquals(a.length, 1000);
+      assert(relativeError(a, b) < 1e-4, `pruned vs zeroed original: ${relativeError(a, b)}`);
+      console.log(`${name}: MACs ${(plan.macsAfter / plan.macsBefore * 100).toFixed(1)}%, ${plan.keep.size} pruned`);
     },
   );
 }
