@@ -207,7 +207,9 @@ export class Calibrator {
       const keep = plan?.inputKeep?.get(layer.name) ?? (carried ? plan?.keep.get(carried.producer) : undefined);
       const gapRef = this.#gapRef?.fc === layer.name ? this.#gapRef : undefined;
       if ((keep && this.#s.reconstruct) || gapRef) {
-        out = await this.#fit(layer, carried, keep, gapRef);
+        // Columns per channel of an FC input that this carrier does not follow (after a Concat or an Add).
+        const value = plan?.values?.get(input);
+        out = await this.#fit(layer, carried ?? (value && { producer: "", hw: value.hw }), keep, gapRef);
         if (gapRef) this.#gapRef = undefined;
       }
       if ("analyze" in this.#mode && carried && this.#weightScores.has(carried.producer)) {
