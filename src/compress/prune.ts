@@ -157,6 +157,8 @@ export interface PrunePlan {
   paramsAfter: number;
   /** Set when a global target was not reached. */
   warning?: string;
+  /** True when the order came from measured removal costs (calibration), for every group. */
+  measured?: boolean;
   /** Tensor names several layers share (see `PruneAnalysis.sharedTensors`). */
   sharedTensors?: Set<string>;
 }
@@ -398,6 +400,9 @@ export function planPruning(a: PruneAnalysis, options: PruneOptions): PrunePlan 
     }
     g.scores = s;
   }
+  // Measured removal costs and weight norms are not on one scale: curves only when every group has one.
+  const measured = groups.length > 0 && groups.every((g) => g.removalCost);
+  if (!measured) { for (const g of groups) g.removalCost = undefined; }
   const kept = new Map(groups.map((g) => [g.root, g.channels]));
   const keptOf = (space: number) => {
     const r = sp.find(space);
@@ -528,6 +533,7 @@ export function planPruning(a: PruneAnalysis, options: PruneOptions): PrunePlan 
     paramsBefore: a.totalParams,
     paramsAfter: Math.round(params),
     warning,
+    measured,
     sharedTensors: a.sharedTensors,
   };
 }
