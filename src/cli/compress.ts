@@ -34,7 +34,7 @@ Options:
                            original on the calibration data drops at most P points (bisection over sizes,
                            below --target-size when given)
       --recipe-out FILE    write the recipe that reproduces the choice of --target-size or --max-drop
-      --strict             fail (exit 3) when a size target is not reached
+      --strict             fail (exit 3) when a size or pruning target is not reached
       --weights f32|f16    how tensors no stage encoded (biases) are stored (default f16; f32 is lossless)
       --calibration PATH   calibration data (as eval --data: mnist, IDX, CIFAR, .npy, image folder): data-aware
                            clustering (Hessian-weighted k-means, error feedback over input columns, centre refit,
@@ -125,13 +125,14 @@ Example:
     } finally {
       progress.end();
     }
+    if (report.pruneWarning) warning = warning ? `${report.pruneWarning}; ${warning}` : report.pruneWarning;
     let text = formatReport(report) + extra;
     if ((recipe.weights ?? "f16") === "f16") {
       text +=
         "\nunclustered tensors (biases, layers no stage encoded) are stored as f16; --weights f32 keeps them exact";
     }
     if (report.calibration) text += "\n" + formatCalibration(report.calibration);
-    if (warning) text += `\nwarning: ${warning}`;
+    if (warning && warning !== report.pruneWarning) text += `\nwarning: ${warning}`;
     if (output === "-") console.error(text);
     else console.log(text);
     await writeReportFile(output, str(v, "report-json"), () => JSON.stringify(report, null, 2) + "\n");

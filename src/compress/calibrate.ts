@@ -87,6 +87,14 @@ export type CalibratorMode =
 interface Carried {
   producer: string;
   hw: number;
+  /** After a Concat (analysis only): the producers whose channels the value carries, at their offsets. */
+  parts?: Part[];
+}
+
+interface Part {
+  producer: string;
+  offset: number;
+  len: number;
 }
 
 const REF_LAYER = "__calibration_reference";
@@ -199,18 +207,46 @@ export class Calibrator {
         hw: carried.hw * (s.length === 4 ? s[2] * s[3] : 1),
       });
     }
+    if (
+      "analyze" in this.#mode && layer.op === "Concat" && ((layer.attrs.axis as number | undefined) ?? 1) === 1
+    ) {
+      // The consumer after a fire/inception Concat measures each producer's slice.
+      const parts: Part[] = [];
+      let offset = 0;
+      for (const i of layer.inputs) {
+        const c = this.#carrier.get(i);
+        const s = ex.has(i) ? ex.shape(i) : undefined;
+        if (!c || c.hw !== 1 || !s || s.length !== 4) {
+          parts.length = 0;
+          break;
+        }
+        for (const p of c.parts ?? [{ producer: c.producer, offset: 0, len: s[1] }]) {
+          parts.push({ ...p, offset: offset + p.offset });
+        }
+        offset += s[1];
+      }
+      if (parts.length > 0) this.#carrier.set(layer.outputs[0], { producer: "", hw: 1, parts });
+    }
     const w = layer.params.weight;
     const isConv = layer.op === "Conv" && ((layer.attrs.group as number | undefined) ?? 1) === 1;
     let out = layer;
     if ((isConv || layer.op === "FC") && w && ex.has(input)) {
-      const keep = carried && "plan" in this.#mode ? this.#mode.plan.keep.get(carried.producer) : undefined;
+      const plan = "plan" in this.#mode ? this.#mode.plan : undefined;
+      const keep = plan?.inputKeep?.get(layer.name) ?? (carried ? plan?.keep.get(carried.producer) : undefined);
       const gapRef = this.#gapRef?.fc === layer.name ? this.#gapRef : undefined;
       if ((keep && this.#s.reconstruct) || gapRef) {
-        out = await this.#fit(layer, carried, keep, gapRef);
+        // Columns per channel of an FC input that this carrier does not follow (after a Concat or an Add).
+        const value = plan?.values?.get(input);
+        out = await this.#fit(layer, carried ?? (value && { producer: "", hw: value.hw }), keep, gapRef);
         if (gapRef) this.#gapRef = undefined;
       }
       if ("analyze" in this.#mode && carried && this.#weightScores.has(carried.producer)) {
         await this.#measure(out, carried);
+      }
+      if ("analyze" in this.#mode && carried?.parts && carried.hw === 1) {
+        for (const part of carried.parts) {
+          if (this.#weightScores.has(part.producer)) await this.#measure(out, carried, part);
+        }
       }
       // A possible producer: its output channels are tracked to their consumer.
       this.#carrier.set(layer.outputs[0], { producer: layer.name, hw: 1 });
@@ -262,17 +298,20 @@ export class Calibrator {
   }
 
   /** Analysis: channel statistics and the sensitivity curve of the producer feeding `layer`. */
-  async #measure(layer: Layer, carried: Carried): Promise<void> {
+  async #measure(layer: Layer, carried: Carried, part?: Part): Promise<void> {
     const { tf } = this.#ex;
-    const { x, channels, block } = await this.#columns(layer, carried);
-    const wScores = this.#weightScores.get(carried.producer)!;
-    if (wScores.length !== channels) return;
+    const { x, channels: all, block } = await this.#columns(layer, carried);
+    const producer = part?.producer ?? carried.producer;
+    // The producer's channels are `channels` of the input's `all`, from `off`.
+    const off = part?.offset ?? 0, channels = part?.len ?? all;
+    const wScores = this.#weightScores.get(producer)!;
+    if (wScores.length !== channels || off + channels > all) return;
     // Per-channel mean |x| and zero fraction over samples and positions.
-    const n = x.shape[0], per = x.data.length / n / channels;
+    const n = x.shape[0], per = x.data.length / n / all;
     const mean = new Float64Array(channels), zeros = new Float64Array(channels);
     for (let i = 0; i < n; i++) {
       for (let ch = 0; ch < channels; ch++) {
-        const base = (i * channels + ch) * per;
+        const base = (i * all + off + ch) * per;
         let s = 0, z = 0;
         for (let j = 0; j < per; j++) {
           const v = x.data[base + j];
@@ -295,12 +334,12 @@ export class Calibrator {
       scores = zeros.map((z, ch) => 1 - z + 1e-6 * mean[ch] / top);
     } else scores = wScores;
     const stats: ChannelStats = { mean, zeros, scores };
-    this.stats.set(carried.producer, stats);
+    this.stats.set(producer, stats);
     if (!this.#s.sensitivity) return;
     // Sensitivity: ||A_R W_R^T||^2 / ||A W^T||^2 for R = the r lowest-scored channels, r by slices.
-    const all = Array.from({ length: channels }, (_, i) => i);
-    const { a, rows } = this.#rows(layer, x, all, block);
-    const d = channels * block;
+    const every = Array.from({ length: all }, (_, i) => i);
+    const { a, rows } = this.#rows(layer, x, every, block);
+    const d = all * block;
     const wData = await layer.params.weight.float32();
     const out = layer.params.weight.shape[0];
     const order = Array.from(scores.keys()).sort((p, q) => scores[p] - scores[q]);
@@ -313,7 +352,7 @@ export class Calibrator {
       for (let r = 0; r < channels;) {
         const next = Math.min(channels, r + slice);
         const cols: number[] = [];
-        for (let i = r; i < next; i++) for (let j = 0; j < block; j++) cols.push(order[i] * block + j);
+        for (let i = r; i < next; i++) for (let j = 0; j < block; j++) cols.push((off + order[i]) * block + j);
         const updated = tf.tidy(() => {
           const idx = tf.tensor1d(cols, "int32");
           return tf.add(delta, tf.matMul(tf.gather(ta, idx, 1), tf.gather(tw, idx, 1), false, true));

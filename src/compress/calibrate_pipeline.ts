@@ -154,8 +154,8 @@ export async function prepareCalibration(
       const analysis = cal.applyTo(
         await analyzePruning(stream, { ...prune, criterion: criterion === "l2" ? "l2" : "l1" }),
       );
-      summary.sensitivityOrder = analysis.producers.some((p) => p.removalCost);
       plan = planPruning(analysis, prune);
+      summary.sensitivityOrder = plan.measured ?? false;
     } finally {
       cal.dispose();
       model.close?.();

@@ -117,6 +117,7 @@ export async function compress(
       pruneSkipped: plan?.skipped,
       tensorBytes: tensorBytes.size > 0 ? tensorBytes : undefined,
     });
+    if (plan?.warning) report.pruneWarning = plan.warning;
     if (cal) report.calibration = cal.summary();
     return report;
   } finally {

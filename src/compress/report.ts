@@ -51,6 +51,8 @@ export interface CompressReport {
   ratio: number;
   pruneOrder: PruneStep[];
   pruneSkipped: { layer: string; reason: string }[];
+  /** Set when a global pruning target was not reached (see `PrunePlan.warning` in ./prune.ts). */
+  pruneWarning?: string;
   seconds: number;
   /** What calibration did (`compress --calibration`). */
   calibration?: import("./calibrate_pipeline.ts").CalibrationSummary;
@@ -222,6 +224,7 @@ export function formatReport(r: CompressReport): string {
     out.push("", `prune order (${r.pruneOrder.length} steps): ${compactOrder(r.pruneOrder)}`);
   }
   for (const s of r.pruneSkipped) out.push(`not pruned: ${s.layer} (${s.reason})`);
+  if (r.pruneWarning) out.push(`warning: ${r.pruneWarning}`);
   out.push(
     "",
     `${r.input} -> ${r.output} with ${r.recipe}: ${fmtBytes(t.bytesBefore)} of float32 parameters -> ${
