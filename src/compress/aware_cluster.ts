@@ -26,6 +26,7 @@ import type { TfTensor } from "../eval/tf.ts";
 import { releaseMemory } from "../memory.ts";
 import { Tensor } from "../model/tensor.ts";
 import type { Layer } from "../model/types.ts";
+import { ortGemm } from "../linalg/ort_gemm.ts";
 import { chunkFor, patchesOfChunk } from "./calibrate.ts";
 import { bitsFor, clusteredTensor, type ClusterOptions } from "./cluster.ts";
 import { inverseHessianFactor, quantizeSequential, refineCenters } from "./gptq.ts";
@@ -112,13 +113,17 @@ export interface LayerStats {
   sum: Float64Array;
 }
 
-/** Adds the rows A [rows, d] to `into` (made when undefined). */
-function addRows(
-  tf: LayerExecutor["tf"],
+/**
+ * Adds the rows A [rows, d] to `into` (made when undefined). A^T A runs on ONNX Runtime when it is there (tfjs-wasm's
+ * transposed product is its slow path) unless the executor runs on the JavaScript backend.
+ */
+async function addRows(
+  ex: LayerExecutor,
   inp: Inputs,
   maxDim: number,
   into: LayerStats | undefined,
-): LayerStats {
+): Promise<LayerStats> {
+  const tf = ex.tf;
   const { a, rows, d } = inp;
   const st = into ?? {
     d,
@@ -136,7 +141,9 @@ function addRows(
       st.diag[j] += v * v;
     }
   }
-  if (st.h) {
+  const viaOrt = st.h && ex.backend !== "cpu" ? await ortGemm(a, a, d, rows, d, true, false) : undefined;
+  if (st.h && viaOrt) { for (let i = 0; i < viaOrt.length; i++) st.h[i] += viaOrt[i]; }
+  else if (st.h) {
     const ta = tf.tensor2d(a, [rows, d]);
     const tg = tf.matMul(ta, ta, true, false);
     const g = tg.dataSync();
@@ -275,11 +282,13 @@ export class ClusterCalibrator {
       if (this.#stats?.collect) {
         const inp = ex.has(layer.inputs[0]) ? await this.#inputs(layer) : undefined;
         const old = this.#stats.map.get(layer.name);
-        if (inp && (!old || old.d === inp.d)) this.#stats.map.set(layer.name, addRows(ex.tf, inp, this.#s.maxDim, old));
+        if (inp && (!old || old.d === inp.d)) {
+          this.#stats.map.set(layer.name, await addRows(ex, inp, this.#s.maxDim, old));
+        }
       } else if (this.#stats) out = await this.#cluster(layer, bits, this.#stats.map.get(layer.name));
       else {
         const inp = ex.has(layer.inputs[0]) ? await this.#inputs(layer) : undefined;
-        out = await this.#cluster(layer, bits, inp ? addRows(ex.tf, inp, this.#s.maxDim, undefined) : undefined);
+        out = await this.#cluster(layer, bits, inp ? await addRows(ex, inp, this.#s.maxDim, undefined) : undefined);
       }
     }
     if (this.#batch) await ex.run(this.#s.measureOnly || this.#stats?.collect ? layer : out);
