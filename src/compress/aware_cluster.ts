@@ -21,14 +21,16 @@
  * @module
  */
 import { encodeClustered } from "../../formats/cvp/clustered.ts";
-import { type Activation, LayerExecutor } from "../eval/executor.ts";
+import { LayerExecutor } from "../eval/executor.ts";
 import type { TfTensor } from "../eval/tf.ts";
 import { releaseMemory } from "../memory.ts";
 import { Tensor } from "../model/tensor.ts";
 import type { Layer } from "../model/types.ts";
+import { ortGemm } from "../linalg/ort_gemm.ts";
+import { chunkFor, patchesOfChunk } from "./calibrate.ts";
 import { bitsFor, clusteredTensor, type ClusterOptions } from "./cluster.ts";
 import { inverseHessianFactor, quantizeSequential, refineCenters } from "./gptq.ts";
-import { convGeometry, convOutputSize, im2colRows, samplePositions } from "./im2col.ts";
+import { convGeometry, convOutputSize, samplePositions } from "./im2col.ts";
 import { type CenterRepr, type Clustering, kmeans1d, roundTo } from "./kmeans1d.ts";
 
 /** Centres rounded to `repr`, sorted and distinct (+0 for zero), with the indices remapped. */
@@ -111,13 +113,17 @@ export interface LayerStats {
   sum: Float64Array;
 }
 
-/** Adds the rows A [rows, d] to `into` (made when undefined). */
-function addRows(
-  tf: LayerExecutor["tf"],
+/**
+ * Adds the rows A [rows, d] to `into` (made when undefined). A^T A runs on ONNX Runtime when it is there (tfjs-wasm's
+ * transposed product is its slow path) unless the executor runs on the JavaScript backend.
+ */
+async function addRows(
+  ex: LayerExecutor,
   inp: Inputs,
   maxDim: number,
   into: LayerStats | undefined,
-): LayerStats {
+): Promise<LayerStats> {
+  const tf = ex.tf;
   const { a, rows, d } = inp;
   const st = into ?? {
     d,
@@ -135,7 +141,9 @@ function addRows(
       st.diag[j] += v * v;
     }
   }
-  if (st.h) {
+  const viaOrt = st.h && ex.backend !== "cpu" ? await ortGemm(a, a, d, rows, d, true, false) : undefined;
+  if (st.h && viaOrt) { for (let i = 0; i < viaOrt.length; i++) st.h[i] += viaOrt[i]; }
+  else if (st.h) {
     const ta = tf.tensor2d(a, [rows, d]);
     const tg = tf.matMul(ta, ta, true, false);
     const g = tg.dataSync();
@@ -192,7 +200,12 @@ export class ClusterCalibrator {
     options: ClusterOptions,
     settings: AwareClusterSettings = {},
   ): Promise<ClusterCalibrator> {
-    const ex = await LayerExecutor.create({ uses: wiring.uses, keep: wiring.keep, backend: settings.backend });
+    const ex = await LayerExecutor.create({
+      uses: wiring.uses,
+      keep: wiring.keep,
+      backend: settings.backend,
+      chunk: chunkFor(batch),
+    });
     const c = new ClusterCalibrator(ex, batch, options, settings);
     c.#outputs = wiring.keep ?? [];
     return c;
@@ -209,7 +222,12 @@ export class ClusterCalibrator {
     stats: Map<string, LayerStats>,
     settings: AwareClusterSettings = {},
   ): Promise<ClusterCalibrator> {
-    const ex = await LayerExecutor.create({ uses: wiring.uses, keep: wiring.keep, backend: settings.backend });
+    const ex = await LayerExecutor.create({
+      uses: wiring.uses,
+      keep: wiring.keep,
+      backend: settings.backend,
+      chunk: chunkFor(batch),
+    });
     return new ClusterCalibrator(ex, batch, options, settings, { map: stats, collect: true });
   }
 
@@ -262,15 +280,15 @@ export class ClusterCalibrator {
     if (bits !== undefined && bits < 16 && w.size >= (this.#options.minSize ?? 0)) {
       if (!Number.isInteger(bits) || bits < 1) throw new RangeError(`Invalid bits ${bits} for layer '${layer.name}'`);
       if (this.#stats?.collect) {
-        const x = ex.has(layer.inputs[0]) ? await ex.read(layer.inputs[0]) : undefined;
-        const inp = x && this.#inputs(layer, x);
+        const inp = ex.has(layer.inputs[0]) ? await this.#inputs(layer) : undefined;
         const old = this.#stats.map.get(layer.name);
-        if (inp && (!old || old.d === inp.d)) this.#stats.map.set(layer.name, addRows(ex.tf, inp, this.#s.maxDim, old));
+        if (inp && (!old || old.d === inp.d)) {
+          this.#stats.map.set(layer.name, await addRows(ex, inp, this.#s.maxDim, old));
+        }
       } else if (this.#stats) out = await this.#cluster(layer, bits, this.#stats.map.get(layer.name));
       else {
-        const x = ex.has(layer.inputs[0]) ? await ex.read(layer.inputs[0]) : undefined;
-        const inp = x && this.#inputs(layer, x);
-        out = await this.#cluster(layer, bits, inp ? addRows(ex.tf, inp, this.#s.maxDim, undefined) : undefined);
+        const inp = ex.has(layer.inputs[0]) ? await this.#inputs(layer) : undefined;
+        out = await this.#cluster(layer, bits, inp ? await addRows(ex, inp, this.#s.maxDim, undefined) : undefined);
       }
     }
     if (this.#batch) await ex.run(this.#s.measureOnly || this.#stats?.collect ? layer : out);
@@ -278,23 +296,32 @@ export class ClusterCalibrator {
     return out;
   }
 
-  /** A [rows, d]: the layer's inputs as rows, or undefined when the layout is not understood. */
-  #inputs(layer: Layer, x: Activation): Inputs | undefined {
+  /**
+   * A [rows, d]: the layer's inputs as rows, or undefined when the layout is not understood. A conv's patches are
+   * gathered chunk by chunk of the batch, so its input is never copied out whole.
+   */
+  async #inputs(layer: Layer): Promise<Inputs | undefined> {
     const w = layer.params.weight;
     const d = w.size / w.shape[0];
+    const name = layer.inputs[0];
+    const shape = this.#ex.shape(name);
     if (layer.op === "FC") {
+      const x = await this.#ex.read(name);
       const n = x.shape[0];
       return x.data.length / n === d ? { a: x.data, rows: n, d } : undefined;
     }
-    if (((layer.attrs.group as number | undefined) ?? 1) !== 1 || x.shape.length !== 4) return undefined;
+    if (((layer.attrs.group as number | undefined) ?? 1) !== 1 || shape.length !== 4) return undefined;
     const g = convGeometry(layer.attrs, w.shape);
-    if (x.shape[1] * g.kh * g.kw !== d) return undefined;
-    const [oh, ow] = convOutputSize(g, x.shape[2], x.shape[3]);
-    const total = x.shape[0] * oh * ow;
+    if (shape[1] * g.kh * g.kw !== d) return undefined;
+    const [oh, ow] = convOutputSize(g, shape[2], shape[3]);
+    const total = shape[0] * oh * ow;
     const rows = Math.max(1, Math.min(total, this.#s.maxRows));
     const pos = samplePositions(total, rows, this.#seed++);
-    const channels = Array.from({ length: x.shape[1] }, (_, i) => i);
-    return { a: im2colRows(x.data, x.shape, g, pos, channels), rows, d };
+    const channels = Array.from({ length: shape[1] }, (_, i) => i);
+    const a = new Float32Array(rows * d);
+    let at = 0;
+    for await (const x of this.#ex.readChunks(name)) at = patchesOfChunk(x, g, oh * ow, pos, channels, a, at);
+    return { a, rows, d };
   }
 
   async #cluster(layer: Layer, bits: number, st: LayerStats | undefined): Promise<Layer> {

@@ -22,9 +22,16 @@
  *   drops exactly those columns. The executor runs the rewritten layer, so later layers are fitted on the inputs
  *   the compressed network will really see.
  *
+ * Memory and speed: the batch runs in chunks of samples ({@link chunkFor}; VGG16: 3 images a chunk), each layer's
+ * input is read back chunk by chunk (statistics and sampled patches in one pass, never the whole activation copied
+ * out), and with ONNX Runtime (`--allow-ffi`) the products of the fits and of the sensitivity curves, and the
+ * executor's convolutions, run there on all cores. Without it everything runs in tfjs, as before (same results).
+ *
  * @module
  */
 import { type Activation, LayerExecutor } from "../eval/executor.ts";
+import { gemm } from "../linalg/gemm.ts";
+import { gemmOrt, ortGemm } from "../linalg/ort_gemm.ts";
 import type { TfTensor } from "../linalg/tf.ts";
 import { releaseMemory } from "../memory.ts";
 import { Tensor } from "../model/tensor.ts";
@@ -55,6 +62,11 @@ export interface CalibrateSettings {
   sensitivity?: boolean;
   /** tfjs backend (default wasm). */
   backend?: "wasm" | "cpu";
+  /**
+   * The batch runs in chunks of samples sized so that one chunk's input is at most 1/32 of this (default 64 MiB:
+   * 3 VGG16 samples), so a layer's transient memory is about one chunk's (see ../eval/executor.ts).
+   */
+  chunkBytes?: number;
 }
 
 /** What the calibrator did to a layer. */
@@ -106,7 +118,7 @@ export class Calibrator {
   readonly stats = new Map<string, ChannelStats>();
   #ex: LayerExecutor;
   #mode: CalibratorMode;
-  #s: Required<Omit<CalibrateSettings, "backend">>;
+  #s: Required<Omit<CalibrateSettings, "backend" | "chunkBytes">>;
   #origFc?: Layer;
   #gapRef?: { fc: string; y: Float32Array; out: number };
   #carrier = new Map<string, Carried>();
@@ -114,14 +126,18 @@ export class Calibrator {
   #batch: { x: Float32Array; shape: number[]; input: string };
   #started = false;
   #seed = 1;
+  /** Products (and the executor's convolutions) on ONNX Runtime. */
+  #ort: boolean;
 
   private constructor(
     ex: LayerExecutor,
     batch: { x: Float32Array; shape: number[]; input: string },
     mode: CalibratorMode,
     s: CalibrateSettings,
+    ort: boolean,
   ) {
     this.#ex = ex;
+    this.#ort = ort;
     this.#batch = batch;
     this.#mode = mode;
     this.#s = {
@@ -145,8 +161,17 @@ export class Calibrator {
     mode: CalibratorMode,
     settings: CalibrateSettings = {},
   ): Promise<Calibrator> {
-    const ex = await LayerExecutor.create({ uses: wiring.uses, keep: wiring.keep, backend: settings.backend });
-    return new Calibrator(ex, batch, mode, settings);
+    const chunk = chunkFor(batch, settings.chunkBytes);
+    // With ONNX Runtime (and no forced JavaScript backend) the convolutions run there too.
+    const ort = settings.backend === "cpu" ? undefined : await gemmOrt();
+    const ex = await LayerExecutor.create({
+      uses: wiring.uses,
+      keep: wiring.keep,
+      backend: settings.backend,
+      chunk,
+      ort,
+    });
+    return new Calibrator(ex, batch, mode, settings, !!ort);
   }
 
   /** A pass-through stage to put before the GAP stage: remembers the first FC as it was. */
@@ -260,72 +285,97 @@ export class Calibrator {
     return out;
   }
 
-  /** Column layout of `layer`'s input as channels: channel count, columns per channel, and the input. */
-  async #columns(
-    layer: Layer,
-    carried: Carried | undefined,
-  ): Promise<{ x: Activation; channels: number; block: number }> {
-    const x = await this.#ex.read(layer.inputs[0]);
+  /** Column layout of `layer`'s input as channels: channel count, columns per channel, and the input's shape. */
+  #columns(layer: Layer, carried: Carried | undefined): { shape: number[]; channels: number; block: number } {
+    const shape = this.#ex.shape(layer.inputs[0]);
     const w = layer.params.weight;
     if (layer.op === "FC") {
-      const n = x.shape[0], f = x.data.length / n;
-      const hw = x.shape.length === 4 ? x.shape[2] * x.shape[3] : carried?.hw ?? 1;
-      return { x, channels: f / hw, block: hw };
+      const f = shape.slice(1).reduce((p, q) => p * q, 1);
+      const hw = shape.length === 4 ? shape[2] * shape[3] : carried?.hw ?? 1;
+      return { shape, channels: f / hw, block: hw };
     }
-    return { x, channels: x.shape[1], block: w.shape[2] * w.shape[3] };
+    return { shape, channels: shape[1], block: w.shape[2] * w.shape[3] };
   }
 
-  /** The matrix A whose rows are the layer's input vectors (samples for FC, sampled patches for Conv). */
-  #rows(layer: Layer, x: Activation, channels: number[], block: number): { a: Float32Array; rows: number } {
-    if (layer.op === "FC") {
-      const n = x.shape[0], f = x.data.length / n;
-      if (channels.length * block === f) return { a: x.data, rows: n };
-      const a = new Float32Array(n * channels.length * block);
-      for (let i = 0; i < n; i++) {
-        channels.forEach((ch, j) => {
-          a.set(x.data.subarray(i * f + ch * block, i * f + (ch + 1) * block), (i * channels.length + j) * block);
-        });
+  /**
+   * One pass over the layer's input, chunk by chunk (so a big activation is never copied out whole): per-channel
+   * sums of |x| and zero counts when `stats`, and when `rows` the matrix A whose rows are the layer's input vectors
+   * over all channels (samples for FC, sampled patches for Conv).
+   */
+  async #scan(
+    layer: Layer,
+    shape: number[],
+    channels: number,
+    want: { stats: boolean; rows: boolean },
+  ): Promise<{ mean: Float64Array; zeros: Float64Array; a: Float32Array; rows: number }> {
+    const mean = new Float64Array(channels), zeros = new Float64Array(channels);
+    const n = shape[0];
+    const f = shape.slice(1).reduce((p, q) => p * q, 1);
+    let a = new Float32Array(0), rows = 0;
+    let conv: { g: ReturnType<typeof convGeometry>; ohw: number; pos: Int32Array; cols: number } | undefined;
+    if (want.rows) {
+      if (layer.op === "FC") {
+        a = new Float32Array(n * f);
+        rows = n;
+      } else {
+        const g = convGeometry(layer.attrs, layer.params.weight.shape);
+        const [oh, ow] = convOutputSize(g, shape[2], shape[3]);
+        const total = n * oh * ow;
+        const cols = channels * g.kh * g.kw;
+        rows = Math.max(1, Math.min(total, this.#s.maxRows, Math.floor(this.#s.maxCells / Math.max(1, cols))));
+        conv = { g, ohw: oh * ow, pos: samplePositions(total, rows, this.#seed++), cols };
+        a = new Float32Array(rows * cols);
       }
-      return { a, rows: n };
     }
-    const g = convGeometry(layer.attrs, layer.params.weight.shape);
-    const [oh, ow] = convOutputSize(g, x.shape[2], x.shape[3]);
-    const total = x.shape[0] * oh * ow;
-    const cols = channels.length * block;
-    const rows = Math.max(1, Math.min(total, this.#s.maxRows, Math.floor(this.#s.maxCells / Math.max(1, cols))));
-    const pos = samplePositions(total, rows, this.#seed++);
-    return { a: im2colRows(x.data, x.shape, g, pos, channels), rows };
+    const all = Array.from({ length: channels }, (_, i) => i);
+    let at = 0; // next position row (Conv)
+    for await (const x of this.#ex.readChunks(layer.inputs[0])) {
+      const m = x.shape[0], per = x.data.length / m / channels;
+      if (want.stats) {
+        for (let i = 0; i < m; i++) {
+          for (let ch = 0; ch < channels; ch++) {
+            const base = (i * channels + ch) * per;
+            let s = 0, z = 0;
+            for (let j = 0; j < per; j++) {
+              const v = x.data[base + j];
+              s += Math.abs(v);
+              if (v === 0) z++;
+            }
+            mean[ch] += s;
+            zeros[ch] += z;
+          }
+        }
+      }
+      if (!want.rows) continue;
+      if (!conv) {
+        a.set(x.data, x.first * f);
+        continue;
+      }
+      at = patchesOfChunk(x, conv.g, conv.ohw, conv.pos, all, a, at);
+    }
+    if (want.stats) {
+      const per = f / channels;
+      for (let ch = 0; ch < channels; ch++) {
+        mean[ch] /= n * per;
+        zeros[ch] /= n * per;
+      }
+    }
+    return { mean, zeros, a, rows };
   }
 
   /** Analysis: channel statistics and the sensitivity curve of the producer feeding `layer`. */
   async #measure(layer: Layer, carried: Carried, part?: Part): Promise<void> {
     const { tf } = this.#ex;
-    const { x, channels: all, block } = await this.#columns(layer, carried);
+    const { shape, channels: all, block } = this.#columns(layer, carried);
     const producer = part?.producer ?? carried.producer;
     // The producer's channels are `channels` of the input's `all`, from `off`.
     const off = part?.offset ?? 0, channels = part?.len ?? all;
     const wScores = this.#weightScores.get(producer)!;
     if (wScores.length !== channels || off + channels > all) return;
-    // Per-channel mean |x| and zero fraction over samples and positions.
-    const n = x.shape[0], per = x.data.length / n / all;
-    const mean = new Float64Array(channels), zeros = new Float64Array(channels);
-    for (let i = 0; i < n; i++) {
-      for (let ch = 0; ch < channels; ch++) {
-        const base = (i * all + off + ch) * per;
-        let s = 0, z = 0;
-        for (let j = 0; j < per; j++) {
-          const v = x.data[base + j];
-          s += Math.abs(v);
-          if (v === 0) z++;
-        }
-        mean[ch] += s;
-        zeros[ch] += z;
-      }
-    }
-    for (let ch = 0; ch < channels; ch++) {
-      mean[ch] /= n * per;
-      zeros[ch] /= n * per;
-    }
+    // Per-channel mean |x| and zero fraction over samples and positions; the rows for the sensitivity in the same pass.
+    const scan = await this.#scan(layer, shape, all, { stats: true, rows: this.#s.sensitivity });
+    const { a, rows } = scan;
+    const mean = scan.mean.slice(off, off + channels), zeros = scan.zeros.slice(off, off + channels);
     const { criterion, step } = (this.#mode as { analyze: { criterion: Criterion; step: number } }).analyze;
     let scores: Float64Array;
     if (criterion === "mean_activation") scores = mean;
@@ -337,36 +387,16 @@ export class Calibrator {
     this.stats.set(producer, stats);
     if (!this.#s.sensitivity) return;
     // Sensitivity: ||A_R W_R^T||^2 / ||A W^T||^2 for R = the r lowest-scored channels, r by slices.
-    const every = Array.from({ length: all }, (_, i) => i);
-    const { a, rows } = this.#rows(layer, x, every, block);
     const d = all * block;
     const wData = await layer.params.weight.float32();
     const out = layer.params.weight.shape[0];
     const order = Array.from(scores.keys()).sort((p, q) => scores[p] - scores[q]);
     const slice = Math.max(1, Math.round(step * channels));
-    const at = new Map<number, number>([[0, 0]]);
-    const ta = tf.tensor2d(a, [rows, d]), tw = tf.tensor2d(wData, [out, d]);
-    try {
-      const norm = tf.tidy(() => tf.sum(tf.square(tf.matMul(ta, tw, false, true))).dataSync()[0]) || 1;
-      let delta: TfTensor = tf.zeros([rows, out]);
-      for (let r = 0; r < channels;) {
-        const next = Math.min(channels, r + slice);
-        const cols: number[] = [];
-        for (let i = r; i < next; i++) for (let j = 0; j < block; j++) cols.push((off + order[i]) * block + j);
-        const updated = tf.tidy(() => {
-          const idx = tf.tensor1d(cols, "int32");
-          return tf.add(delta, tf.matMul(tf.gather(ta, idx, 1), tf.gather(tw, idx, 1), false, true));
-        });
-        delta.dispose();
-        delta = updated;
-        at.set(next, tf.tidy(() => tf.sum(tf.square(delta)).dataSync()[0]) / norm);
-        r = next;
-      }
-      delta.dispose();
-    } finally {
-      ta.dispose();
-      tw.dispose();
-    }
+    // Columns of the whole input: the producer's channels start at `off`.
+    const global = order.map((ch) => off + ch);
+    const at = this.#ort
+      ? await curveOrt(a, wData, rows, d, out, global, block, slice)
+      : curveTf(tf, a, wData, rows, d, out, global, block, slice);
     // Linear between the measured points, made non-decreasing.
     const cost = new Float64Array(channels + 1);
     const pts = [...at.keys()].sort((p, q) => p - q);
@@ -387,7 +417,7 @@ export class Calibrator {
   ): Promise<Layer> {
     const { tf } = this.#ex;
     const w = layer.params.weight;
-    const { x, channels, block } = await this.#columns(layer, carried);
+    const { shape, channels, block } = this.#columns(layer, carried);
     const kept = keep ?? Array.from({ length: channels }, (_, i) => i);
     const kind = gapRef ? "refit" : "reconstruct";
     const hasBias = !!layer.params.bias;
@@ -404,8 +434,7 @@ export class Calibrator {
     const wData = await w.float32();
     const bias = hasBias ? await layer.params.bias.float32() : undefined;
     // Rows: samples (FC) or sampled patches (Conv) over all channels; A_k = the kept columns (+ a ones column).
-    const all = Array.from({ length: channels }, (_, i) => i);
-    const { a, rows } = this.#rows(layer, x, all, block);
+    const { a, rows } = await this.#scan(layer, shape, channels, { stats: false, rows: true });
     const keptCols: number[] = [];
     for (const ch of kept) for (let j = 0; j < block; j++) keptCols.push(ch * block + j);
     // Prior theta0 [dk, out]: the current weights on the kept columns, and the bias.
@@ -414,36 +443,13 @@ export class Calibrator {
       keptCols.forEach((col, i) => (prior[i * out + o] = wData[o * d + col]));
       if (bias) prior[(dk - 1) * out + o] = bias[o];
     }
-    const ta = tf.tensor2d(a, [rows, d]);
-    let gram: Float64Array, rhs: Float64Array, errBefore: number, yNorm: number;
-    let ak: TfTensor | undefined, ty: TfTensor | undefined;
-    try {
-      ty = gapRef ? tf.tensor2d(gapRef.y, [rows, gapRef.out]) : tf.tidy(() => {
-        const y = tf.matMul(ta, tf.tensor2d(wData, [out, d]), false, true);
-        return bias ? tf.add(y, tf.tensor1d(bias)) : y;
-      });
-      if (ty.shape[0] !== rows || ty.shape[1] !== out) {
-        this.events.push({ layer: layer.name, kind: "skip", note: "the reference output does not match" });
-        return layer;
-      }
-      ak = tf.tidy(() => {
-        const g = tf.gather(ta, tf.tensor1d(keptCols, "int32"), 1);
-        return hasBias ? tf.concat([g, tf.ones([rows, 1])], 1) : g;
-      });
-      const [g, r] = tf.tidy(() => [tf.matMul(ak!, ak!, true, false), tf.matMul(ak!, ty!, true, false)]);
-      gram = Float64Array.from(await g.data());
-      rhs = Float64Array.from(await r.data());
-      g.dispose();
-      r.dispose();
-      yNorm = tf.tidy(() => tf.sum(tf.square(ty!)).dataSync()[0]) || 1;
-      errBefore = residual(tf, ak, ty, prior, dk, out) / yNorm;
-    } finally {
-      ta.dispose();
+    const sys = { a, rows, d, out, wData, bias, keptCols, dk, prior, gapRef, ridge: this.#s.ridge };
+    const solved = this.#ort ? await solveOrt(sys) : await solveTf(tf, sys);
+    if (!solved) {
+      this.events.push({ layer: layer.name, kind: "skip", note: "the reference output does not match" });
+      return layer;
     }
-    const { x: theta } = ridgeSolve(gram, rhs, dk, out, { ridge: this.#s.ridge, prior });
-    const errAfter = residual(tf, ak, ty, theta, dk, out) / yNorm;
-    ak.dispose();
-    ty.dispose();
+    const { theta, errBefore, errAfter } = solved;
     // Full-width weight, zero at the removed channels; the prune stage drops those columns.
     const nw = new Float32Array(out * d);
     for (let o = 0; o < out; o++) keptCols.forEach((col, i) => (nw[o * d + col] = theta[i * out + o]));
@@ -478,8 +484,244 @@ export class Calibrator {
   }
 }
 
+type Tf = LayerExecutor["tf"];
+
+/**
+ * Samples per executor chunk for a calibration batch: one chunk's input at most 1/32 of `chunkBytes` (default
+ * 64 MiB), the largest activations being about 20x the input; undefined when the whole batch fits in one.
+ */
+export function chunkFor(batch: { x: Float32Array; shape: number[] }, chunkBytes = 64 << 20): number | undefined {
+  const n = batch.shape[0] ?? 1;
+  const sampleBytes = (4 * batch.x.length) / Math.max(1, n);
+  const chunk = Math.max(1, Math.floor(chunkBytes / (32 * Math.max(1, sampleBytes))));
+  return chunk < n ? chunk : undefined;
+}
+
+/**
+ * Writes into `into` (rows of `channels.length * kh * kw`) the patches of chunk `x` (samples from `x.first`) at the
+ * sampled positions `pos` (increasing, over samples x oh x ow) that fall in it, from row `at`; returns the next row.
+ */
+export function patchesOfChunk(
+  x: Activation & { first: number },
+  g: ReturnType<typeof convGeometry>,
+  ohw: number,
+  pos: Int32Array,
+  channels: readonly number[],
+  into: Float32Array,
+  at: number,
+): number {
+  const lo = x.first * ohw, hi = (x.first + x.shape[0]) * ohw;
+  let end = at;
+  while (end < pos.length && pos[end] < hi) end++;
+  if (end > at) {
+    const cols = channels.length * g.kh * g.kw;
+    into.set(im2colRows(x.data, x.shape, g, pos.slice(at, end).map((p) => p - lo), channels), at * cols);
+  }
+  return end;
+}
+
+/**
+ * The sensitivity curve's measured points: r -> ||A_R W_R^T||^2 / ||A W^T||^2 for R = the first r channels of
+ * `order`, r by `slice`s (A [rows, d], W [out, d], `block` columns per channel). tfjs products (no ONNX Runtime).
+ */
+function curveTf(
+  tf: Tf,
+  a: Float32Array,
+  wData: Float32Array,
+  rows: number,
+  d: number,
+  out: number,
+  order: number[],
+  block: number,
+  slice: number,
+): Map<number, number> {
+  const channels = order.length;
+  const at = new Map<number, number>([[0, 0]]);
+  const ta = tf.tensor2d(a, [rows, d]), tw = tf.tensor2d(wData, [out, d]);
+  try {
+    const norm = tf.tidy(() => tf.sum(tf.square(tf.matMul(ta, tw, false, true))).dataSync()[0]) || 1;
+    let delta: TfTensor = tf.zeros([rows, out]);
+    for (let r = 0; r < channels;) {
+      const next = Math.min(channels, r + slice);
+      const cols: number[] = [];
+      for (let i = r; i < next; i++) for (let j = 0; j < block; j++) cols.push(order[i] * block + j);
+      const updated = tf.tidy(() => {
+        const idx = tf.tensor1d(cols, "int32");
+        return tf.add(delta, tf.matMul(tf.gather(ta, idx, 1), tf.gather(tw, idx, 1), false, true));
+      });
+      delta.dispose();
+      delta = updated;
+      at.set(next, tf.tidy(() => tf.sum(tf.square(delta)).dataSync()[0]) / norm);
+      r = next;
+    }
+    delta.dispose();
+  } finally {
+    ta.dispose();
+    tw.dispose();
+  }
+  return at;
+}
+
+/** C = op(A) op(B) on ONNX Runtime (all cores), else ../linalg/gemm.ts. */
+async function mm(
+  a: Float32Array,
+  b: Float32Array,
+  m: number,
+  k: number,
+  n: number,
+  transA = false,
+  transB = false,
+): Promise<Float32Array> {
+  return (await ortGemm(a, b, m, k, n, transA, transB)) ?? (await gemm(a, b, m, k, n, { transA, transB }));
+}
+
+/** Sum of squares (float64 accumulation). */
+function sumSq(x: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < x.length; i++) s += x[i] * x[i];
+  return s;
+}
+
+/**
+ * {@link curveTf} with ONNX Runtime's products: A and W are transposed once with their columns in `order`, so each
+ * slice of channels is a contiguous block of rows of both, and its product A_s W_s^T is added to the running sum.
+ */
+async function curveOrt(
+  a: Float32Array,
+  wData: Float32Array,
+  rows: number,
+  d: number,
+  out: number,
+  order: number[],
+  block: number,
+  slice: number,
+): Promise<Map<number, number>> {
+  const channels = order.length;
+  const at = new Map<number, number>([[0, 0]]);
+  const norm = sumSq(await mm(a, wData, rows, d, out, false, true)) || 1;
+  const apT = new Float32Array(d * rows), wpT = new Float32Array(d * out);
+  let c = 0;
+  for (const ch of order) {
+    for (let j = 0; j < block; j++, c++) {
+      const col = ch * block + j;
+      for (let r = 0, base = c * rows; r < rows; r++) apT[base + r] = a[r * d + col];
+      for (let o = 0, base = c * out; o < out; o++) wpT[base + o] = wData[o * d + col];
+    }
+  }
+  const delta = new Float32Array(rows * out);
+  for (let r = 0; r < channels;) {
+    const next = Math.min(channels, r + slice);
+    const k = (next - r) * block;
+    const p = await mm(
+      apT.subarray(r * block * rows, next * block * rows),
+      wpT.subarray(r * block * out, next * block * out),
+      rows,
+      k,
+      out,
+      true,
+      false,
+    );
+    for (let i = 0; i < delta.length; i++) delta[i] += p[i];
+    at.set(next, sumSq(delta) / norm);
+    r = next;
+  }
+  return at;
+}
+
+/** The least-squares system of a rewrite: A [rows, d] over all columns, the kept columns, and the prior. */
+interface FitSystem {
+  a: Float32Array;
+  rows: number;
+  d: number;
+  out: number;
+  wData: Float32Array;
+  bias?: Float32Array;
+  keptCols: number[];
+  /** Unknowns per output: the kept columns (+ 1 for the bias). */
+  dk: number;
+  /** theta0 [dk, out]. */
+  prior: Float64Array;
+  /** The reference output instead of A W^T + b (GAP refit). */
+  gapRef?: { y: Float32Array; out: number };
+  ridge: number;
+}
+
+interface Fitted {
+  theta: Float64Array;
+  /** Squared relative errors. */
+  errBefore: number;
+  errAfter: number;
+}
+
+/** Solves a {@link FitSystem} with tfjs products; undefined when the reference output does not match. */
+async function solveTf(tf: Tf, s: FitSystem): Promise<Fitted | undefined> {
+  const { a, rows, d, out, wData, bias, keptCols, dk, prior, gapRef } = s;
+  const ta = tf.tensor2d(a, [rows, d]);
+  let gram: Float64Array, rhs: Float64Array, errBefore: number, yNorm: number;
+  let ak: TfTensor | undefined, ty: TfTensor | undefined;
+  try {
+    ty = gapRef ? tf.tensor2d(gapRef.y, [gapRef.y.length / gapRef.out, gapRef.out]) : tf.tidy(() => {
+      const y = tf.matMul(ta, tf.tensor2d(wData, [out, d]), false, true);
+      return bias ? tf.add(y, tf.tensor1d(bias)) : y;
+    });
+    if (ty.shape[0] !== rows || ty.shape[1] !== out) {
+      ty.dispose();
+      return undefined;
+    }
+    ak = tf.tidy(() => {
+      const g = tf.gather(ta, tf.tensor1d(keptCols, "int32"), 1);
+      return bias ? tf.concat([g, tf.ones([rows, 1])], 1) : g;
+    });
+    const [g, r] = tf.tidy(() => [tf.matMul(ak!, ak!, true, false), tf.matMul(ak!, ty!, true, false)]);
+    gram = Float64Array.from(await g.data());
+    rhs = Float64Array.from(await r.data());
+    g.dispose();
+    r.dispose();
+    yNorm = tf.tidy(() => tf.sum(tf.square(ty!)).dataSync()[0]) || 1;
+    errBefore = residual(tf, ak, ty, prior, dk, out) / yNorm;
+  } finally {
+    ta.dispose();
+  }
+  const { x: theta } = ridgeSolve(gram, rhs, dk, out, { ridge: s.ridge, prior });
+  const errAfter = residual(tf, ak, ty, theta, dk, out) / yNorm;
+  ak.dispose();
+  ty.dispose();
+  return { theta, errBefore, errAfter };
+}
+
+/** Solves a {@link FitSystem} with ONNX Runtime's products (float64 sums). */
+async function solveOrt(s: FitSystem): Promise<Fitted | undefined> {
+  const { a, rows, d, out, wData, bias, keptCols, dk, prior, gapRef } = s;
+  let ty: Float32Array;
+  if (gapRef) {
+    if (gapRef.out !== out || gapRef.y.length !== rows * out) return undefined;
+    ty = gapRef.y;
+  } else {
+    ty = await mm(a, wData, rows, d, out, false, true);
+    if (bias) { for (let r = 0; r < rows; r++) for (let o = 0; o < out; o++) ty[r * out + o] += bias[o]; }
+  }
+  const ak = new Float32Array(rows * dk);
+  for (let r = 0; r < rows; r++) {
+    const src = r * d, dst = r * dk;
+    for (let i = 0; i < keptCols.length; i++) ak[dst + i] = a[src + keptCols[i]];
+    if (bias) ak[dst + dk - 1] = 1;
+  }
+  const gram = Float64Array.from(await mm(ak, ak, dk, rows, dk, true, false));
+  const rhs = Float64Array.from(await mm(ak, ty, dk, rows, out, true, false));
+  const yNorm = sumSq(ty) || 1;
+  const resid = async (theta: Float64Array) => {
+    const p = await mm(ak, Float32Array.from(theta), rows, dk, out);
+    let e = 0;
+    for (let i = 0; i < p.length; i++) e += (p[i] - ty[i]) * (p[i] - ty[i]);
+    return e;
+  };
+  const errBefore = (await resid(prior)) / yNorm;
+  const { x: theta } = ridgeSolve(gram, rhs, dk, out, { ridge: s.ridge, prior });
+  return { theta, errBefore, errAfter: (await resid(theta)) / yNorm };
+}
+
 function residual(
-  tf: LayerExecutor["tf"],
+  tf: Tf,
   a: TfTensor,
   y: TfTensor,
   theta: Float64Array,
@@ -506,3 +748,6 @@ async function rowNorms(t: Tensor, kind: "l1" | "l2"): Promise<Float64Array> {
   for await (const _ of m.chunks()) { /* drain */ }
   return out;
 }
+
+/** The two product paths, for tests (tfjs and ONNX Runtime must agree). @internal */
+export const _products = { curveTf, curveOrt, solveTf, solveOrt };

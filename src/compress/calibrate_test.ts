@@ -113,3 +113,32 @@ Deno.test("calibration flags and recipe criteria: bad values are usage errors", 
   assert(throws(() => validateRecipe({ stages: [{ prune: { keep: 0.5, criterion: "taylor" } }] }, "t")));
   validateRecipe({ stages: [{ prune: { keep: 0.5, criterion: "apoz" } }] }, "t");
 });
+
+Deno.test("calibration products: ONNX Runtime's sensitivity curve and least-squares fit agree with tfjs'", async () => {
+  const { _products: p } = await import("./calibrate.ts");
+  const { loadOrt } = await import("../linalg/ort.ts");
+  if (!(await loadOrt()).ort) return;
+  const { tf } = await LayerExecutor.create({ backend: "cpu" });
+  const r = rng(21);
+  const rows = 300, channels = 6, block = 4, d = channels * block, out = 5;
+  const a = Float32Array.from({ length: rows * d }, () => r() - 0.5);
+  const w = Float32Array.from({ length: out * d }, () => r() - 0.5);
+  const order = [3, 0, 5, 1, 4, 2];
+  const ct = p.curveTf(tf, a, w, rows, d, out, order, block, 2);
+  const co = await p.curveOrt(a, w, rows, d, out, order, block, 2);
+  assert(ct.size === co.size && ct.size === 4, `points ${ct.size} vs ${co.size}`);
+  for (const [k, v] of ct) assert(Math.abs(co.get(k)! - v) < 1e-4, `curve at ${k}: ${co.get(k)} vs ${v}`);
+  const keptCols = [0, 1, 2, 3, 8, 9, 10, 11, 20, 21, 22, 23];
+  const dk = keptCols.length + 1;
+  const bias = Float32Array.from({ length: out }, () => r() - 0.5);
+  const prior = new Float64Array(dk * out);
+  for (let o = 0; o < out; o++) {
+    keptCols.forEach((c, i) => (prior[i * out + o] = w[o * d + c]));
+    prior[(dk - 1) * out + o] = bias[o];
+  }
+  const sys = { a, rows, d, out, wData: w, bias, keptCols, dk, prior, ridge: 1e-3 };
+  const ft = (await p.solveTf(tf, sys))!, fo = (await p.solveOrt(sys))!;
+  assert(Math.abs(ft.errBefore - fo.errBefore) < 1e-4 * ft.errBefore, `before ${fo.errBefore} vs ${ft.errBefore}`);
+  assert(Math.abs(ft.errAfter - fo.errAfter) < 1e-3 * ft.errAfter, `after ${fo.errAfter} vs ${ft.errAfter}`);
+  ft.theta.forEach((v, i) => assert(Math.abs(fo.theta[i] - v) < 1e-4, `theta[${i}] ${fo.theta[i]} vs ${v}`));
+});

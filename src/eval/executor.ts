@@ -15,6 +15,8 @@ import { DTYPE_SIZE, type Tensor, toFloat32 } from "../model/tensor.ts";
 import { type Act, type Params, runKernel, toNchw } from "./kernels.ts";
 import { loadTf, type Tf, type TfTensor } from "../linalg/tf.ts";
 import { releaseMemory } from "../memory.ts";
+import type { Ort } from "../linalg/ort.ts";
+import { ortConv } from "./ort_conv.ts";
 
 /** An activation read back to JavaScript: float32 in NCHW order, with its shape. */
 export interface Activation {
@@ -35,10 +37,22 @@ export interface ExecutorOptions {
   fcBlockBytes?: number;
   /** "cpu" forces the plain JavaScript backend. */
   backend?: "wasm" | "cpu";
+  /**
+   * Samples per chunk: a graph input with more samples is held and run as chunks of this many samples, layer by
+   * layer, so a layer's transient memory is one chunk's, not the whole batch's (FC weights still stream once per
+   * layer). Only for graphs whose layers treat samples independently. Default: one chunk.
+   */
+  chunk?: number;
+  /**
+   * Convolutions run on ONNX Runtime (./ort_conv.ts, all cores) instead of tfjs: faster, and rounded differently,
+   * so only for callers that accept that (calibration on ONNX Runtime). Everything else stays in tfjs.
+   */
+  ort?: Ort;
 }
 
 interface Entry {
-  act: Act;
+  /** One activation per chunk of samples (one for an unchunked batch). */
+  acts: Act[];
   /** Readers still to come, plus pins; Infinity when the value is kept. */
   left: number;
 }
@@ -53,6 +67,10 @@ export class LayerExecutor {
   #keep: Set<string>;
   #blockBytes: number;
   #dead: string[] = [];
+  #chunk: number;
+  #ort?: Ort;
+  /** Bytes of JavaScript copies of activations made since the last collection. */
+  #garbage = 0;
 
   constructor(tf: Tf, backend: string, options: ExecutorOptions = {}) {
     this.tf = tf;
@@ -60,6 +78,8 @@ export class LayerExecutor {
     this.#uses = options.uses;
     this.#keep = new Set(options.keep ?? []);
     this.#blockBytes = options.fcBlockBytes ?? 16 << 20;
+    this.#ort = options.ort;
+    this.#chunk = options.chunk !== undefined && options.chunk >= 1 ? Math.floor(options.chunk) : Infinity;
   }
 
   /** Loads tfjs (lazily, once) and makes an executor. */
@@ -73,17 +93,28 @@ export class LayerExecutor {
     return this.#uses.get(name) ?? 0;
   }
 
-  #set(name: string, act: Act): void {
+  #set(name: string, acts: Act[]): void {
     const old = this.#values.get(name);
-    if (old && old.act.t !== act.t) old.act.t.dispose();
+    if (old) { for (const a of old.acts) if (!acts.some((b) => b.t === a.t)) a.t.dispose(); }
     const left = this.#initialLeft(name);
-    this.#values.set(name, { act, left });
+    this.#values.set(name, { acts, left });
     if (left <= 0) this.#dead.push(name);
   }
 
-  /** Feeds a graph input (NCHW float32). */
+  /** Feeds a graph input (NCHW float32), split into chunks of samples when the executor was made with `chunk`. */
   setInput(name: string, data: Float32Array, shape: readonly number[]): void {
-    this.#set(name, { t: this.tf.tensor(data, [...shape]), nhwc: false });
+    const n = shape[0] ?? 1;
+    if (shape.length === 0 || n <= this.#chunk) {
+      this.#set(name, [{ t: this.tf.tensor(data, [...shape]), nhwc: false }]);
+      return;
+    }
+    const per = data.length / n;
+    const acts: Act[] = [];
+    for (let i = 0; i < n; i += this.#chunk) {
+      const m = Math.min(this.#chunk, n - i);
+      acts.push({ t: this.tf.tensor(data.subarray(i * per, (i + m) * per), [m, ...shape.slice(1)]), nhwc: false });
+    }
+    this.#set(name, acts);
   }
 
   /** True while value `name` is live. */
@@ -96,23 +127,68 @@ export class LayerExecutor {
     return [...this.#values.keys()];
   }
 
-  /** The live activation (tfjs tensor and layout) of `name`; borrowed, do not dispose. */
-  act(name: string): Act {
+  #acts(name: string): Act[] {
     const e = this.#values.get(name);
     if (!e) throw new ConvpressError("bad_format", `Activation '${name}' is not available (never produced, or freed)`);
-    return e.act;
+    return e.acts;
   }
 
-  /** The NCHW shape of a live value. */
+  /** The live activation (tfjs tensor and layout) of `name`, unchunked; borrowed, do not dispose. */
+  act(name: string): Act {
+    const acts = this.#acts(name);
+    if (acts.length !== 1) throw new ConvpressError("bad_format", `Activation '${name}' is held in chunks`);
+    return acts[0];
+  }
+
+  /** The NCHW shape of a live value (all chunks' samples). */
   shape(name: string): number[] {
-    const a = this.act(name);
+    const acts = this.#acts(name);
+    const a = acts[0];
     const s = a.t.shape as number[];
-    return a.t.rank === 4 && a.nhwc ? [s[0], s[3], s[1], s[2]] : [...s];
+    const out = a.t.rank === 4 && a.nhwc ? [s[0], s[3], s[1], s[2]] : [...s];
+    if (acts.length > 1) out[0] = acts.reduce((k, b) => k + (b.t.shape[0] as number), 0);
+    return out;
   }
 
-  /** Reads a live value back as NCHW float32. */
+  /** Reads a live value back as NCHW float32 (all chunks joined). */
   async read(name: string): Promise<Activation> {
-    const a = this.act(name);
+    const acts = this.#acts(name);
+    if (acts.length === 1) return await this.#readAct(acts[0]);
+    const shape = this.shape(name);
+    const data = new Float32Array(shape.reduce((p, q) => p * q, 1));
+    let off = 0;
+    for (const a of acts) {
+      const r = await this.#readAct(a);
+      data.set(r.data, off);
+      off += r.data.length;
+    }
+    return { data, shape };
+  }
+
+  /**
+   * Reads a live value back chunk by chunk (one chunk's copy at a time): NCHW float32 and `first`, the index of the
+   * chunk's first sample.
+   */
+  async *readChunks(name: string): AsyncGenerator<Activation & { first: number }> {
+    let first = 0;
+    for (const a of this.#acts(name)) {
+      const r = await this.#readAct(a);
+      yield { ...r, first };
+      first += r.shape[0];
+    }
+  }
+
+  /** Collects once copies of activations (read-backs, ONNX Runtime outputs) add up to 64 MiB. */
+  #copied(bytes: number): void {
+    this.#garbage += bytes;
+    if (this.#garbage >= 64 << 20) {
+      releaseMemory();
+      this.#garbage = 0;
+    }
+  }
+
+  async #readAct(a: Act): Promise<Activation> {
+    this.#copied(4 * a.t.size);
     const t = toNchw(this.tf, a);
     try {
       return { data: (await t.data()) as Float32Array, shape: [...t.shape] };
@@ -145,7 +221,7 @@ export class LayerExecutor {
   #free(name: string): void {
     const e = this.#values.get(name);
     if (!e) return;
-    e.act.t.dispose();
+    for (const a of e.acts) a.t.dispose();
     this.#values.delete(name);
   }
 
@@ -165,19 +241,44 @@ export class LayerExecutor {
           { layer: layer.name },
         );
       }
-      return e.act;
+      return e.acts;
     });
     if (!ins.length) {
       throw new ConvpressError("bad_format", `Cannot evaluate layer '${layer.name}' (${layer.op}): it has no input`, {
         layer: layer.name,
       });
     }
-    let outs: Act[];
+    const chunks = ins[0].length;
+    if (ins.some((c) => c.length !== chunks)) {
+      throw new ConvpressError(
+        "bad_format",
+        `Cannot evaluate layer '${layer.name}' (${layer.op}): inputs in unlike chunks`,
+        {
+          layer: layer.name,
+        },
+      );
+    }
+    // outs[i][c]: output i of chunk c.
+    let outs: Act[][];
     if (layer.op === "FC") outs = [await this.#fc(layer, ins[0])];
-    else {
+    else if (this.#ort && layer.op === "Conv" && layer.params.weight && ins.length === 1) {
+      outs = [await this.#ortConv(layer, ins[0])];
+    } else {
       const params: Params = {};
       for (const [role, t] of Object.entries(layer.params)) params[role] = { data: await t.float32(), shape: t.shape };
-      outs = runKernel(this.tf, layer, ins, params);
+      outs = [];
+      // Inputs this layer reads for the last time are freed chunk by chunk, so the batch's input and output of the
+      // layer are never both whole in memory.
+      const last = chunks > 1
+        ? [...new Set(layer.inputs)].filter((n) => {
+          const e = this.#values.get(n)!;
+          return e.left - layer.inputs.filter((m) => m === n).length <= 0;
+        }).map((n) => this.#values.get(n)!.acts)
+        : [];
+      for (let c = 0; c < chunks; c++) {
+        runKernel(this.tf, layer, ins.map((x) => x[c]), params).forEach((o, i) => (outs[i] ??= []).push(o));
+        for (const acts of last) if (!outs.some((o) => o[c]?.t === acts[c].t)) acts[c].t.dispose();
+      }
     }
     // The layer's weights were read into JavaScript arrays and copied into the backend: collect them now rather than
     // letting layer after layer of them pile up outside V8's heap (a no-op without --expose-gc).
@@ -185,7 +286,7 @@ export class LayerExecutor {
     layer.outputs.forEach((o, i) => {
       if (outs[i]) this.#set(o, outs[i]);
     });
-    for (const o of outs.slice(layer.outputs.length)) o.t.dispose();
+    for (const o of outs.slice(layer.outputs.length)) for (const a of o) a.t.dispose();
     for (const n of layer.inputs) {
       const e = this.#values.get(n);
       if (!e) continue;
@@ -194,8 +295,32 @@ export class LayerExecutor {
     }
   }
 
+  /** Conv on ONNX Runtime, chunk by chunk; an input chunk read for the last time is freed once it is consumed. */
+  async #ortConv(layer: Layer, xs: Act[]): Promise<Act[]> {
+    const e = this.#values.get(layer.inputs[0])!;
+    const lastRead = xs.length > 1 && e.left - 1 <= 0;
+    const bias = layer.params.bias ? await layer.params.bias.float32() : undefined;
+    const conv = await ortConv(this.#ort!, layer, await layer.params.weight.float32(), bias);
+    const outs: Act[] = [];
+    try {
+      for (const x of xs) {
+        const r = await this.#readAct(x);
+        if (lastRead) x.t.dispose();
+        const y = await conv.run(r.data, r.shape);
+        this.#copied(y.data.byteLength);
+        outs.push({ t: this.tf.tensor(y.data, y.shape), nhwc: false });
+      }
+    } catch (err) {
+      for (const o of outs) o.t.dispose();
+      throw err;
+    } finally {
+      await conv.release();
+    }
+    return outs;
+  }
+
   /** FC: y = x W^T + b with W [out, in] streamed in blocks of rows. A rank > 2 input is flattened in C,H,W order. */
-  async #fc(layer: Layer, x: Act): Promise<Act> {
+  async #fc(layer: Layer, xs: Act[]): Promise<Act[]> {
     const tf = this.tf;
     const w = layer.params.weight;
     if (!w || w.shape.length !== 2) {
@@ -204,12 +329,16 @@ export class LayerExecutor {
       });
     }
     const [out, inn] = w.shape;
-    const x2 = tf.tidy(() => {
-      const n = toNchw(tf, x);
-      return tf.reshape(n, [n.shape[0], n.size / n.shape[0]]);
-    });
-    const parts: TfTensor[] = [];
+    const x2s = xs.map((x) =>
+      tf.tidy(() => {
+        const n = toNchw(tf, x);
+        return tf.reshape(n, [n.shape[0], n.size / n.shape[0]]);
+      })
+    );
+    // parts[c]: the output blocks of chunk c.
+    const parts: TfTensor[][] = xs.map(() => []);
     try {
+      const x2 = x2s[0];
       if (x2.shape[1] !== inn) {
         throw new ConvpressError(
           "bad_format",
@@ -223,7 +352,7 @@ export class LayerExecutor {
       let sinceGc = 0;
       for await (const block of weightRows(w, this.#blockBytes)) {
         const wt = tf.tensor2d(block.data, [block.rows, inn]);
-        parts.push(tf.matMul(x2, wt, false, true));
+        x2s.forEach((x, c) => parts[c].push(tf.matMul(x, wt, false, true)));
         wt.dispose();
         // Each block leaves its file chunks and float32 copy as garbage: collect every few blocks.
         sinceGc += block.data.byteLength;
@@ -232,21 +361,23 @@ export class LayerExecutor {
           sinceGc = 0;
         }
       }
-      const y = tf.tidy(() => {
-        let r = parts.length === 1 ? tf.clone(parts[0]) : tf.concat(parts, 1);
-        if (bias) r = tf.add(r, tf.tensor1d(bias));
-        return r;
+      return parts.map((ps) => {
+        const y = tf.tidy(() => {
+          let r = ps.length === 1 ? tf.clone(ps[0]) : tf.concat(ps, 1);
+          if (bias) r = tf.add(r, tf.tensor1d(bias));
+          return r;
+        });
+        return { t: y, nhwc: false };
       });
-      return { t: y, nhwc: false };
     } finally {
-      x2.dispose();
-      for (const p of parts) p.dispose();
+      for (const x of x2s) x.dispose();
+      for (const ps of parts) for (const p of ps) p.dispose();
     }
   }
 
   /** Frees every live value. */
   dispose(): void {
-    for (const e of this.#values.values()) e.act.t.dispose();
+    for (const e of this.#values.values()) for (const a of e.acts) a.t.dispose();
     this.#values.clear();
     this.#dead = [];
   }

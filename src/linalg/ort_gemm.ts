@@ -73,7 +73,13 @@ export async function ortGemm(
   const key = `${transA}${transB}`;
   let s = sessions.get(key);
   if (!s) {
-    s = ort.InferenceSession.create(gemmModel(transA, transB), { graphOptimizationLevel: "all" });
+    // No memory arena: it would keep the largest product's buffers (fc7's randomized SVD, calibration patches)
+    // for the rest of the run.
+    s = ort.InferenceSession.create(gemmModel(transA, transB), {
+      graphOptimizationLevel: "all",
+      enableCpuMemArena: false,
+      enableMemPattern: false,
+    });
     sessions.set(key, s);
   }
   const session = await s;
