@@ -138,3 +138,40 @@ testNeeding(
     }
   },
 );
+
+testNeeding(
+  "compress --max-drop with --batch: layers weighed by their measured gain to the output, agreement from the file",
+  { paths: [LENET, MNIST] },
+  async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const src = [`${LENET}/lenet_iter_10000.caffemodel`, "--prototxt", `${LENET}/mnist_deploy.prototxt`];
+      const cal = ["--calibration", MNIST, "--scale", "0.00390625", "--limit", "64", "--batch", "32"];
+      const r = await runCli([
+        "compress",
+        ...src,
+        ...cal,
+        "--max-drop",
+        "2",
+        "--target-size",
+        "200000",
+        "-o",
+        `${dir}/m.cvp`,
+      ]);
+      assert(r.code === 0, r.stderr);
+      const text = new TextDecoder().decode(r.stdout);
+      assert(/gain to the model output from 4 probes/.test(text), text);
+      const gains = [...text.matchAll(/gain ([0-9.e+-]+)\)/g)].map((m) => Number(m[1]));
+      assert(gains.length === 4 && gains.every((g) => g > 0 && Number.isFinite(g)), `gains ${gains}`);
+      const tried = /--max-drop 2: tried (.*)/.exec(text)?.[1] ?? "";
+      const tries = [...tried.matchAll(/(\d+) B at ([0-9.]+)%/g)].map((m) => [Number(m[1]), Number(m[2])]);
+      assert(tries.length >= 2 && tries[0][0] <= 200_000, tried);
+      // The file kept is the smallest try within 2 points on the 64 calibration digits.
+      const size = (await Deno.stat(`${dir}/m.cvp`)).size;
+      const ok = tries.filter(([, a]) => a >= 98);
+      assert(ok.length > 0 && size === Math.min(...ok.map(([b]) => b)), `${size} B; ${tried}`);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);

@@ -28,9 +28,10 @@ Options:
       --bits SPEC          N | conv=N,fc=M,LAYER=N,fire9/*=N: k-means clustering with 2^N centres stored as
                            fp16, per layer kind, layer name or pattern (exact names, then patterns, then kinds)
       --target-size BYTES  choose each layer's width so the .cvp file fits in BYTES (entropy coding included),
-                           by each layer's measured error and bytes; prints the choice; a target not reached is
-                           a warning (an error with --strict)
-      --max-drop P         with --calibration (no --batch): the smallest file whose top-1 agreement with the
+                           by each layer's measured error and bytes (with --calibration weighed by its gain to
+                           the model's output, one probe pass per layer); prints the choice; a target not
+                           reached is a warning (an error with --strict)
+      --max-drop P         with --calibration: the smallest file whose top-1 agreement with the
                            original on the calibration data drops at most P points (bisection over sizes,
                            below --target-size when given)
       --recipe-out FILE    write the recipe that reproduces the choice of --target-size or --max-drop

@@ -167,6 +167,8 @@ export class ClusterCalibrator {
   #outputs: string[] = [];
   /** Top-1 class per calibration sample at the model's first output, once the stream ended (streaming mode). */
   top1?: Int32Array;
+  /** The model's first output on the calibration batch [samples, classes], once the stream ended (streaming mode). */
+  output?: Float32Array;
   #seed = 7;
 
   private constructor(
@@ -251,6 +253,7 @@ export class ClusterCalibrator {
         if (this.#batch && !this.#stats && name) {
           const y = await this.#ex.read(name);
           const n = y.shape[0], k = y.data.length / n;
+          this.output = y.data;
           this.top1 = new Int32Array(n);
           for (let i = 0; i < n; i++) {
             let best = 0;

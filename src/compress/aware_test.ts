@@ -4,7 +4,7 @@ import { bitsFor, globMatch, parseBits } from "./cluster.ts";
 import { inverseHessianFactor, nearest, quantizeSequential, refineCenters } from "./gptq.ts";
 import { kmeans1d } from "./kmeans1d.ts";
 import { combineRecipes, recipeFromFlags } from "./recipe.ts";
-import { chooseBits } from "./targets.ts";
+import { chooseBits, outputDivergence } from "./targets.ts";
 import type { Layer } from "../model/types.ts";
 
 function sparse(n: number, zeros: number, seed: number): Float32Array {
@@ -110,6 +110,33 @@ Deno.test("chooseBits fits the budget and spends bytes where the error drops mos
   assertEquals(c.get("a"), 2);
   const all = chooseBits(layers, 10_000)!;
   assert(all.get("a") === 6 && all.get("b") === 6, "everything fits");
+});
+
+Deno.test("chooseBits weighs each layer's error by its gain to the model output", () => {
+  // Same layer errors, but b's errors reach the output 100x amplified: b widens first.
+  const opts = (s: number) => [2, 4, 6].map((b) => ({ bits: b, error: s * 2 ** -b, bytes: 100 * b }));
+  const flat = chooseBits([
+    { layer: "a", tensor: "a.w", options: opts(8) },
+    { layer: "b", tensor: "b.w", options: opts(1) },
+  ], 600)!;
+  assertEquals([flat.get("a"), flat.get("b")], [4, 2], "equal gains: the larger layer error widens");
+  const weighed = chooseBits([
+    { layer: "a", tensor: "a.w", options: opts(8), gain: 1 },
+    { layer: "b", tensor: "b.w", options: opts(1), gain: 100 },
+  ], 600)!;
+  assertEquals([weighed.get("a"), weighed.get("b")], [2, 4], "the layer with the larger output gain widens");
+});
+
+Deno.test("outputDivergence: KL of the output distributions, probabilities as they are, logits through softmax", () => {
+  const p = Float32Array.of(0.7, 0.2, 0.1, 0.25, 0.25, 0.5);
+  assertEquals(outputDivergence(p, p, 2), 0);
+  const q = Float32Array.of(0.6, 0.3, 0.1, 0.25, 0.25, 0.5);
+  const kl = (0.7 * Math.log(0.7 / 0.6) + 0.2 * Math.log(0.2 / 0.3)) / 2;
+  assert(Math.abs(outputDivergence(p, q, 2) - kl) < 1e-6, `${outputDivergence(p, q, 2)} vs ${kl}`);
+  // Logits: shifting a row by a constant changes nothing; a changed logit does.
+  const z = Float32Array.of(2, -1, 0.5), z2 = Float32Array.of(3, 0, 1.5), z3 = Float32Array.of(0.5, -1, 2);
+  assert(outputDivergence(z, z2, 1) < 1e-6);
+  assert(outputDivergence(z, z3, 1) > 0.5);
 });
 
 Deno.test("--bits takes kinds, layer names and patterns; flags combine with a recipe and win", () => {

@@ -60,6 +60,8 @@ export interface CalibrationSummary {
   clusterSamples?: number;
   /** Top-1 class per calibration sample of the model the stream produced (streaming data-aware clustering). */
   top1?: Int32Array;
+  /** The model's first output on the calibration samples [samples, classes] (streaming data-aware clustering). */
+  output?: Float32Array;
 }
 
 /** A prepared calibrated compression: the prune plan (pass 1 done) and the stages of pass 2. */
@@ -207,6 +209,7 @@ export async function prepareCalibration(
           const c = await ClusterCalibrator.create(batch, clusterWiring, spec, settings);
           clusterCal = c;
           Object.defineProperty(summary, "top1", { get: () => c.top1, enumerable: false, configurable: true });
+          Object.defineProperty(summary, "output", { get: () => c.output, enumerable: false, configurable: true });
         }
         summary.clusterEvents = clusterCal.events;
       }
