@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { extractNsfwModel } from "../tests/tfjs_helpers.ts";
+import { extractNsfwModel } from "./nsfw_models.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 const dir = Deno.args[0] ?? "/tmp/convpress-nsfw";
