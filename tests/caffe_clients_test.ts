@@ -264,3 +264,118 @@ testNeeding(
     assert(e < 1e-6, `relative error ${e.toExponential(2)}`);
   },
 );
+
+/** A one-layer canonical model of a linear Resize of `x` by `scales`. */
+function resizeModel(coordinate: string, shape: number[], scales: number[]) {
+  const layers = [{
+    name: "up",
+    op: "Resize" as const,
+    attrs: { mode: "linear", coordinate, nearest: "floor", scales, sizes: null },
+    inputs: ["x"],
+    outputs: ["up"],
+    params: {},
+  }];
+  const header = {
+    name: "resize",
+    sourceFormat: "onnx" as const,
+    inputs: [{ name: "x", dtype: "float32", shape }],
+    outputs: [{
+      name: "up",
+      dtype: "float32",
+      shape: [shape[0], shape[1], shape[2] * scales[0], shape[3] * scales[1]],
+    }],
+    metadata: {},
+  };
+  return { header, layers };
+}
+
+const resizeCases = [
+  { coordinate: "half_pixel", shape: [1, 3, 5, 6], scales: [2, 2] },
+  { coordinate: "half_pixel", shape: [1, 1, 4, 7], scales: [3, 3] },
+  { coordinate: "half_pixel", shape: [2, 3, 5, 4], scales: [2, 3] },
+  { coordinate: "pytorch_half_pixel", shape: [1, 2, 3, 5], scales: [3, 1] },
+  { coordinate: "asymmetric", shape: [1, 3, 5, 6], scales: [2, 2] },
+  { coordinate: "asymmetric", shape: [1, 1, 6, 5], scales: [3, 3] },
+  { coordinate: "asymmetric", shape: [1, 4, 4, 5], scales: [3, 2] },
+];
+
+for (const rc of resizeCases) {
+  testNeeding(
+    `clients: bilinear Resize ${rc.coordinate} x${
+      rc.scales.join("x")
+    } of [${rc.shape}] -> Caffe in OpenCV and ONNX in ONNX Runtime match eval`,
+    { python: ["cv2"] },
+    async () => {
+      const { writeModel } = await import("../mod.ts");
+      const { LayerExecutor } = await import("../src/eval/executor.ts");
+      const { ROOT } = await import("./helpers.ts");
+      const { shape, scales } = rc;
+      const size = shape.reduce((a, b) => a * b);
+      const x = Float32Array.from({ length: size }, (_, i) => Math.sin(i * 1.7) * 3 + i / 40);
+      const { header, layers } = resizeModel(rc.coordinate, shape, scales);
+      const ex = await LayerExecutor.create({ keep: ["up"] });
+      let want: Float32Array;
+      try {
+        ex.setInput("x", x, shape);
+        for (const l of layers) await ex.run(l);
+        want = (await ex.read("up")).data;
+      } finally {
+        ex.dispose();
+      }
+      assertEquals(want.length, size * scales[0] * scales[1]);
+      const base = `${dir}/resize_${rc.coordinate}_${scales.join("x")}_${shape.join("x")}`;
+      await writeModel({ header, layers: ReadableStream.from(layers) }, `${base}.caffemodel`, "caffe", {
+        prototxtOut: `${base}.prototxt`,
+      } as never);
+      const proto = await Deno.readTextFile(`${base}.prototxt`);
+      assert(proto.includes('type: "Deconvolution"') && !proto.includes("interp"), "a Deconvolution, no Interp");
+      await Deno.writeFile(`${base}_in.f32`, new Uint8Array(x.buffer));
+      await python([
+        `${ROOT}/fixtures/zoo/run_opencv.py`,
+        `${base}.prototxt`,
+        `${base}.caffemodel`,
+        `${base}_in.f32`,
+        shape.join(","),
+        `${base}_out`,
+        "up",
+      ]);
+      const got = await readF32(`${base}_out.0.f32`);
+      assertEquals(got.length, want.length);
+      const e = relativeError(got, want);
+      assert(e < 1e-5, `OpenCV: relative error ${e.toExponential(2)}`);
+      if (Deno.env.get("RESIZE_REPORT")) console.log(`OpenCV relative error ${e.toExponential(2)}`);
+      await writeModel({ header, layers: ReadableStream.from(layers) }, `${base}.onnx`, "onnx", {});
+      const ort = await ortRun(`${base}.onnx`, x, shape);
+      const eo = relativeError(ort, want);
+      assert(eo < 1e-5, `ONNX Runtime: relative error ${eo.toExponential(2)}`);
+      if (Deno.env.get("RESIZE_REPORT")) console.log(`ONNX Runtime relative error ${eo.toExponential(2)}`);
+    },
+  );
+}
+
+Deno.test("clients: bilinear Resize with aligned corners or a non-integer factor is refused for Caffe", async () => {
+  const { writeModel } = await import("../mod.ts");
+  for (
+    const [coordinate, scales, why] of [
+      [
+        "align_corners",
+        [2, 2],
+        "linear resize with align_corners coordinates (its source step (n - 1) / (n * f - 1) is not 1 / f: no fixed-stride Deconvolution)",
+      ],
+      ["half_pixel", [1.5, 2], "linear resize by 1.5x2 (only integer factors are a Deconvolution)"],
+    ] as const
+  ) {
+    const m = resizeModel(coordinate, [1, 2, 4, 4], [...scales]);
+    const out = `${dir}/bad_resize.caffemodel`;
+    let err: unknown;
+    try {
+      await writeModel({ ...m, layers: ReadableStream.from(m.layers) }, out, "caffe", {} as never);
+    } catch (e) {
+      err = e;
+    }
+    assert(err instanceof CaffeError, String(err));
+    assertEquals(err.code, "unsupported");
+    assertEquals(err.message, `Cannot write Resize layer 'up' to Caffe: ${why}`);
+    assertEquals(err.layer, "up");
+  }
+});
