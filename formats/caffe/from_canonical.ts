@@ -11,7 +11,8 @@
  * padding on one side (TF 'SAME' with stride 2) gets the extra zero rows and columns concatenated to its input
  * ({@link padRecords}: `Slice`, `Power` by 0, `Concat`), `Pad` is written the same way, max pooling with more
  * padding at the end pads the start and crops the ceil windows, and an average pooling that excludes padded cells is
- * followed by a `Scale` over H and W.
+ * followed by a `Scale` over H and W. A bilinear resize by integer factors (OpenCV 4.6 cannot parse `interp_param`)
+ * is an edge pad and a depthwise Deconvolution with the bilinear kernel ({@link linearTaps}).
  *
  * @module
  */
