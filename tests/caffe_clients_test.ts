@@ -349,6 +349,16 @@ for (const rc of resizeCases) {
       const eo = relativeError(ort, want);
       assert(eo < 1e-5, `ONNX Runtime: relative error ${eo.toExponential(2)}`);
       if (Deno.env.get("RESIZE_REPORT")) console.log(`ONNX Runtime relative error ${eo.toExponential(2)}`);
+      // Read back: the Caffe reader gives the pad, the Deconvolution and its crop as layers, to ONNX as they are.
+      await onnxFormat.write(
+        await open(`${base}.caffemodel`, { prototxt: `${base}.prototxt` }),
+        `${base}_back.onnx`,
+        {},
+      );
+      const back = await ortRun(`${base}_back.onnx`, x, shape);
+      const eb = relativeError(back, want);
+      assert(eb < 1e-5, `Caffe -> ONNX in ONNX Runtime: relative error ${eb.toExponential(2)}`);
+      if (Deno.env.get("RESIZE_REPORT")) console.log(`Caffe -> ONNX relative error ${eb.toExponential(2)}`);
     },
   );
 }
