@@ -265,12 +265,19 @@ testNeeding(
   },
 );
 
-/** A one-layer canonical model of a linear Resize of `x` by `scales`. */
-function resizeModel(coordinate: string, shape: number[], scales: number[]) {
+/** A one-layer canonical model of a linear Resize of `x` by `scales` (given as output sizes when `bySizes`). */
+function resizeModel(coordinate: string, shape: number[], scales: number[], bySizes = false) {
+  const sizes = [shape[2] * scales[0], shape[3] * scales[1]];
   const layers = [{
     name: "up",
     op: "Resize" as const,
-    attrs: { mode: "linear", coordinate, nearest: "floor", scales, sizes: null },
+    attrs: {
+      mode: "linear",
+      coordinate,
+      nearest: "floor",
+      scales: bySizes ? null : scales,
+      sizes: bySizes ? sizes : null,
+    },
     inputs: ["x"],
     outputs: ["up"],
     params: {},
@@ -297,11 +304,13 @@ const resizeCases = [
   { coordinate: "asymmetric", shape: [1, 3, 5, 6], scales: [2, 2] },
   { coordinate: "asymmetric", shape: [1, 1, 6, 5], scales: [3, 3] },
   { coordinate: "asymmetric", shape: [1, 4, 4, 5], scales: [3, 2] },
+  { coordinate: "tf_half_pixel_for_nn", shape: [1, 2, 4, 5], scales: [2, 3], bySizes: true },
+  { coordinate: "half_pixel", shape: [1, 3, 1, 4], scales: [3, 2], bySizes: true },
 ];
 
 for (const rc of resizeCases) {
   testNeeding(
-    `clients: bilinear Resize ${rc.coordinate} x${
+    `clients: bilinear Resize ${rc.coordinate}${rc.bySizes ? " (sizes)" : ""} x${
       rc.scales.join("x")
     } of [${rc.shape}] -> Caffe in OpenCV and ONNX in ONNX Runtime match eval`,
     { python: ["cv2"] },
@@ -312,7 +321,7 @@ for (const rc of resizeCases) {
       const { shape, scales } = rc;
       const size = shape.reduce((a, b) => a * b);
       const x = Float32Array.from({ length: size }, (_, i) => Math.sin(i * 1.7) * 3 + i / 40);
-      const { header, layers } = resizeModel(rc.coordinate, shape, scales);
+      const { header, layers } = resizeModel(rc.coordinate, shape, scales, rc.bySizes);
       const ex = await LayerExecutor.create({ keep: ["up"] });
       let want: Float32Array;
       try {
