@@ -398,3 +398,77 @@ Deno.test("clients: bilinear Resize with aligned corners or a non-integer factor
     assertEquals(err.layer, "up");
   }
 });
+
+for (const half of [true, false]) {
+  testNeeding(
+    `clients: a TF.js ResizeBilinear (half_pixel_centers ${half}) x2 x3 -> Caffe in OpenCV matches tfjs`,
+    { python: ["cv2"] },
+    async () => {
+      const { convert } = await import("../mod.ts");
+      const { ROOT } = await import("./helpers.ts");
+      const { randomInput, tfjsPredict } = await import("./tfjs_helpers.ts");
+      const [n, h, w, c] = [1, 5, 4, 3];
+      const [oh, ow] = [h * 2, w * 3];
+      const tdir = `${dir}/tf_resize_${half}`;
+      await Deno.mkdir(tdir, { recursive: true });
+      const dims = (d: number[]) => ({ dim: d.map((v) => ({ size: String(v) })) });
+      const model = {
+        format: "graph-model",
+        generatedBy: "2.15.0",
+        convertedBy: "TensorFlow.js Converter v4.22.0",
+        modelTopology: {
+          node: [
+            {
+              name: "x",
+              op: "Placeholder",
+              attr: { dtype: { type: "DT_FLOAT" }, shape: { shape: dims([n, h, w, c]) } },
+            },
+            {
+              name: "size",
+              op: "Const",
+              attr: { dtype: { type: "DT_INT32" }, value: { tensor: { dtype: "DT_INT32" } } },
+            },
+            {
+              name: "up",
+              op: "ResizeBilinear",
+              input: ["x", "size"],
+              attr: { T: { type: "DT_FLOAT" }, align_corners: { b: false }, half_pixel_centers: { b: half } },
+            },
+          ],
+          versions: { producer: 1395 },
+        },
+        weightsManifest: [{ paths: ["w.bin"], weights: [{ name: "size", shape: [2], dtype: "int32" }] }],
+      };
+      await Deno.writeTextFile(`${tdir}/model.json`, JSON.stringify(model));
+      await Deno.writeFile(`${tdir}/w.bin`, new Uint8Array(Int32Array.of(oh, ow).buffer));
+      const x = randomInput(n * h * w * c, 5, -2, 2);
+      const nhwc = await tfjsPredict(`${tdir}/model.json`, x, [n, h, w, c]);
+      assertEquals(nhwc.length, n * oh * ow * c);
+      const ref = new Float32Array(nhwc.length);
+      for (let k = 0; k < c; k++) {
+        for (let y = 0; y < oh; y++) {
+          for (let z = 0; z < ow; z++) ref[(k * oh + y) * ow + z] = nhwc[(y * ow + z) * c + k];
+        }
+      }
+      const nchw = new Float32Array(x.length);
+      for (let k = 0; k < c; k++) {
+        for (let y = 0; y < h; y++) for (let z = 0; z < w; z++) nchw[(k * h + y) * w + z] = x[(y * w + z) * c + k];
+      }
+      await convert(`${tdir}/model.json`, `${tdir}/up.caffemodel`, { to: "caffe", prototxtOut: `${tdir}/up.prototxt` });
+      await Deno.writeFile(`${tdir}/in.f32`, new Uint8Array(nchw.buffer));
+      await python([
+        `${ROOT}/fixtures/zoo/run_opencv.py`,
+        `${tdir}/up.prototxt`,
+        `${tdir}/up.caffemodel`,
+        `${tdir}/in.f32`,
+        [n, c, h, w].join(","),
+        `${tdir}/out`,
+      ]);
+      const got = await readF32(`${tdir}/out.0.f32`);
+      assertEquals(got.length, ref.length);
+      const e = relativeError(got, ref);
+      assert(e < 1e-5, `relative error ${e.toExponential(2)}`);
+      if (Deno.env.get("RESIZE_REPORT")) console.log(`tfjs vs OpenCV relative error ${e.toExponential(2)}`);
+    },
+  );
+}
