@@ -264,3 +264,211 @@ testNeeding(
     assert(e < 1e-6, `relative error ${e.toExponential(2)}`);
   },
 );
+
+/** A one-layer canonical model of a linear Resize of `x` by `scales` (given as output sizes when `bySizes`). */
+function resizeModel(coordinate: string, shape: number[], scales: number[], bySizes = false) {
+  const sizes = [shape[2] * scales[0], shape[3] * scales[1]];
+  const layers = [{
+    name: "up",
+    op: "Resize" as const,
+    attrs: {
+      mode: "linear",
+      coordinate,
+      nearest: "floor",
+      scales: bySizes ? null : scales,
+      sizes: bySizes ? sizes : null,
+    },
+    inputs: ["x"],
+    outputs: ["up"],
+    params: {},
+  }];
+  const header = {
+    name: "resize",
+    sourceFormat: "onnx" as const,
+    inputs: [{ name: "x", dtype: "float32", shape }],
+    outputs: [{
+      name: "up",
+      dtype: "float32",
+      shape: [shape[0], shape[1], shape[2] * scales[0], shape[3] * scales[1]],
+    }],
+    metadata: {},
+  };
+  return { header, layers };
+}
+
+const resizeCases = [
+  { coordinate: "half_pixel", shape: [1, 3, 5, 6], scales: [2, 2] },
+  { coordinate: "half_pixel", shape: [1, 1, 4, 7], scales: [3, 3] },
+  { coordinate: "half_pixel", shape: [2, 3, 5, 4], scales: [2, 3] },
+  { coordinate: "pytorch_half_pixel", shape: [1, 2, 3, 5], scales: [3, 1] },
+  { coordinate: "asymmetric", shape: [1, 3, 5, 6], scales: [2, 2] },
+  { coordinate: "asymmetric", shape: [1, 1, 6, 5], scales: [3, 3] },
+  { coordinate: "asymmetric", shape: [1, 4, 4, 5], scales: [3, 2] },
+  { coordinate: "tf_half_pixel_for_nn", shape: [1, 2, 4, 5], scales: [2, 3], bySizes: true },
+  { coordinate: "half_pixel", shape: [1, 3, 1, 4], scales: [3, 2], bySizes: true },
+];
+
+for (const rc of resizeCases) {
+  testNeeding(
+    `clients: bilinear Resize ${rc.coordinate}${rc.bySizes ? " (sizes)" : ""} x${
+      rc.scales.join("x")
+    } of [${rc.shape}] -> Caffe in OpenCV and ONNX in ONNX Runtime match eval`,
+    { python: ["cv2"] },
+    async () => {
+      const { writeModel } = await import("../mod.ts");
+      const { LayerExecutor } = await import("../src/eval/executor.ts");
+      const { ROOT } = await import("./helpers.ts");
+      const { shape, scales } = rc;
+      const size = shape.reduce((a, b) => a * b);
+      const x = Float32Array.from({ length: size }, (_, i) => Math.sin(i * 1.7) * 3 + i / 40);
+      const { header, layers } = resizeModel(rc.coordinate, shape, scales, rc.bySizes);
+      const ex = await LayerExecutor.create({ keep: ["up"] });
+      let want: Float32Array;
+      try {
+        ex.setInput("x", x, shape);
+        for (const l of layers) await ex.run(l);
+        want = (await ex.read("up")).data;
+      } finally {
+        ex.dispose();
+      }
+      assertEquals(want.length, size * scales[0] * scales[1]);
+      const base = `${dir}/resize_${rc.coordinate}_${scales.join("x")}_${shape.join("x")}`;
+      await writeModel({ header, layers: ReadableStream.from(layers) }, `${base}.caffemodel`, "caffe", {
+        prototxtOut: `${base}.prototxt`,
+      } as never);
+      const proto = await Deno.readTextFile(`${base}.prototxt`);
+      assert(proto.includes('type: "Deconvolution"') && !proto.includes("interp"), "a Deconvolution, no Interp");
+      await Deno.writeFile(`${base}_in.f32`, new Uint8Array(x.buffer));
+      await python([
+        `${ROOT}/fixtures/zoo/run_opencv.py`,
+        `${base}.prototxt`,
+        `${base}.caffemodel`,
+        `${base}_in.f32`,
+        shape.join(","),
+        `${base}_out`,
+        "up",
+      ]);
+      const got = await readF32(`${base}_out.0.f32`);
+      assertEquals(got.length, want.length);
+      const e = relativeError(got, want);
+      assert(e < 1e-5, `OpenCV: relative error ${e.toExponential(2)}`);
+      if (Deno.env.get("RESIZE_REPORT")) console.log(`OpenCV relative error ${e.toExponential(2)}`);
+      await writeModel({ header, layers: ReadableStream.from(layers) }, `${base}.onnx`, "onnx", {});
+      const ort = await ortRun(`${base}.onnx`, x, shape);
+      const eo = relativeError(ort, want);
+      assert(eo < 1e-5, `ONNX Runtime: relative error ${eo.toExponential(2)}`);
+      if (Deno.env.get("RESIZE_REPORT")) console.log(`ONNX Runtime relative error ${eo.toExponential(2)}`);
+      // Read back: the Caffe reader gives the pad, the Deconvolution and its crop as layers, to ONNX as they are.
+      await onnxFormat.write(
+        await open(`${base}.caffemodel`, { prototxt: `${base}.prototxt` }),
+        `${base}_back.onnx`,
+        {},
+      );
+      const back = await ortRun(`${base}_back.onnx`, x, shape);
+      const eb = relativeError(back, want);
+      assert(eb < 1e-5, `Caffe -> ONNX in ONNX Runtime: relative error ${eb.toExponential(2)}`);
+      if (Deno.env.get("RESIZE_REPORT")) console.log(`Caffe -> ONNX relative error ${eb.toExponential(2)}`);
+    },
+  );
+}
+
+Deno.test("clients: bilinear Resize with aligned corners or a non-integer factor is refused for Caffe", async () => {
+  const { writeModel } = await import("../mod.ts");
+  for (
+    const [coordinate, scales, why] of [
+      [
+        "align_corners",
+        [2, 2],
+        "linear resize with align_corners coordinates (its source step (n - 1) / (n * f - 1) is not 1 / f: no fixed-stride Deconvolution)",
+      ],
+      ["half_pixel", [1.5, 2], "linear resize by 1.5x2 (only integer factors are a Deconvolution)"],
+    ] as const
+  ) {
+    const m = resizeModel(coordinate, [1, 2, 4, 4], [...scales]);
+    const out = `${dir}/bad_resize.caffemodel`;
+    let err: unknown;
+    try {
+      await writeModel({ ...m, layers: ReadableStream.from(m.layers) }, out, "caffe", {} as never);
+    } catch (e) {
+      err = e;
+    }
+    assert(err instanceof CaffeError, String(err));
+    assertEquals(err.code, "unsupported");
+    assertEquals(err.message, `Cannot write Resize layer 'up' to Caffe: ${why}`);
+    assertEquals(err.layer, "up");
+  }
+});
+
+for (const half of [true, false]) {
+  testNeeding(
+    `clients: a TF.js ResizeBilinear (half_pixel_centers ${half}) x2 x3 -> Caffe in OpenCV matches tfjs`,
+    { python: ["cv2"] },
+    async () => {
+      const { convert } = await import("../mod.ts");
+      const { ROOT } = await import("./helpers.ts");
+      const { randomInput, tfjsPredict } = await import("./tfjs_helpers.ts");
+      const [n, h, w, c] = [1, 5, 4, 3];
+      const [oh, ow] = [h * 2, w * 3];
+      const tdir = `${dir}/tf_resize_${half}`;
+      await Deno.mkdir(tdir, { recursive: true });
+      const dims = (d: number[]) => ({ dim: d.map((v) => ({ size: String(v) })) });
+      const model = {
+        format: "graph-model",
+        generatedBy: "2.15.0",
+        convertedBy: "TensorFlow.js Converter v4.22.0",
+        modelTopology: {
+          node: [
+            {
+              name: "x",
+              op: "Placeholder",
+              attr: { dtype: { type: "DT_FLOAT" }, shape: { shape: dims([n, h, w, c]) } },
+            },
+            {
+              name: "size",
+              op: "Const",
+              attr: { dtype: { type: "DT_INT32" }, value: { tensor: { dtype: "DT_INT32" } } },
+            },
+            {
+              name: "up",
+              op: "ResizeBilinear",
+              input: ["x", "size"],
+              attr: { T: { type: "DT_FLOAT" }, align_corners: { b: false }, half_pixel_centers: { b: half } },
+            },
+          ],
+          versions: { producer: 1395 },
+        },
+        weightsManifest: [{ paths: ["w.bin"], weights: [{ name: "size", shape: [2], dtype: "int32" }] }],
+      };
+      await Deno.writeTextFile(`${tdir}/model.json`, JSON.stringify(model));
+      await Deno.writeFile(`${tdir}/w.bin`, new Uint8Array(Int32Array.of(oh, ow).buffer));
+      const x = randomInput(n * h * w * c, 5, -2, 2);
+      const nhwc = await tfjsPredict(`${tdir}/model.json`, x, [n, h, w, c]);
+      assertEquals(nhwc.length, n * oh * ow * c);
+      const ref = new Float32Array(nhwc.length);
+      for (let k = 0; k < c; k++) {
+        for (let y = 0; y < oh; y++) {
+          for (let z = 0; z < ow; z++) ref[(k * oh + y) * ow + z] = nhwc[(y * ow + z) * c + k];
+        }
+      }
+      const nchw = new Float32Array(x.length);
+      for (let k = 0; k < c; k++) {
+        for (let y = 0; y < h; y++) for (let z = 0; z < w; z++) nchw[(k * h + y) * w + z] = x[(y * w + z) * c + k];
+      }
+      await convert(`${tdir}/model.json`, `${tdir}/up.caffemodel`, { to: "caffe", prototxtOut: `${tdir}/up.prototxt` });
+      await Deno.writeFile(`${tdir}/in.f32`, new Uint8Array(nchw.buffer));
+      await python([
+        `${ROOT}/fixtures/zoo/run_opencv.py`,
+        `${tdir}/up.prototxt`,
+        `${tdir}/up.caffemodel`,
+        `${tdir}/in.f32`,
+        [n, c, h, w].join(","),
+        `${tdir}/out`,
+      ]);
+      const got = await readF32(`${tdir}/out.0.f32`);
+      assertEquals(got.length, ref.length);
+      const e = relativeError(got, ref);
+      assert(e < 1e-5, `relative error ${e.toExponential(2)}`);
+      if (Deno.env.get("RESIZE_REPORT")) console.log(`tfjs vs OpenCV relative error ${e.toExponential(2)}`);
+    },
+  );
+}

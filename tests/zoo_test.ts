@@ -95,13 +95,14 @@ const ALL: FormatName[] = ["onnx", "tfjs", "caffe"];
 
 /**
  * The human models to Caffe: TF 'SAME' padding of stride-2 convolutions on even sizes is asymmetric (written as
- * concatenated zero rows and columns), but centernet and movenet upsample bilinearly, which Caffe (as OpenCV reads
- * it) cannot; movenet's post-processing (GatherNd, index arithmetic) is beyond Caffe too.
+ * concatenated zero rows and columns), and the bilinear upsampling of centernet and movenet is an edge pad and a
+ * bilinear Deconvolution, but their post-processing is beyond Caffe: centernet's peak picking (Equal, TopK,
+ * FloorDiv, Gather), movenet's index arithmetic (a Mul by a [1,1,48,48] constant, GatherNd).
  */
 const HUMAN_EXPECT: Record<string, Partial<Record<FormatName, Outcome>>> = {
-  centernet: { onnx: "agree", caffe: { op: "Resize" } },
+  centernet: { onnx: "agree", caffe: { op: "Equal" } },
   faceres: { onnx: "agree", caffe: "agree" },
-  "movenet-lightning": { onnx: "agree", caffe: { op: "Resize" } },
+  "movenet-lightning": { onnx: "agree", caffe: { op: "Mul" } },
 };
 
 const MODELS: ZooModel[] = [

@@ -11,7 +11,8 @@
  * padding on one side (TF 'SAME' with stride 2) gets the extra zero rows and columns concatenated to its input
  * ({@link padRecords}: `Slice`, `Power` by 0, `Concat`), `Pad` is written the same way, max pooling with more
  * padding at the end pads the start and crops the ceil windows, and an average pooling that excludes padded cells is
- * followed by a `Scale` over H and W.
+ * followed by a `Scale` over H and W. A bilinear resize by integer factors (OpenCV 4.6 cannot parse `interp_param`)
+ * is an edge pad and a depthwise Deconvolution with the bilinear kernel ({@link linearTaps}).
  *
  * @module
  */
@@ -420,6 +421,103 @@ function knownShape(c: Ctx, axes: number[]): number[] {
   return s!.map((d) => (typeof d === "number" ? d : -1));
 }
 
+/** The Deconvolution that upsamples one axis linearly: its taps, its padding (output rows cropped each side), the
+ * edge rows padded to its input each side. */
+export interface LinearTaps {
+  weights: number[];
+  crop: number;
+  pad: number;
+}
+
+/**
+ * One axis of a linear resize of an axis of `n` by the integer factor `f`, as an edge pad by `pad` rows each side
+ * and a Deconvolution of stride f with `weights` and padding `crop` (Caffe's deconvolution padding drops that many
+ * rows of its output at each end), which gives the n * f rows. Output o samples the input at
+ * x = (o + alpha) / f - beta, clamped to [0, n - 1]; on the edge-padded input the clamp is the padding itself while x
+ * stays within `pad` rows of the input, so output o = sum_j padded[j] * tent(x + pad - j), and the tent (1 - |t|)
+ * sampled at steps of 1 / f is the kernel (FCN's bilinear upsampling kernel), zero-extended at the end to give the
+ * size. Undefined when the coordinates are not of that form (align_corners steps by (n - 1) / (n * f - 1), not 1 / f).
+ */
+export function linearTaps(coordinate: string, n: number, f: number): LinearTaps | undefined {
+  const modes: Record<string, [number, number]> = {
+    half_pixel: [0.5, 0.5],
+    // PyTorch's variant differs only for an output of one row, where both sample x = 0.
+    pytorch_half_pixel: [0.5, 0.5],
+    asymmetric: [0, 0],
+    tf_half_pixel_for_nn: [0.5, 0],
+  };
+  // A single row is copied whatever the coordinates, and a factor of 1 with aligned corners is the identity.
+  const same = n === 1 || (coordinate === "align_corners" && f === 1);
+  const [alpha, beta] = same ? [0, 0] : modes[coordinate] ?? [NaN, NaN];
+  if (Number.isNaN(alpha) || !Number.isInteger(f) || f < 1) return undefined;
+  const pad = f === 1 && alpha === beta ? 0 : 1;
+  const lo = alpha / f - beta, hi = (n * f - 1 + alpha) / f - beta;
+  if (lo < -pad || hi > n - 1 + pad) return undefined;
+  // Output o is row q = o + crop of the full deconvolution; tap m = q - j * f weighs tent((m - center) / f), and
+  // the crop puts the first tap that weighs anything at m = 0.
+  const crop = Math.ceil(alpha + (pad - beta + 1) * f - 1);
+  const center = crop - alpha - (pad - beta) * f;
+  const taps = Math.ceil(center + f);
+  // The deconvolution gives f * (n + 2 pad - 1) + k - 2 crop rows: n * f for this kernel size k.
+  const k = 2 * crop + f * (1 - 2 * pad);
+  if (k < taps) return undefined;
+  const weights = Array.from({ length: k }, (_, m) => Math.max(0, 1 - Math.abs(m - center) / f));
+  return { weights, crop, pad };
+}
+
+/**
+ * Bilinear resize by integer factors, as OpenCV 4.6 reads it (it has no `Interp`): an edge pad by one row and
+ * column ({@link padRecords}) and a depthwise Deconvolution with the bilinear kernel whose padding crops the rows
+ * and columns it adds at the borders ({@link linearTaps}).
+ */
+function bilinearResize(c: Ctx, a: ResizeAttrs): CaffeRecord[] {
+  const { layer } = c;
+  const shape = knownShape(c, [1, 2, 3]);
+  const out = c.outShapes[0];
+  const [ch, h, w] = [shape[1], shape[2], shape[3]];
+  const oh = out?.[2], ow = out?.[3];
+  if (typeof oh !== "number" || typeof ow !== "number") c.fail("the output size is unknown");
+  const f = [(oh as number) / h, (ow as number) / w];
+  // The evaluator samples with the given scales when there are any: they must be the factors too.
+  const scalesAgree = !a.scales || (a.scales[0] === f[0] && a.scales[1] === f[1]);
+  if (!f.every((v) => Number.isInteger(v) && v >= 1) || !scalesAgree) {
+    c.fail(
+      `linear resize by ${a.scales ? a.scales.join("x") : f.join("x")} (only integer factors are a Deconvolution)`,
+    );
+  }
+  const taps = [linearTaps(a.coordinate, h, f[0]), linearTaps(a.coordinate, w, f[1])];
+  if (!taps[0] || !taps[1]) {
+    c.fail(
+      `linear resize with ${a.coordinate} coordinates (its source step (n - 1) / (n * f - 1) is not 1 / f: no fixed-stride Deconvolution)`,
+    );
+  }
+  const [th, tw] = taps as LinearTaps[];
+  const name = layer.name;
+  const records: CaffeRecord[] = [];
+  let bottom = layer.inputs[0];
+  if (th.pad || tw.pad) {
+    bottom = `${name}_padded`;
+    const pads = [{ axis: 2, before: th.pad, after: th.pad }, { axis: 3, before: tw.pad, after: tw.pad }];
+    records.push(...padRecords(`${name}_pad`, layer.inputs[0], bottom, shape, pads, "edge", 0));
+  }
+  const [kh, kw] = [th.weights.length, tw.weights.length];
+  const kernel = new Float32Array(ch * kh * kw);
+  for (let i = 0; i < kh; i++) {
+    for (let j = 0; j < kw; j++) kernel[i * kw + j] = th.weights[i] * tw.weights[j];
+  }
+  for (let k = 1; k < ch; k++) kernel.copyWithin(k * kh * kw, 0, kh * kw);
+  const p = new TextMessage().add("num_output", ch).add("bias_term", false);
+  hw(p, "pad", [th.crop, tw.crop], 0);
+  hw(p, "kernel", [kh, kw], -1);
+  hw(p, "stride", f, 1);
+  p.add("group", ch);
+  records.push({
+    msg: record(name, "Deconvolution", [bottom], layer.outputs).add("convolution_param", p),
+    blobs: [Tensor.fromFloat32(`${name}.bilinear`, [ch, 1, kh, kw], kernel)],
+  });
+  return records;
+}
+
 /** Canonical op -> Caffe layers. */
 export const CAFFE_WRITERS: Readonly<Partial<Record<Op, Writer>>> = Object.freeze({
   Conv(c) {
@@ -528,15 +626,14 @@ export const CAFFE_WRITERS: Readonly<Partial<Record<Op, Writer>>> = Object.freez
     ];
   },
   Resize(c) {
-    // Nearest resizing by an integer factor repeats each pixel: a depthwise Deconvolution with a kernel of ones
-    // and the factor as stride (OpenCV and Caffe both read it).
     const { layer, inShape } = c;
     const a = attrsOf<ResizeAttrs>(layer);
     const out = c.outShapes[0];
     const ch = inShape?.[1], h = inShape?.[2], w = inShape?.[3];
-    if (a.mode !== "nearest" || a.coordinate === "align_corners") {
-      c.fail(`${a.mode} resize with ${a.coordinate} coordinates`);
-    }
+    if (a.mode === "linear") return bilinearResize(c, a);
+    if (a.coordinate === "align_corners") c.fail(`${a.mode} resize with ${a.coordinate} coordinates`);
+    // Nearest resizing by an integer factor repeats each pixel: a depthwise Deconvolution with a kernel of ones
+    // and the factor as stride (OpenCV and Caffe both read it).
     if (typeof ch !== "number" || typeof h !== "number" || typeof w !== "number" || !out) {
       c.fail("the input size is unknown");
     }

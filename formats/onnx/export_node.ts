@@ -459,6 +459,16 @@ function pool(c: Ctx, opType: string): ExportedLayer {
 }
 
 /** Builds the ONNX nodes of a canonical layer. `inShape` is the first input's shape when known. */
+/**
+ * The element type of each output of `layer` as its exported nodes compute it: canonical values are float32 (the
+ * exporters cast ONNX's int64 and bool results, ArgMax's, TopK's indices and the comparisons', to float32), except a
+ * Cast's.
+ */
+export function exportedDtypes(layer: Layer): string[] {
+  const to = layer.op === "Cast" ? attrsOf<{ to: string }>(layer).to : "float32";
+  return layer.outputs.map(() => to);
+}
+
 export function exportLayer(layer: Layer, opset: number, inShape: Shape): ExportedLayer {
   const { name } = layer;
   const fail = (why: string): never => {

@@ -174,3 +174,58 @@ Deno.test("ONNX reader: --input-shape fills unknown dimensions and refuses ones 
   const rank = await assertRejects(() => open(out, [4, 3]));
   assert(rank instanceof ConvpressError && rank.code === "usage" && /dimensions/.test(rank.message), String(rank));
 });
+
+Deno.test("ONNX writer: a graph output straight from ArgMax, rebuilt, is declared float32 as its Cast computes", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "convpress-argmax-" });
+  const src = `${dir}/argmax.onnx`;
+  await python([
+    "-c",
+    `import numpy as np, onnx, sys
+from onnx import helper, numpy_helper, TensorProto as T
+r = np.random.default_rng(3)
+w = numpy_helper.from_array(r.standard_normal((4, 3, 3, 3)).astype(np.float32), "w")
+g = helper.make_graph([
+    helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1], name="conv"),
+    helper.make_node("ArgMax", ["y"], ["idx"], axis=1, keepdims=1, name="argmax"),
+], "argmax", [helper.make_tensor_value_info("x", T.FLOAT, [1, 3, 6, 5])],
+    [helper.make_tensor_value_info("idx", T.INT64, [1, 1, 6, 5])], [w])
+m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+m.ir_version = 7
+onnx.checker.check_model(m)
+onnx.save(m, sys.argv[1])`,
+    src,
+  ]);
+  const ort = await import("onnxruntime-node");
+  const x = Float32Array.from({ length: 90 }, (_, i) => Math.sin(i * 0.9));
+  async function run(path: string): Promise<{ type: string; values: number[] }> {
+    const s = await ort.InferenceSession.create(path);
+    try {
+      const y = (await s.run({ x: new ort.Tensor("float32", x, [1, 3, 6, 5]) }))[s.outputNames[0]];
+      return { type: y.type, values: Array.from(y.data as ArrayLike<number | bigint>, Number) };
+    } finally {
+      await s.release?.();
+    }
+  }
+  const ref = await run(src);
+  assertEquals(ref.type, "int64");
+  assert(new Set(ref.values).size > 1, "the indices vary");
+  const declared = async (p: string) =>
+    (await python([
+      "-c",
+      "import onnx,sys; print(onnx.load(sys.argv[1]).graph.output[0].type.tensor_type.elem_type)",
+      p,
+    ]))
+      .trim();
+  const bytes = await Deno.readFile(src);
+  // Passed through, the ArgMax node is the source's: int64, as declared.
+  const same = await convertInMemory(bytes, dir);
+  assertEquals(await declared(same), "7");
+  assertEquals(await run(same), ref);
+  // Rebuilt from the canonical layers: ArgMax then a Cast to float32, and the output declared so.
+  const rebuilt = await convertInMemory(bytes, dir, (l) => ({ ...l, origin: undefined }));
+  assertEquals(await declared(rebuilt), "1");
+  const got = await run(rebuilt);
+  assertEquals(got.type, "float32");
+  assertEquals(got.values, ref.values);
+  await python(["-c", "import onnx,sys; onnx.checker.check_model(onnx.load(sys.argv[1]))", rebuilt]);
+});

@@ -26,7 +26,7 @@ import { WireWriter } from "../../src/wire/wire_writer.ts";
 import { encodeVarint } from "../../src/wire/varint.ts";
 import type { OnnxWriteOptions as WriteOptions } from "./options.ts";
 import { clusteredParts } from "./clustered.ts";
-import { exportLayer } from "./export_node.ts";
+import { exportedDtypes, exportLayer } from "./export_node.ts";
 import { onnx } from "./proto.ts";
 import type { OnnxHeaderOrigin, OnnxLayerOrigin } from "./reader.ts";
 import { DTYPE_ONNX, Graph, Model, TensorField } from "./types.ts";
@@ -82,8 +82,8 @@ export async function writeOnnx(model: ModelStream, path: string, options: Write
       graph = spool.sink;
     }
     const graphStart = graph.position;
-    const allOrigin = await writeLayers(model, graph, ext, options);
-    await graph.write(graphFields(header, allOrigin));
+    const { allOrigin, dtypes } = await writeLayers(model, graph, ext, options);
+    await graph.write(graphFields(header, allOrigin, dtypes));
     const graphLength = graph.position - graphStart;
     if (lengthAt >= 0) {
       const b = new Uint8Array(LENGTH_WIDTH);
@@ -133,10 +133,12 @@ async function writeLayers(
   graph: ByteSink,
   ext: ExternalData | undefined,
   options: WriteOptions,
-): Promise<boolean> {
+): Promise<{ allOrigin: boolean; dtypes: Map<string, string> }> {
   const { header } = model;
   const shapes = new ShapeTracker(header);
   const written = new Set<string>(); // initializer and feed-node output names already in the file
+  // Element types of the values rebuilt layers compute (an output passed through keeps its declared type).
+  const dtypes = new Map<string, string>();
   let allOrigin = true;
   let count = 0;
   for await (const layer of model.layers) {
@@ -164,6 +166,7 @@ async function writeLayers(
           if (used.has(t.name)) await writeParam(graph, t, written, ext, options, opset);
         }
         for (const n of exported.nodes) await graph.write(field(Graph.node, n.bytes));
+        exportedDtypes(layer).forEach((d, i) => dtypes.set(layer.outputs[i], d));
       }
     } catch (e) {
       if (e instanceof ConvpressError && !e.layer) e.layer = layer.name;
@@ -172,7 +175,7 @@ async function writeLayers(
     }
     options.progress?.(++count, header.plan?.length ?? 0, layer.name);
   }
-  return allOrigin;
+  return { allOrigin, dtypes };
 }
 
 /**
@@ -282,8 +285,12 @@ function valueInfoBytes(v: ValueInfo): Uint8Array {
   }).finish();
 }
 
-/** GraphProto fields after the layers: the source's own when every layer passed through, else rebuilt. */
-function graphFields(header: ModelHeader, allOrigin: boolean): Uint8Array {
+/**
+ * GraphProto fields after the layers: the source's own when every layer passed through, else rebuilt. A graph output
+ * a rebuilt layer computes is declared with the type its nodes give (`dtypes`): float32 where the source declared
+ * ArgMax's int64, say, which the exporter casts.
+ */
+function graphFields(header: ModelHeader, allOrigin: boolean, dtypes: Map<string, string>): Uint8Array {
   const w = new WireWriter();
   const o = headerOrigin(header);
   if (o && allOrigin) {
@@ -292,7 +299,10 @@ function graphFields(header: ModelHeader, allOrigin: boolean): Uint8Array {
   }
   w.tag(Graph.name, 2).string(header.name || "convpress");
   for (const v of header.inputs) w.tag(Graph.input, 2).bytes(valueInfoBytes(v));
-  for (const v of header.outputs) w.tag(Graph.output, 2).bytes(valueInfoBytes(v));
+  for (const v of header.outputs) {
+    const dtype = dtypes.get(v.name) ?? v.dtype;
+    w.tag(Graph.output, 2).bytes(valueInfoBytes(dtype === v.dtype ? v : { ...v, dtype }));
+  }
   if (o) {
     // Keep what does not depend on the layers: doc strings and metadata.
     for (const f of o.graphFields) {
