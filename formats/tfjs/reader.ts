@@ -14,7 +14,7 @@
  */
 import { TfjsError, wrapError } from "../../src/errors.ts";
 import { asOutputError } from "../../src/bytes/byte_sink.ts";
-import { makeTempDir, removeTemporary, removeTemporarySync } from "../../src/bytes/temp_files.ts";
+import { guardCreation, makeTempDir, removeTemporary, removeTemporarySync } from "../../src/bytes/temp_files.ts";
 import type { ByteReader } from "../../src/bytes/byte_reader.ts";
 import { layerStream, type ModelStream, planOf } from "../../src/model/types.ts";
 import type { ModelSource } from "../../src/model/format.ts";
@@ -49,7 +49,8 @@ export async function spoolTar(r: ByteReader): Promise<string> {
         }
         sawJson = sawJson || base === "model.json";
       }
-      const f = await Deno.open(`${dir}/${base}`, { write: true, create: true, truncate: true });
+      // Inside the guard: a signal during the open waits for it, so the clean-up never races a new entry in `dir`.
+      const f = await guardCreation(() => Deno.open(`${dir}/${base}`, { write: true, create: true, truncate: true }));
       try {
         for await (const c of e.body()) {
           let off = 0;
