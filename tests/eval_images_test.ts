@@ -6,7 +6,8 @@
 import { ConvpressError } from "../src/errors.ts";
 import { decodeNpy } from "../src/data/npy.ts";
 import { openDataset } from "../src/data/open_dataset.ts";
-import { makePreprocessor } from "../src/data/preprocess.ts";
+import { modelInputs } from "../src/data/model_inputs.ts";
+import { makePreprocessor, type PreprocessOptions } from "../src/data/preprocess.ts";
 import type { Sample } from "../src/data/types.ts";
 import { assert, PYTHON, removeOnExit, runCli, SHARED } from "./helpers.ts";
 
@@ -78,18 +79,38 @@ np.save(out + "/short.npy", np.stack([short(im).transpose(2, 0, 1) for im in ims
         }
       });
     };
+    // On the main thread (makePreprocessor on planar samples), and as eval and calibration get them: prepared on
+    // the image folder's Worker from the interleaved pixels.
+    const viaWorker = async (name: string, want: Float32Array, opts: PreprocessOptions) => {
+      const ids = got.map((s) => s.id);
+      const prepared = new Map<string, Float32Array>();
+      for await (const s of modelInputs(await openDataset(dir), opts, [3, 227, 227])) prepared.set(s.id, s.data);
+      assert(prepared.size === ids.length, `${prepared.size} inputs from the worker`);
+      check(name, want, (s) => prepared.get(s.id)!);
+    };
+    const direct: PreprocessOptions = { preset: "caffe", mean: [104, 117, 123] };
     const blob = decodeNpy(await Deno.readFile(`${out}/blob.npy`));
-    check(
-      "direct resize",
-      blob.data,
-      makePreprocessor({ preset: "caffe", mean: [104, 117, 123] }, [3, 227, 227], true),
-    );
+    check("direct resize", blob.data, makePreprocessor(direct, [3, 227, 227], true));
+    await viaWorker("direct resize, worker", blob.data, direct);
+    const shorter: PreprocessOptions = { mean: [0], order: "bgr", resizeShorter: 256, crop: [227, 227] };
     const short = decodeNpy(await Deno.readFile(`${out}/short.npy`));
-    check(
-      "resize-shorter 256, crop 227",
-      short.data,
-      makePreprocessor({ mean: [0], order: "bgr", resizeShorter: 256, crop: [227, 227] }, [3, 227, 227], true),
-    );
+    check("resize-shorter 256, crop 227", short.data, makePreprocessor(shorter, [3, 227, 227], true));
+    await viaWorker("resize-shorter 256, crop 227, worker", short.data, shorter);
+  },
+});
+
+Deno.test({
+  name: "a broken JPEG among good ones: eval's worker names the file, exit 1, no stack",
+  ignore: !(await have(`${IMG}/images`)) || !(await have(`${SQ}/decompressed_SqueezeNet.caffemodel`)),
+  async fn() {
+    const dir = await linkedFolder();
+    const bytes = await Deno.readFile(`${IMG}/images/${FILES[0]}`);
+    await Deno.writeFile(`${dir}/n09999999_broken.JPEG`, bytes.subarray(0, 600)); // a JPEG cut short
+    const model = [`${SQ}/decompressed_SqueezeNet.caffemodel`, "--prototxt", `${SQ}/SqueezeNet_deploy.prototxt`];
+    const r = await runCli(["eval", ...model, "--data", dir, "--preprocess", "caffe", "--batch", "2"]);
+    const err = r.stderr;
+    assert(r.code === 1, `exit ${r.code}: ${err}`);
+    assert(/n09999999_broken\.JPEG/.test(err) && !/\n\s+at /.test(err), err);
   },
 });
 

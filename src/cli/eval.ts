@@ -20,7 +20,8 @@ import { ConvpressError, escapeText } from "../errors.ts";
 import type { ModelHeader } from "../model/types.ts";
 import { readMean } from "../data/mean.ts";
 import { openDataset } from "../data/open_dataset.ts";
-import { makePreprocessor, type PreprocessOptions, type Preset, PRESETS } from "../data/preprocess.ts";
+import { type PreprocessOptions, type Preset, PRESETS } from "../data/preprocess.ts";
+import { modelInputs } from "../data/model_inputs.ts";
 import type { Sample } from "../data/types.ts";
 import { EvalTally } from "../eval/metrics.ts";
 import { runModelDetailed } from "../eval/run_model.ts";
@@ -157,7 +158,8 @@ async function run(v: EvalFlags, positionals: string[]): Promise<number> {
   const dims = inputDims(model.header, inputShape, modelPath);
 
   const data = await openDataset(v.data, v.labels);
-  const prep = makePreprocessor(pre, dims, data.pixels);
+  // Preprocessed inputs (bad preprocessing options fail here, before a model runs).
+  const inputs = modelInputs(data, pre, dims, limit);
   // ONNX Runtime runs the model alone; side by side, each layer's activations are compared in tfjs.
   let engine: OrtEngine | undefined;
   if (wantBackend === "ort" && !ref && ortCanRun(model.structure)) {
@@ -180,7 +182,7 @@ async function run(v: EvalFlags, positionals: string[]): Promise<number> {
   const per = dims.reduce((p, d) => p * d, 1);
   const runBatch = async (samples: Sample[]) => {
     const x = new Float32Array(samples.length * per);
-    samples.forEach((s, i) => x.set(prep(s), i * per));
+    samples.forEach((s, i) => x.set(s.data, i * per));
     const shape = [samples.length, ...dims];
     const labels = samples.map((s) => s.label);
     if (ref) {
@@ -200,10 +202,7 @@ async function run(v: EvalFlags, positionals: string[]): Promise<number> {
     releaseMemory();
   };
   let pending: Sample[] = [];
-  let seen = 0;
-  for await (const s of data.samples()) {
-    if (seen >= limit) break;
-    seen++;
+  for await (const s of inputs) {
     pending.push(s);
     if (pending.length === batch) {
       await runBatch(pending);

@@ -9,7 +9,8 @@
 import { ConvpressError } from "../errors.ts";
 import { readMean } from "../data/mean.ts";
 import { openDataset } from "../data/open_dataset.ts";
-import { makePreprocessor, type Preset, PRESETS } from "../data/preprocess.ts";
+import { modelInputs } from "../data/model_inputs.ts";
+import { type Preset, PRESETS } from "../data/preprocess.ts";
 import type { ModelHeader } from "../model/types.ts";
 
 /** Where the calibration data comes from and how it is preprocessed (the `eval` data options). */
@@ -74,7 +75,8 @@ export async function* calibrationBatches(
   }
   const limit = o.limit ?? 128;
   const data = await openDataset(o.path, o.labels);
-  const prep = makePreprocessor(
+  const inputs = modelInputs(
+    data,
     {
       preset: o.preprocess as Preset | undefined,
       scale: o.scale,
@@ -86,7 +88,7 @@ export async function* calibrationBatches(
       order: o.order,
     },
     dims,
-    data.pixels,
+    limit,
   );
   const per = dims.reduce((p, d) => p * d, 1);
   let rows: Float32Array[] = [], labels: (number | undefined)[] = [];
@@ -99,9 +101,8 @@ export async function* calibrationBatches(
     labels = [];
     return b;
   };
-  for await (const s of data.samples()) {
-    if (seen >= limit) break;
-    rows.push(prep(s));
+  for await (const s of inputs) {
+    rows.push(s.data);
     labels.push(s.label);
     seen++;
     if (rows.length >= batch) yield flush();

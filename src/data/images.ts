@@ -15,6 +15,7 @@
 import { Buffer } from "node:buffer";
 import { ConvpressError } from "../errors.ts";
 import { labelFor, type Labels } from "./labels.ts";
+import { makePixelPreprocessor, type Pixels8, planar, type PreprocessOptions } from "./preprocess.ts";
 import type { Dataset, Sample } from "./types.ts";
 
 const IMAGE = /\.(jpe?g|png)$/i;
@@ -47,24 +48,16 @@ export async function imageDecoder(): Promise<string> {
   return (await loadSharp()) ? "sharp" : "jpeg-js/pngjs";
 }
 
-/** Interleaved 8-bit pixels with `ch` channels to planar float32: 3 planes (alpha dropped), or 1 for gray. */
-function planar(px: Uint8Array, w: number, h: number, ch: number, gray: boolean): Float32Array {
-  const c = gray ? 1 : 3;
-  const data = new Float32Array(c * h * w);
-  const n = h * w;
-  if (c === 1) { for (let i = 0; i < n; i++) data[i] = px[i * ch]; }
-  else {
-    for (let i = 0, j = 0; i < n; i++, j += ch) {
-      data[i] = px[j];
-      data[n + i] = px[j + 1];
-      data[2 * n + i] = px[j + 2];
-    }
-  }
-  return data;
+/** Decodes a JPEG or PNG to planar pixels: [3, H, W] RGB (alpha dropped) or [1, H, W] for gray images. */
+export async function decodeImage(
+  bytes: Uint8Array,
+  file: string,
+): Promise<{ data: Float32Array; shape: number[]; bytes: true }> {
+  return planar(await decodePixels(bytes, file));
 }
 
-/** Decodes a JPEG or PNG to planar pixels: [3, H, W] RGB (alpha dropped) or [1, H, W] for gray images. */
-export async function decodeImage(bytes: Uint8Array, file: string): Promise<{ data: Float32Array; shape: number[] }> {
+/** Decodes a JPEG or PNG to its 8-bit interleaved pixels, as the decoder gives them. */
+export async function decodePixels(bytes: Uint8Array, file: string): Promise<Pixels8> {
   if (!(bytes[0] === 0x89 && bytes[1] === 0x50) && !(bytes[0] === 0xff && bytes[1] === 0xd8)) {
     throw new ConvpressError("bad_format", `Cannot decode image '${file}': neither a PNG nor a JPEG signature`, {
       file,
@@ -77,12 +70,8 @@ export async function decodeImage(bytes: Uint8Array, file: string): Promise<{ da
       const { data, info } = await sharp(bytes, { failOn: "error", ignoreIcc: true }).raw().toBuffer({
         resolveWithObject: true,
       });
-      const gray = info.channels <= 2;
       const px = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-      return {
-        data: planar(px, info.width, info.height, info.channels, gray),
-        shape: [gray ? 1 : 3, info.height, info.width],
-      };
+      return { px, width: info.width, height: info.height, channels: info.channels };
     } catch (e) {
       throw new ConvpressError("bad_format", `Cannot decode image '${file}': ${(e as Error).message}`, {
         file,
@@ -90,31 +79,29 @@ export async function decodeImage(bytes: Uint8Array, file: string): Promise<{ da
       });
     }
   }
-  let rgba: Uint8Array, w: number, h: number, gray = false;
   try {
     if (bytes[0] === 0x89 && bytes[1] === 0x50) {
       const { PNG } = await import("pngjs");
       const png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-      rgba = png.data;
-      w = png.width;
-      h = png.height;
       // colorType 0 and 4 are gray (with or without alpha); pngjs expands them to RGBA.
-      gray = (png as unknown as { colorType?: number }).colorType === 0 ||
-        (png as unknown as { colorType?: number }).colorType === 4;
-    } else if (bytes[0] === 0xff && bytes[1] === 0xd8) {
-      const jpeg = (await import("jpeg-js")).default;
-      const img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxMemoryUsageInMB: 1024 });
-      rgba = img.data;
-      w = img.width;
-      h = img.height;
-    } else throw new Error("neither a PNG nor a JPEG signature");
+      const colorType = (png as unknown as { colorType?: number }).colorType;
+      return {
+        px: png.data,
+        width: png.width,
+        height: png.height,
+        channels: 4,
+        gray: colorType === 0 || colorType === 4,
+      };
+    }
+    const jpeg = (await import("jpeg-js")).default;
+    const img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxMemoryUsageInMB: 1024 });
+    return { px: img.data, width: img.width, height: img.height, channels: 4 };
   } catch (e) {
     throw new ConvpressError("bad_format", `Cannot decode image '${file}': ${(e as Error).message}`, {
       file,
       cause: e,
     });
   }
-  return { data: planar(rgba, w, h, 4, gray), shape: [gray ? 1 : 3, h, w] };
 }
 
 /** Image paths under `root`, relative, sorted; symbolic links to files and folders are followed (each folder once). */
@@ -205,6 +192,10 @@ export async function imageFolderDataset(root: string, labels?: Labels, labelsPa
   }
   const byFile = !byFolder && labels?.kind === "classes" ? flatClassLabels(root, files, labels, labelsPath) : undefined;
   if (byFile) classes = labels!.kind === "classes" ? labels!.classes : undefined;
+  const labelOf = (i: number) => {
+    const f = files[i];
+    return byFolder ? byFolder.get(f.split("/")[0]) : byFile ? byFile.get(f) : labelFor(labels, i, f);
+  };
   return {
     kind: "image folder",
     pixels: true,
@@ -214,7 +205,7 @@ export async function imageFolderDataset(root: string, labels?: Labels, labelsPa
       // Reads and decodes run READ_AHEAD images ahead (sharp decodes off the main thread), so they overlap the
       // model's arithmetic in the consumer.
       const decode = async (f: string) => decodeImage(await Deno.readFile(`${root}/${f}`), `${root}/${f}`);
-      const queue: Promise<{ data: Float32Array; shape: number[] }>[] = [];
+      const queue: Promise<{ data: Float32Array; shape: number[]; bytes: true }>[] = [];
       let next = 0;
       const fill = () => {
         while (next < files.length && queue.length < READ_AHEAD) {
@@ -226,10 +217,69 @@ export async function imageFolderDataset(root: string, labels?: Labels, labelsPa
       for (let i = 0; i < files.length; i++) {
         fill();
         const img = await queue.shift()!;
-        const f = files[i];
-        const label = byFolder ? byFolder.get(f.split("/")[0]) : byFile ? byFile.get(f) : labelFor(labels, i, f);
-        yield { ...img, label, id: f };
+        yield { ...img, label: labelOf(i), id: files[i] };
       }
     },
+    prepared(opts: PreprocessOptions, input: number[], limit: number): AsyncIterable<Sample> {
+      return preparedOnWorker(root, files.slice(0, limit), opts, input, labelOf);
+    },
   };
+}
+
+/** Model inputs queued from the Worker ahead of the consumer (each about 0.6 MB for a 224x224 input). */
+const PREPARED_AHEAD = 32;
+
+/**
+ * The images `files` of `root`, read, decoded and preprocessed on a Worker (./image_worker.ts) while the caller
+ * computes: in a process that runs the model on the main thread (ONNX Runtime's `run` blocks it), this work would
+ * otherwise wait for each batch. Where no Worker can start, the same work runs here.
+ */
+export async function* preparedOnWorker(
+  root: string,
+  files: string[],
+  opts: PreprocessOptions,
+  input: number[],
+  labelOf: (i: number) => number | undefined,
+): AsyncGenerator<Sample> {
+  let worker: Worker | undefined;
+  try {
+    worker = new Worker(new URL("./image_worker.ts", import.meta.url).href, { type: "module" });
+  } catch {
+    worker = undefined;
+  }
+  if (!worker) {
+    const prep = makePixelPreprocessor(opts, input);
+    for (let i = 0; i < files.length; i++) {
+      const path = `${root}/${files[i]}`;
+      const px = await decodePixels(await Deno.readFile(path), path);
+      yield { data: prep(px, files[i]), shape: input, label: labelOf(i), id: files[i] };
+    }
+    return;
+  }
+  const ready: Float32Array[] = [];
+  let failure: ConvpressError | undefined;
+  let wake: (() => void) | undefined;
+  worker.onmessage = (e: MessageEvent) => {
+    const m = e.data;
+    if (m.type === "input") ready.push(m.data);
+    else failure = new ConvpressError(m.code, m.message, { file: m.file });
+    wake?.();
+  };
+  worker.onerror = (e: ErrorEvent) => {
+    e.preventDefault();
+    failure = new ConvpressError("io", `Image decoding worker failed: ${e.message}`, { file: root });
+    wake?.();
+  };
+  try {
+    worker.postMessage({ type: "start", root, files, opts, input });
+    worker.postMessage({ type: "credit", n: PREPARED_AHEAD });
+    for (let i = 0; i < files.length; i++) {
+      while (!ready.length && !failure) await new Promise<void>((r) => wake = r);
+      if (failure) throw failure;
+      worker.postMessage({ type: "credit", n: 1 });
+      yield { data: ready.shift()!, shape: input, label: labelOf(i), id: files[i] };
+    }
+  } finally {
+    worker.terminate();
+  }
 }

@@ -105,11 +105,14 @@ export function makePreprocessor(
   opts: PreprocessOptions,
   input: number[],
   pixels: boolean,
-): (s: Sample) => Float32Array {
+): ((s: Sample) => Float32Array) & {
+  /** The steps after the resize: centre crop of an owned [c, rh, rw] image, then normalization. */
+  finish(data: Float32Array, c: number, rh: number, rw: number): Float32Array;
+} {
   const preset = PRESET_VALUES[opts.preset ?? "none"];
   const order = opts.order ?? preset.order;
   const scale = opts.scale ?? 1;
-  return (s: Sample) => {
+  const prep = (s: Sample) => {
     let data = s.data;
     const want = input.reduce((p, d) => p * d, 1);
     if (!pixels || input.length !== 3 || s.shape.length !== 3) {
@@ -137,23 +140,84 @@ export function makePreprocessor(
     } else if (c !== mc) {
       throw new ConvpressError("usage", `Image '${s.id}' has ${c} channels, the model wants ${mc}`);
     }
-    if (opts.crop && (opts.crop[0] !== mh || opts.crop[1] !== mw)) {
-      throw new ConvpressError("usage", `--crop ${opts.crop.join(",")} differs from the model input ${mh}x${mw}`);
-    }
-    let [rh, rw] = opts.resize ?? [mh, mw];
-    if (opts.resizeShorter) {
-      const r = opts.resizeShorter;
-      [rh, rw] = h <= w ? [r, Math.floor((r * w) / h)] : [Math.floor((r * h) / w), r];
-    }
+    const [rh, rw] = resizeTarget(opts, h, w, mh, mw);
     // 8-bit pixels resize exactly as OpenCV does (so eval's top-1 equals OpenCV DNN's); other values in float.
-    data = isBytes(data) ? resizeLinear8(data, c, h, w, rh, rw) : resizeBilinear(data, c, h, w, rh, rw);
-    if (rh < mh || rw < mw) {
-      const flag = opts.resizeShorter ? `--resize-shorter ${opts.resizeShorter}` : `--resize ${rh},${rw}`;
-      throw new ConvpressError("usage", `${flag} gives ${rh}x${rw}, smaller than the input ${mh}x${mw}`);
-    }
+    const bytes = (s.bytes && (data === s.data || c === 3 && s.shape[0] === 1)) || isBytes(data);
+    const resized = bytes ? resizeLinear8(data, c, h, w, rh, rw) : resizeBilinear(data, c, h, w, rh, rw);
+    return finish(resized === s.data ? resized.slice() : resized, c, rh, rw);
+  };
+  /** Centre crop of the resized [c, rh, rw] image (owned), then normalization. */
+  const finish = (data: Float32Array, c: number, rh: number, rw: number): Float32Array => {
+    const [, mh, mw] = input;
     data = centerCrop(data, c, rh, rw, mh, mw);
-    if (data === s.data) data = data.slice();
     return normalize(data, c, mh * mw, order === "bgr" && c === 3, opts, preset, scale);
+  };
+  return Object.assign(prep, { finish });
+}
+
+/** The size an [.., h, w] image is resized to before the centre crop to [mh, mw]; checks --crop and the size. */
+function resizeTarget(opts: PreprocessOptions, h: number, w: number, mh: number, mw: number): [number, number] {
+  if (opts.crop && (opts.crop[0] !== mh || opts.crop[1] !== mw)) {
+    throw new ConvpressError("usage", `--crop ${opts.crop.join(",")} differs from the model input ${mh}x${mw}`);
+  }
+  let [rh, rw] = opts.resize ?? [mh, mw];
+  if (opts.resizeShorter) {
+    const r = opts.resizeShorter;
+    [rh, rw] = h <= w ? [r, Math.floor((r * w) / h)] : [Math.floor((r * h) / w), r];
+  }
+  if (rh < mh || rw < mw) {
+    const flag = opts.resizeShorter ? `--resize-shorter ${opts.resizeShorter}` : `--resize ${rh},${rw}`;
+    throw new ConvpressError("usage", `${flag} gives ${rh}x${rw}, smaller than the input ${mh}x${mw}`);
+  }
+  return [rh, rw];
+}
+
+/** 8-bit interleaved pixels, as image decoders give them: `channels` values per pixel. */
+export interface Pixels8 {
+  px: Uint8Array;
+  width: number;
+  height: number;
+  /** Values per pixel: 1-2 gray (with alpha), 3-4 RGB (with alpha). */
+  channels: number;
+  /** Gray although `channels` is 3 or 4 (a gray PNG expanded to RGBA): the first value of each pixel. */
+  gray?: boolean;
+}
+
+/** Interleaved 8-bit pixels to planar float32: 3 planes RGB (alpha dropped), or 1 for gray. */
+export function planar(p: Pixels8): { data: Float32Array; shape: number[]; bytes: true } {
+  const { px, width: w, height: h, channels: ch } = p;
+  const gray = p.gray || ch <= 2;
+  const c = gray ? 1 : 3;
+  const data = new Float32Array(c * h * w);
+  const n = h * w;
+  if (c === 1) { for (let i = 0; i < n; i++) data[i] = px[i * ch]; }
+  else {
+    for (let i = 0, j = 0; i < n; i++, j += ch) {
+      data[i] = px[j];
+      data[n + i] = px[j + 1];
+      data[2 * n + i] = px[j + 2];
+    }
+  }
+  return { data, shape: [c, h, w], bytes: true };
+}
+
+/**
+ * Makes the function that turns decoded 8-bit pixels into a model input of `input` = [C, H, W]: the same values as
+ * {@link makePreprocessor} on their planar form, with the resize read straight from the interleaved pixels (no
+ * full-size float copy of the image).
+ */
+export function makePixelPreprocessor(
+  opts: PreprocessOptions,
+  input: number[],
+): (p: Pixels8, id: string) => Float32Array {
+  const prep = makePreprocessor(opts, input, true);
+  return (p: Pixels8, id: string) => {
+    const c = p.gray || p.channels <= 2 ? 1 : 3;
+    const { width: w, height: h } = p;
+    if (input.length !== 3 || c !== input[0]) return prep({ ...planar(p), id });
+    const [rh, rw] = resizeTarget(opts, h, w, input[1], input[2]);
+    if (rh === h && rw === w) return prep({ ...planar(p), id });
+    return prep.finish(resizeLinear8(p.px, c, h, w, rh, rw, p.channels), c, rh, rw);
   };
 }
 
@@ -236,30 +300,41 @@ function roundEven(v: number): number {
  * a horizontal pass into integers, a vertical pass rounded back to 0..255.
  */
 export function resizeLinear8(
-  src: Float32Array,
+  src: Float32Array | Uint8Array,
   c: number,
   h: number,
   w: number,
   oh: number,
   ow: number,
+  interleaved = 0,
 ): Float32Array {
-  if (h === oh && w === ow) return src;
+  if (h === oh && w === ow && !interleaved) return src as Float32Array;
   const xs = linearTaps(w, ow, true), ys = linearTaps(h, oh, false);
+  // Element (k, y, x) is src[k * plane + (y * w + x) * step]: planar [C, H, W], or `interleaved` values per pixel.
+  const step = interleaved || 1, plane = interleaved ? 1 : h * w;
+  const ofs = xs.ofs.map((s) => s * step);
   const out = new Float32Array(c * oh * ow);
-  const row0 = new Int32Array(ow), row1 = new Int32Array(ow);
+  let row0 = new Int32Array(ow), row1 = new Int32Array(ow);
   const hrow = (p: number, y: number, dst: Int32Array) => {
-    const base = p + y * w;
+    const base = p + y * w * step;
     for (let x = 0; x < ow; x++) {
-      const s = xs.ofs[x];
-      dst[x] = src[base + s] * xs.a0[x] + (xs.a1[x] ? src[base + s + 1] * xs.a1[x] : 0);
+      const s = base + ofs[x];
+      dst[x] = src[s] * xs.a0[x] + (xs.a1[x] ? src[s + step] * xs.a1[x] : 0);
     }
   };
   for (let k = 0; k < c; k++) {
-    const p = k * h * w;
+    const p = k * plane;
+    // Source rows held in row0 / row1 (-1: none); a row the previous output row used is not computed again.
+    let have0 = -1, have1 = -1;
     for (let y = 0; y < oh; y++) {
       const sy = ys.ofs[y], b0 = ys.a0[y], b1 = ys.a1[y];
-      hrow(p, Math.min(h - 1, Math.max(0, sy)), row0);
-      if (b1) hrow(p, Math.min(h - 1, Math.max(0, sy + 1)), row1);
+      const y0 = Math.min(h - 1, Math.max(0, sy)), y1 = Math.min(h - 1, Math.max(0, sy + 1));
+      if (y0 === have1 && y0 !== have0) {
+        [row0, row1] = [row1, row0];
+        [have0, have1] = [have1, have0];
+      }
+      if (y0 !== have0) hrow(p, y0, row0), have0 = y0;
+      if (b1 && y1 !== have1) hrow(p, y1, row1), have1 = y1;
       const o = k * oh * ow + y * ow;
       for (let x = 0; x < ow; x++) {
         const v = ((((row0[x] >> 4) * b0) >> 16) + (b1 ? ((row1[x] >> 4) * b1) >> 16 : 0) + 2) >> 2;

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import type { PreprocessOptions } from "./preprocess.ts";
 
 /** One input. */
 export interface Sample {
@@ -18,6 +19,8 @@ export interface Sample {
   label?: number;
   /** Where it came from (file name, or index in the file). */
   id: string;
+  /** True when every value is known to be an integer 0..255 (decoded pixels), so preprocessing need not check. */
+  bytes?: boolean;
 }
 
 /** A source of samples, read lazily in order. */
@@ -31,4 +34,9 @@ export interface Dataset {
   /** Number of samples, when known up front. */
   size?: number;
   samples(): AsyncIterable<Sample>;
+  /**
+   * The first `limit` samples already preprocessed (see ./model_inputs.ts), where the data set does that work
+   * itself, off the calling thread.
+   */
+  prepared?(opts: PreprocessOptions, input: number[], limit: number): AsyncIterable<Sample>;
 }
