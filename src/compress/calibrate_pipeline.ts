@@ -90,13 +90,14 @@ function stagesWith(
   plan: PrunePlan | undefined,
   cal?: Calibrator,
   clusterCal?: ClusterCalibrator,
+  structureOnly = false,
 ): TransformStream<Layer, Layer>[] {
   const out: TransformStream<Layer, Layer>[] = [];
   specs.forEach((s, i) => {
     if (i === at && cal) out.push(cal.stage());
     if (cal && kindOf(s) === "gap") out.push(cal.preGapTap());
     if (clusterCal && kindOf(s) === "cluster") out.push(clusterCal.stage());
-    else out.push(createStage(s, { model, plan: plan ?? emptyPlan() }));
+    else out.push(createStage(s, { model, plan: plan ?? emptyPlan(), structureOnly }));
   });
   if (at === specs.length && cal) out.push(cal.stage());
   return out;
@@ -117,7 +118,7 @@ export async function prepareCalibration(
   const first = await openModel(input, open);
   const header = first.header;
   const structure = await scanStructure(
-    applyStages(first, stagesWith(first, specs.slice(0, Math.max(0, at)), -1, undefined)),
+    applyStages(first, stagesWith(first, specs.slice(0, Math.max(0, at)), -1, undefined, undefined, undefined, true)),
   );
   first.close?.();
   const wiring = { uses: useCounts(structure), keep: structure.outputs };
@@ -126,7 +127,9 @@ export async function prepareCalibration(
   let clusterWiring: typeof wiring | undefined;
   if (clusterAt >= 0) {
     const m = await openModel(input, open);
-    const st = await scanStructure(applyStages(m, stagesWith(m, specs.slice(0, clusterAt), -1, undefined)));
+    const st = await scanStructure(
+      applyStages(m, stagesWith(m, specs.slice(0, clusterAt), -1, undefined, undefined, undefined, true)),
+    );
     m.close?.();
     clusterWiring = { uses: useCounts(st), keep: st.outputs };
   }

@@ -8,7 +8,8 @@ import { Tensor } from "../model/tensor.ts";
 import type { Layer } from "../model/types.ts";
 import { assert, rng } from "../../tests/helpers.ts";
 import { convGeometry, convOutputSize, im2colRows, samplePositions } from "./im2col.ts";
-import { ridgeSolve } from "./lstsq.ts";
+import { cholesky, ridgeSolve } from "./lstsq.ts";
+import { inverseHessianFactor } from "./gptq.ts";
 import { calibrationFromFlags } from "../cli/calibrate_flags.ts";
 import { validateRecipe } from "./recipe.ts";
 
@@ -141,4 +142,57 @@ Deno.test("calibration products: ONNX Runtime's sensitivity curve and least-squa
   assert(Math.abs(ft.errBefore - fo.errBefore) < 1e-4 * ft.errBefore, `before ${fo.errBefore} vs ${ft.errBefore}`);
   assert(Math.abs(ft.errAfter - fo.errAfter) < 1e-3 * ft.errAfter, `after ${fo.errAfter} vs ${ft.errAfter}`);
   ft.theta.forEach((v, i) => assert(Math.abs(fo.theta[i] - v) < 1e-4, `theta[${i}] ${fo.theta[i]} vs ${v}`));
+});
+
+Deno.test("inverseHessianFactor: U is upper triangular and U^T U is (H + damp I)^-1 (ml-matrix), all sizes", () => {
+  const r = rng(11);
+  for (const d of [1, 3, 4, 7, 13, 40]) {
+    const rows = d + 5;
+    const a = Float64Array.from({ length: rows * d }, () => r() - 0.5);
+    const h = new Float64Array(d * d);
+    for (let s = 0; s < rows; s++) {
+      for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) h[i * d + j] += a[s * d + i] * a[s * d + j];
+    }
+    const damp = 0.05;
+    const u = inverseHessianFactor(h, d, damp);
+    let mean = 0;
+    for (let i = 0; i < d; i++) mean += h[i * d + i] / d;
+    const hd = Matrix.from1DArray(d, d, Array.from(h)).add(Matrix.eye(d, d).mul(damp * mean));
+    const inv = solve(hd, Matrix.eye(d, d));
+    let err = 0, norm = 0;
+    for (let i = 0; i < d; i++) {
+      assert(u[i * d + i] > 0, `diagonal ${i} of d=${d}`);
+      for (let j = 0; j < d; j++) {
+        if (j < i) assert(u[i * d + j] === 0, `U[${i},${j}] = ${u[i * d + j]} below the diagonal (d=${d})`);
+        let v = 0;
+        for (let k = 0; k < d; k++) v += u[k * d + i] * u[k * d + j];
+        err += (v - inv.get(i, j)) ** 2;
+        norm += inv.get(i, j) ** 2;
+      }
+    }
+    assert(Math.sqrt(err / norm) < 1e-10, `d=${d}: U^T U vs inverse ${Math.sqrt(err / norm)}`);
+  }
+});
+
+Deno.test("cholesky: L L^T equals the matrix for every size around the 4-row blocking", () => {
+  const r = rng(12);
+  for (const d of [1, 2, 5, 8, 9, 23]) {
+    const rows = d + 3;
+    const a = Float64Array.from({ length: rows * d }, () => r() - 0.5);
+    const g = new Float64Array(d * d);
+    for (let s = 0; s < rows; s++) {
+      for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) g[i * d + j] += a[s * d + i] * a[s * d + j];
+    }
+    const l = Float64Array.from(g);
+    cholesky(l, d);
+    let err = 0;
+    for (let i = 0; i < d; i++) {
+      for (let j = 0; j <= i; j++) {
+        let v = 0;
+        for (let k = 0; k <= j; k++) v += l[i * d + k] * l[j * d + k];
+        err = Math.max(err, Math.abs(v - g[i * d + j]));
+      }
+    }
+    assert(err < 1e-12 * d, `d=${d}: max |L L^T - G| ${err}`);
+  }
 });

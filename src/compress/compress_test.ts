@@ -166,6 +166,14 @@ Deno.test("TSVD at full rank reproduces the layer", async () => {
   );
   const after = await ortRun(await toOnnx(hdr, [a, b]), x, [2, 40]);
   assert(relativeError(after, before) < 1e-5, `outputs ${relativeError(after, before)}`);
+  // A structure-only pass gives the same wiring and shapes without an SVD; its factors refuse to be read.
+  const [sa, sb] = await factorize(wide, { rank: 3, always: true }, true);
+  assertEquals([sa.name, sa.inputs, sa.outputs, sa.params.weight.shape], [a.name, a.inputs, a.outputs, [3, 40]]);
+  assertEquals([sb.name, sb.inputs, sb.outputs, sb.params.weight.shape], [b.name, b.inputs, b.outputs, [3, 3]]);
+  let refused = false;
+  await sa.params.weight.float32().catch(() => (refused = true));
+  assert(refused, "a placeholder factor was read");
+  assertEquals((await factorize(layer, { rank: m }, true)).length, 1, "full rank is skipped in a scan too");
 });
 
 Deno.test("k-means on a known mixture finds its centres; clustering keeps at most 2^bits fp16 values", async () => {

@@ -16,38 +16,51 @@ import { cholesky } from "./lstsq.ts";
 /**
  * The upper Cholesky factor U of (H + damp I)^-1 (row-major d x d), with damp = `dampFraction` of the mean of
  * H's diagonal (dead inputs, whose diagonal is 0, get the damping alone).
+ *
+ * With P the reversal permutation and P (H + damp I) P = L L^T, (H + damp I)^-1 = (P L^-T P)(P L^-1 P) and
+ * P L^-1 P is upper triangular with a positive diagonal: it is U. So one Cholesky factorization and one triangular
+ * inverse (d^3 / 3 multiply-adds in all, every inner loop over a contiguous row) give U, without forming H^-1.
  */
 export function inverseHessianFactor(h: Float64Array, d: number, dampFraction = 0.01): Float64Array {
-  const a = Float64Array.from(h);
+  const a = new Float64Array(d * d);
   let mean = 0;
-  for (let i = 0; i < d; i++) mean += a[i * d + i];
+  for (let i = 0; i < d; i++) mean += h[i * d + i];
   mean = mean / d || 1;
+  const last = d * d - 1;
+  for (let i = 0; i < a.length; i++) a[i] = h[last - i];
   for (let i = 0; i < d; i++) a[i * d + i] += dampFraction * mean;
-  cholesky(a, d); // lower L, H = L L^T
-  // Linv (lower), by forward substitution, column by column.
-  const li = new Float64Array(d * d);
-  for (let j = 0; j < d; j++) {
-    li[j * d + j] = 1 / a[j * d + j];
-    for (let i = j + 1; i < d; i++) {
-      let s = 0;
-      for (let k = j; k < i; k++) s += a[i * d + k] * li[k * d + j];
-      li[i * d + j] = -s / a[i * d + i];
-    }
-  }
-  // H^-1 = Linv^T Linv
-  const hi = new Float64Array(d * d);
+  cholesky(a, d); // lower L, P H P = L L^T
+  // X = L^-1 (lower), row by row: X_i = (e_i - sum_{k<i} L_ik X_k) / L_ii.
+  const x = new Float64Array(d * d);
+  // Four rows k at a time (rows of X are zero right of their diagonal, so j runs to the last of the four).
   for (let i = 0; i < d; i++) {
-    for (let j = i; j < d; j++) {
-      let s = 0;
-      for (let k = j; k < d; k++) s += li[k * d + i] * li[k * d + j];
-      hi[i * d + j] = s;
-      hi[j * d + i] = s;
+    const ri = i * d;
+    let k = 0;
+    for (; k + 3 < i; k += 4) {
+      const l0 = a[ri + k], l1 = a[ri + k + 1], l2 = a[ri + k + 2], l3 = a[ri + k + 3];
+      const r0 = k * d, r1 = r0 + d, r2 = r1 + d, r3 = r2 + d;
+      for (let j = 0; j <= k + 3; j++) {
+        let v = x[ri + j];
+        v -= l0 * x[r0 + j];
+        v -= l1 * x[r1 + j];
+        v -= l2 * x[r2 + j];
+        v -= l3 * x[r3 + j];
+        x[ri + j] = v;
+      }
     }
+    for (; k < i; k++) {
+      const l = a[ri + k];
+      if (l === 0) continue;
+      const rk = k * d;
+      for (let j = 0; j <= k; j++) x[ri + j] -= l * x[rk + j];
+    }
+    x[ri + i] = 1;
+    const inv = 1 / a[ri + i];
+    for (let j = 0; j <= i; j++) x[ri + j] *= inv;
   }
-  cholesky(hi, d); // lower Lh, H^-1 = Lh Lh^T; U = Lh^T
-  const u = new Float64Array(d * d);
-  for (let i = 0; i < d; i++) for (let j = 0; j <= i; j++) u[j * d + i] = hi[i * d + j];
-  return u;
+  // U = P X P.
+  for (let i = 0; i < a.length; i++) a[i] = x[last - i];
+  return a;
 }
 
 /** Index of the nearest of the sorted `centers` to `v`. */

@@ -13,6 +13,11 @@ export interface StageContext {
   model: ModelStream;
   /** The prune plan of pass 1 (a `PrunePlan` of ./prune.ts, read by the prune stage only; empty when absent). */
   plan?: unknown;
+  /**
+   * The stream is only scanned for its wiring (layer names, ops, inputs, outputs; see ../eval/structure.ts): a stage
+   * may then skip computing tensors it would emit, emitting placeholders of the right shape that refuse to be read.
+   */
+  structureOnly?: boolean;
 }
 
 /** One compression stage. */

@@ -58,19 +58,42 @@ async function chooseRank(
   }
 }
 
-/** Factorizes one FC layer; returns it unchanged when that would not save parameters. */
-export async function factorize(layer: Layer, options: TsvdOptions): Promise<Layer[]> {
+/** A float32 tensor of `shape` that a structure-only pass emits instead of computing it: reading it is a bug. */
+function placeholder(name: string, shape: number[]): Tensor {
+  return Tensor.fromChunks(name, "float32", shape, 4 * shape[0] * shape[1], () => {
+    throw new Error(`Tensor '${name}' was not computed (structure-only pass)`);
+  });
+}
+
+/**
+ * Factorizes one FC layer; returns it unchanged when that would not save parameters. With `structureOnly` and a
+ * rank that does not depend on the weights (`rank`, `bytes`), only the wiring is made: the two factors are
+ * placeholders (no SVD is run).
+ */
+export async function factorize(layer: Layer, options: TsvdOptions, structureOnly = false): Promise<Layer[]> {
   const wt = layer.params.weight;
   const [m, n] = wt.shape;
-  const w = await wt.float32();
-  const { k, svd: pre } = await chooseRank(w, m, n, options);
-  if (k * (m + n) >= m * n && !options.always) return [layer];
-  const svd = pre && pre.k >= k ? pre : await randomizedSvd(w, m, n, k, { powerIterations: options.powerIterations });
-  const a = new Float32Array(k * n), b = new Float32Array(m * k);
-  for (let t = 0; t < k; t++) {
-    const r = Math.sqrt(svd.s[t]);
-    for (let j = 0; j < n; j++) a[t * n + j] = r * svd.vt[t * n + j];
-    for (let i = 0; i < m; i++) b[i * k + t] = r * svd.u[i * svd.k + t];
+  let a: Tensor, b: Tensor, k: number;
+  if (structureOnly && options.energy === undefined) {
+    ({ k } = await chooseRank(new Float32Array(0), m, n, options));
+    if (k * (m + n) >= m * n && !options.always) return [layer];
+    a = placeholder(`${wt.name}_svd_v`, [k, n]);
+    b = placeholder(`${wt.name}_svd_u`, [m, k]);
+  } else {
+    const w = await wt.float32();
+    const chosen = await chooseRank(w, m, n, options);
+    k = chosen.k;
+    if (k * (m + n) >= m * n && !options.always) return [layer];
+    const pre = chosen.svd;
+    const svd = pre && pre.k >= k ? pre : await randomizedSvd(w, m, n, k, { powerIterations: options.powerIterations });
+    const av = new Float32Array(k * n), bv = new Float32Array(m * k);
+    for (let t = 0; t < k; t++) {
+      const r = Math.sqrt(svd.s[t]);
+      for (let j = 0; j < n; j++) av[t * n + j] = r * svd.vt[t * n + j];
+      for (let i = 0; i < m; i++) bv[i * k + t] = r * svd.u[i * svd.k + t];
+    }
+    a = Tensor.fromFloat32(`${wt.name}_svd_v`, [k, n], av);
+    b = Tensor.fromFloat32(`${wt.name}_svd_u`, [m, k], bv);
   }
   const mid = `${layer.name}_svd`;
   const from = layer.from ?? layer.name;
@@ -80,27 +103,27 @@ export async function factorize(layer: Layer, options: TsvdOptions): Promise<Lay
     attrs: {},
     inputs: layer.inputs,
     outputs: [mid],
-    params: { weight: Tensor.fromFloat32(`${wt.name}_svd_v`, [k, n], a) },
+    params: { weight: a },
     from,
   };
   const second: Layer = {
     ...layer,
     inputs: [mid],
-    params: { ...layer.params, weight: Tensor.fromFloat32(`${wt.name}_svd_u`, [m, k], b) },
+    params: { ...layer.params, weight: b },
     origin: undefined,
     from,
   };
   return [first, second];
 }
 
-/** Creates the TSVD stage. */
-export function tsvdStage(options: TsvdOptions): TransformStream<Layer, Layer> {
+/** Creates the TSVD stage (`structureOnly`: see {@link factorize}). */
+export function tsvdStage(options: TsvdOptions, structureOnly = false): TransformStream<Layer, Layer> {
   return new TransformStream<Layer, Layer>({
     async transform(layer, controller) {
       const name = layer.from ?? layer.name;
       const chosen = !options.layers || options.layers.includes(name) || options.layers.includes(layer.name);
       if (layer.op !== "FC" || !chosen || !layer.params.weight) return controller.enqueue(layer);
-      for (const l of await factorize(layer, options)) controller.enqueue(l);
+      for (const l of await factorize(layer, options, structureOnly)) controller.enqueue(l);
     },
   });
 }
@@ -123,5 +146,5 @@ export const tsvd: StageModule<"tsvd", TsvdOptions> = {
     if (kv.bytes) t.bytes = Number(kv.bytes);
     return t;
   },
-  create: (options) => tsvdStage(options),
+  create: (options, ctx) => tsvdStage(options, ctx.structureOnly),
 };
