@@ -10,6 +10,7 @@ import { analyzePruning, planPruning, type PrunePlan, pruneStage } from "../src/
 import { Tensor } from "../src/model/tensor.ts";
 import { collectLayers, type Layer, layerStream, type ModelHeader, type ModelStream } from "../src/model/types.ts";
 import { writeOnnx } from "../formats/onnx/writer.ts";
+import { TORCH_DIR, torchExports } from "./torch_zoo.ts";
 import { assert, assertEquals, ortRun, relativeError, removeOnExit, rng, runCli, testNeeding } from "./helpers.ts";
 
 function stream(header: ModelHeader, layers: Layer[]): ModelStream {
@@ -159,14 +160,15 @@ Deno.test("coupled groups: residual Add, depthwise conv, Concat and a shared val
   assert(relativeError(full, ref) > 1e-3, "the zeroed channels must matter, or the test checks nothing");
 });
 
-const TORCH = `${Deno.env.get("CONVPRESS_ZOO_CACHE") ?? "/tmp/convpress-zoo-cache"}/torch`;
+const TORCH = TORCH_DIR;
+const TORCH_NEEDS = { python: ["torch", "torchvision", "onnx"] };
 
 for (const name of ["resnet18", "mobilenet_v2", "squeezenet1_1", "googlenet"]) {
   testNeeding(
     `torchvision ${name}: --prune flops=0.5 reaches its target, equals the zeroed original in ONNX Runtime`,
-    { paths: [`${TORCH}/${name}.onnx`] },
+    TORCH_NEEDS,
     async () => {
-      const path = `${TORCH}/${name}.onnx`;
+      const path = `${await torchExports([name])}/${name}.onnx`;
       const dir = await Deno.makeTempDir({ prefix: "convpress-prune-zoo-" });
       removeOnExit(dir);
       const analysis = await analyzePruning(await openModel(path));
@@ -191,9 +193,9 @@ for (const name of ["resnet18", "mobilenet_v2", "squeezenet1_1", "googlenet"]) {
 for (const name of ["densenet121", "efficientnet_b0", "shufflenet_v2_x1_0", "mnasnet", "regnet", "alexnet"]) {
   testNeeding(
     `torchvision ${name}: --prune flops=0.5 equals the zeroed original, or warns`,
-    { paths: [`${TORCH}/${name}.onnx`] },
+    TORCH_NEEDS,
     async () => {
-      const path = `${TORCH}/${name}.onnx`;
+      const path = `${await torchExports([name])}/${name}.onnx`;
       const dir = await Deno.makeTempDir({ prefix: "convpress-prune-zoo-" });
       removeOnExit(dir);
       const plan = planPruning(await analyzePruning(await openModel(path)), { flops: 0.5 });
@@ -213,8 +215,9 @@ for (const name of ["densenet121", "efficientnet_b0", "shufflenet_v2_x1_0", "mna
 
 testNeeding(
   "compress --prune: a target the floors cannot reach warns, and fails with --strict",
-  { paths: [`${TORCH}/squeezenet1_1.onnx`] },
+  TORCH_NEEDS,
   async () => {
+    await torchExports(["squeezenet1_1"]);
     const dir = await Deno.makeTempDir({ prefix: "convpress-prune-warn-" });
     removeOnExit(dir);
     const args = ["compress", `${TORCH}/squeezenet1_1.onnx`, "--prune", "flops=0.95", "-o", `${dir}/s.cvp`];

