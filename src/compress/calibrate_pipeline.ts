@@ -103,6 +103,11 @@ function stagesWith(
   return out;
 }
 
+/** The stages of `specs` for a structure-only scan of `model` (no calibrator; no tensor computed that can be skipped). */
+function wiringStages(model: ModelStream, specs: StageSpec[]): TransformStream<Layer, Layer>[] {
+  return stagesWith(model, specs, -1, undefined, undefined, undefined, true);
+}
+
 /** Loads the calibration batch, runs pruning's pass 1 on it when the recipe prunes, and prepares pass 2. */
 export async function prepareCalibration(
   input: string,
@@ -118,7 +123,7 @@ export async function prepareCalibration(
   const first = await openModel(input, open);
   const header = first.header;
   const structure = await scanStructure(
-    applyStages(first, stagesWith(first, specs.slice(0, Math.max(0, at)), -1, undefined, undefined, undefined, true)),
+    applyStages(first, wiringStages(first, specs.slice(0, Math.max(0, at)))),
   );
   first.close?.();
   const wiring = { uses: useCounts(structure), keep: structure.outputs };
@@ -128,7 +133,7 @@ export async function prepareCalibration(
   if (clusterAt >= 0) {
     const m = await openModel(input, open);
     const st = await scanStructure(
-      applyStages(m, stagesWith(m, specs.slice(0, clusterAt), -1, undefined, undefined, undefined, true)),
+      applyStages(m, wiringStages(m, specs.slice(0, clusterAt))),
     );
     m.close?.();
     clusterWiring = { uses: useCounts(st), keep: st.outputs };

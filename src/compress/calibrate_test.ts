@@ -144,15 +144,20 @@ Deno.test("calibration products: ONNX Runtime's sensitivity curve and least-squa
   ft.theta.forEach((v, i) => assert(Math.abs(fo.theta[i] - v) < 1e-4, `theta[${i}] ${fo.theta[i]} vs ${v}`));
 });
 
+/** A^T A of a random rows x d matrix A (uniform in [-0.5, 0.5)): symmetric positive definite when rows >= d. */
+function randomGram(r: () => number, d: number, rows: number): Float64Array {
+  const a = Float64Array.from({ length: rows * d }, () => r() - 0.5);
+  const g = new Float64Array(d * d);
+  for (let s = 0; s < rows; s++) {
+    for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) g[i * d + j] += a[s * d + i] * a[s * d + j];
+  }
+  return g;
+}
+
 Deno.test("inverseHessianFactor: U is upper triangular and U^T U is (H + damp I)^-1 (ml-matrix), all sizes", () => {
   const r = rng(11);
   for (const d of [1, 3, 4, 7, 13, 40]) {
-    const rows = d + 5;
-    const a = Float64Array.from({ length: rows * d }, () => r() - 0.5);
-    const h = new Float64Array(d * d);
-    for (let s = 0; s < rows; s++) {
-      for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) h[i * d + j] += a[s * d + i] * a[s * d + j];
-    }
+    const h = randomGram(r, d, d + 5);
     const damp = 0.05;
     const u = inverseHessianFactor(h, d, damp);
     let mean = 0;
@@ -177,12 +182,7 @@ Deno.test("inverseHessianFactor: U is upper triangular and U^T U is (H + damp I)
 Deno.test("cholesky: L L^T equals the matrix for every size around the 4-row blocking", () => {
   const r = rng(12);
   for (const d of [1, 2, 5, 8, 9, 23]) {
-    const rows = d + 3;
-    const a = Float64Array.from({ length: rows * d }, () => r() - 0.5);
-    const g = new Float64Array(d * d);
-    for (let s = 0; s < rows; s++) {
-      for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) g[i * d + j] += a[s * d + i] * a[s * d + j];
-    }
+    const g = randomGram(r, d, d + 3);
     const l = Float64Array.from(g);
     cholesky(l, d);
     let err = 0;

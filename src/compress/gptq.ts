@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { cholesky } from "./lstsq.ts";
+import { cholesky, subtract4 } from "./lstsq.ts";
 
 /**
  * The upper Cholesky factor U of (H + damp I)^-1 (row-major d x d), with damp = `dampFraction` of the mean of
@@ -37,16 +37,8 @@ export function inverseHessianFactor(h: Float64Array, d: number, dampFraction = 
     const ri = i * d;
     let k = 0;
     for (; k + 3 < i; k += 4) {
-      const l0 = a[ri + k], l1 = a[ri + k + 1], l2 = a[ri + k + 2], l3 = a[ri + k + 3];
-      const r0 = k * d, r1 = r0 + d, r2 = r1 + d, r3 = r2 + d;
-      for (let j = 0; j <= k + 3; j++) {
-        let v = x[ri + j];
-        v -= l0 * x[r0 + j];
-        v -= l1 * x[r1 + j];
-        v -= l2 * x[r2 + j];
-        v -= l3 * x[r3 + j];
-        x[ri + j] = v;
-      }
+      const r = ri + k, rk = k * d;
+      subtract4(x, ri, k + 4, a[r], rk, a[r + 1], rk + d, a[r + 2], rk + 2 * d, a[r + 3], rk + 3 * d);
     }
     for (; k < i; k++) {
       const l = a[ri + k];

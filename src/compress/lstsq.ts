@@ -89,7 +89,7 @@ export function ridgeSolve(
  * b[bi..bi+m) -= l0 b[k0..] + l1 b[k1..] + l2 b[k2..] + l3 b[k3..], subtracting the four terms one after the other
  * (the order of the one-row loop, so the blocking changes no rounding).
  */
-function subtract4(
+export function subtract4(
   b: Float64Array,
   bi: number,
   m: number,

@@ -30,6 +30,16 @@ export interface TsvdOptions {
   powerIterations?: number;
 }
 
+/** The rank that `rank` or `bytes` fixes for an m x n weight (no weights needed), or undefined for `energy`. */
+function fixedRank(m: number, n: number, o: TsvdOptions): number | undefined {
+  const full = Math.min(m, n);
+  if (o.rank !== undefined) return Math.max(1, Math.min(o.rank, full));
+  if (o.bytes !== undefined) {
+    return Math.max(1, Math.min(full, Math.floor(o.bytes / ((o.bytesPerWeight ?? 4) * (m + n)))));
+  }
+  return undefined;
+}
+
 /** Chooses the rank for an m x n weight; returns the SVD computed on the way, if any. */
 async function chooseRank(
   w: Float32Array,
@@ -39,10 +49,8 @@ async function chooseRank(
 ): Promise<{ k: number; svd?: TruncatedSvd }> {
   const full = Math.min(m, n);
   const it = o.powerIterations;
-  if (o.rank !== undefined) return { k: Math.max(1, Math.min(o.rank, full)) };
-  if (o.bytes !== undefined) {
-    return { k: Math.max(1, Math.min(full, Math.floor(o.bytes / ((o.bytesPerWeight ?? 4) * (m + n))))) };
-  }
+  const fixed = fixedRank(m, n, o);
+  if (fixed !== undefined) return { k: fixed };
   const energy = o.energy ?? 0.9;
   let total = 0;
   for (let i = 0; i < w.length; i++) total += w[i] * w[i];
@@ -74,8 +82,9 @@ export async function factorize(layer: Layer, options: TsvdOptions, structureOnl
   const wt = layer.params.weight;
   const [m, n] = wt.shape;
   let a: Tensor, b: Tensor, k: number;
-  if (structureOnly && options.energy === undefined) {
-    ({ k } = await chooseRank(new Float32Array(0), m, n, options));
+  const fixed = structureOnly ? fixedRank(m, n, options) : undefined;
+  if (fixed !== undefined) {
+    k = fixed;
     if (k * (m + n) >= m * n && !options.always) return [layer];
     a = placeholder(`${wt.name}_svd_v`, [k, n]);
     b = placeholder(`${wt.name}_svd_u`, [m, k]);
