@@ -21,7 +21,7 @@
  * @module
  */
 import { encodeClustered } from "../../formats/cvp/clustered.ts";
-import { LayerExecutor } from "../eval/executor.ts";
+import { LayerExecutor, SPILL_BYTES } from "../eval/executor.ts";
 import type { TfTensor } from "../eval/tf.ts";
 import { releaseMemory } from "../memory.ts";
 import { Tensor } from "../model/tensor.ts";
@@ -207,6 +207,7 @@ export class ClusterCalibrator {
       keep: wiring.keep,
       backend: settings.backend,
       chunk: chunkFor(batch),
+      spill: SPILL_BYTES,
     });
     const c = new ClusterCalibrator(ex, batch, options, settings);
     c.#outputs = wiring.keep ?? [];
@@ -229,6 +230,7 @@ export class ClusterCalibrator {
       keep: wiring.keep,
       backend: settings.backend,
       chunk: chunkFor(batch),
+      spill: SPILL_BYTES,
     });
     return new ClusterCalibrator(ex, batch, options, settings, { map: stats, collect: true });
   }

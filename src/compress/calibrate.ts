@@ -22,14 +22,14 @@
  *   drops exactly those columns. The executor runs the rewritten layer, so later layers are fitted on the inputs
  *   the compressed network will really see.
  *
- * Memory and speed: the batch runs in chunks of samples ({@link chunkFor}; VGG16: 3 images a chunk), each layer's
- * input is read back chunk by chunk (statistics and sampled patches in one pass, never the whole activation copied
+ * Memory and speed: the batch runs in chunks of samples ({@link chunkFor}; VGG16: 1 image a chunk) that wait on disk
+ * between layers (the executor's `spill`), each layer's input is read back chunk by chunk (statistics and sampled patches in one pass, never the whole activation copied
  * out), and with ONNX Runtime (`--allow-ffi`) the products of the fits and of the sensitivity curves, and the
  * executor's convolutions, run there on all cores. Without it everything runs in tfjs, as before (same results).
  *
  * @module
  */
-import { type Activation, LayerExecutor } from "../eval/executor.ts";
+import { type Activation, LayerExecutor, SPILL_BYTES } from "../eval/executor.ts";
 import { gemm } from "../linalg/gemm.ts";
 import { gemmOrt, ortGemm } from "../linalg/ort_gemm.ts";
 import type { TfTensor } from "../linalg/tf.ts";
@@ -63,8 +63,9 @@ export interface CalibrateSettings {
   /** tfjs backend (default wasm). */
   backend?: "wasm" | "cpu";
   /**
-   * The batch runs in chunks of samples sized so that one chunk's input is at most 1/32 of this (default 64 MiB:
-   * 3 VGG16 samples), so a layer's transient memory is about one chunk's (see ../eval/executor.ts).
+   * The batch runs in chunks of samples sized so that one chunk's input is at most 1/32 of this (default 16 MiB:
+   * 1 VGG16 sample), and the chunks wait on disk between layers, so a layer's transient memory is about one chunk's
+   * (see ../eval/executor.ts).
    */
   chunkBytes?: number;
 }
@@ -170,6 +171,7 @@ export class Calibrator {
       backend: settings.backend,
       chunk,
       ort,
+      spill: SPILL_BYTES,
     });
     return new Calibrator(ex, batch, mode, settings, !!ort);
   }
@@ -488,9 +490,10 @@ type Tf = LayerExecutor["tf"];
 
 /**
  * Samples per executor chunk for a calibration batch: one chunk's input at most 1/32 of `chunkBytes` (default
- * 64 MiB), the largest activations being about 20x the input; undefined when the whole batch fits in one.
+ * 16 MiB: one VGG16 image), the largest activations being about 20x the input; undefined when the whole batch fits
+ * in one. The calibrators' executors spill chunks to disk, so memory holds about one chunk's input and output.
  */
-export function chunkFor(batch: { x: Float32Array; shape: number[] }, chunkBytes = 64 << 20): number | undefined {
+export function chunkFor(batch: { x: Float32Array; shape: number[] }, chunkBytes = 16 << 20): number | undefined {
   const n = batch.shape[0] ?? 1;
   const sampleBytes = (4 * batch.x.length) / Math.max(1, n);
   const chunk = Math.max(1, Math.floor(chunkBytes / (32 * Math.max(1, sampleBytes))));

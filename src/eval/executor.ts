@@ -17,6 +17,7 @@ import { loadTf, type Tf, type TfTensor } from "../linalg/tf.ts";
 import { releaseMemory } from "../memory.ts";
 import type { Ort } from "../linalg/ort.ts";
 import { ortConv } from "./ort_conv.ts";
+import { removeTemporarySync, trackTemporary } from "../bytes/temp_files.ts";
 
 /** An activation read back to JavaScript: float32 in NCHW order, with its shape. */
 export interface Activation {
@@ -48,11 +49,51 @@ export interface ExecutorOptions {
    * so only for callers that accept that (calibration on ONNX Runtime). Everything else stays in tfjs.
    */
   ort?: Ort;
+  /**
+   * With `chunk`: a budget in bytes for the chunks of live values held in memory (callers use {@link SPILL_BYTES}).
+   * A float32 chunk computed while the budget is full, and of at least `spillMin` bytes, is written to a temporary
+   * folder and read back when a layer needs it, so memory holds about the budget plus one chunk's input and output,
+   * not the batch's live activations (a calibration's batch of 16 VGG16 images: 205 MB per value at the first
+   * convolutions). The values and their rounding are the same as in memory; the folder is removed by
+   * {@link LayerExecutor.dispose} (and on any failure or signal).
+   */
+  spill?: number;
+  /** The smallest chunk that may spill (default {@link SPILL_MIN_BYTES}; smaller ones stay in memory). */
+  spillMin?: number;
+}
+
+/** The smallest chunk worth writing to disk when spilling (smaller ones stay in memory). */
+export const SPILL_MIN_BYTES = 1 << 20;
+
+/**
+ * The calibrators' budget of activation chunks held in memory (`spill`): 0, so every chunk of at least
+ * {@link SPILL_MIN_BYTES} waits on disk. Measured on VGG16's thesis recipe calibrated on 16 images (peak RSS): budget
+ * 0 515 MB, 32 MiB 615 MB, 64 MiB 652 MB, 128 MiB 768 MB, not spilling 1,019 MB; the disk costs time (see
+ * bench/results/calibration.md).
+ */
+export const SPILL_BYTES = 0;
+
+/** A chunk on disk: the raw float32 data of its tensor, in the tensor's own layout. */
+interface Spilled {
+  file: string;
+  shape: number[];
+  nhwc: boolean;
+}
+
+/** A chunk of a value: in memory (a tfjs tensor) or on disk. */
+type Held = Act | Spilled;
+
+function isSpilled(h: Held): h is Spilled {
+  return "file" in h;
+}
+
+function heldShape(h: Held): number[] {
+  return isSpilled(h) ? h.shape : [...h.t.shape as number[]];
 }
 
 interface Entry {
   /** One activation per chunk of samples (one for an unchunked batch). */
-  acts: Act[];
+  acts: Held[];
   /** Readers still to come, plus pins; Infinity when the value is kept. */
   left: number;
 }
@@ -71,6 +112,11 @@ export class LayerExecutor {
   #ort?: Ort;
   /** Bytes of JavaScript copies of activations made since the last collection. */
   #garbage = 0;
+  #spill?: number;
+  #spillMin: number;
+  /** The spill folder, made on first use. */
+  #spillDir?: string;
+  #spillCount = 0;
 
   constructor(tf: Tf, backend: string, options: ExecutorOptions = {}) {
     this.tf = tf;
@@ -80,6 +126,8 @@ export class LayerExecutor {
     this.#blockBytes = options.fcBlockBytes ?? 16 << 20;
     this.#ort = options.ort;
     this.#chunk = options.chunk !== undefined && options.chunk >= 1 ? Math.floor(options.chunk) : Infinity;
+    this.#spill = options.spill;
+    this.#spillMin = options.spillMin ?? SPILL_MIN_BYTES;
   }
 
   /** Loads tfjs (lazily, once) and makes an executor. */
@@ -93,9 +141,11 @@ export class LayerExecutor {
     return this.#uses.get(name) ?? 0;
   }
 
-  #set(name: string, acts: Act[]): void {
+  #set(name: string, acts: Held[]): void {
     const old = this.#values.get(name);
-    if (old) { for (const a of old.acts) if (!acts.some((b) => b.t === a.t)) a.t.dispose(); }
+    if (old) {
+      for (const a of old.acts) if (!acts.some((b) => !isSpilled(a) && !isSpilled(b) && b.t === a.t)) this.#drop(a);
+    }
     const left = this.#initialLeft(name);
     this.#values.set(name, { acts, left });
     if (left <= 0) this.#dead.push(name);
@@ -109,12 +159,80 @@ export class LayerExecutor {
       return;
     }
     const per = data.length / n;
-    const acts: Act[] = [];
+    const acts: Held[] = [];
     for (let i = 0; i < n; i += this.#chunk) {
       const m = Math.min(this.#chunk, n - i);
-      acts.push({ t: this.tf.tensor(data.subarray(i * per, (i + m) * per), [m, ...shape.slice(1)]), nhwc: false });
+      const part = data.subarray(i * per, (i + m) * per), partShape = [m, ...shape.slice(1)];
+      acts.push(
+        this.#spills(part.byteLength, [acts])
+          ? this.#write(part, partShape, false)
+          : { t: this.tf.tensor(part, partShape), nhwc: false },
+      );
     }
     this.#set(name, acts);
+  }
+
+  /**
+   * True when a new chunk of `bytes` goes to disk: spilling is on, the chunk is at least `spillMin` bytes and
+   * the chunks in memory (of live values and of `pending`, a layer's outputs so far) would pass the budget with it.
+   */
+  #spills(bytes: number, pending: Held[][] = []): boolean {
+    if (this.#spill === undefined || this.#chunk === Infinity || bytes < this.#spillMin) return false;
+    return this.#resident(pending) + bytes > this.#spill;
+  }
+
+  /** Bytes of the chunks held in memory by live values and by `pending` (each tensor counted once). */
+  #resident(pending: Held[][]): number {
+    const seen = new Set<Act["t"]>();
+    let n = 0;
+    const count = (h: Held | undefined) => {
+      if (!h || isSpilled(h) || h.t.isDisposed || seen.has(h.t)) return;
+      seen.add(h.t);
+      n += 4 * h.t.size;
+    };
+    for (const e of this.#values.values()) for (const h of e.acts) count(h);
+    for (const p of pending) for (const h of p) count(h);
+    return n;
+  }
+
+  /** Writes a chunk's data to a new spill file. */
+  #write(data: Float32Array, shape: number[], nhwc: boolean): Spilled {
+    if (!this.#spillDir) {
+      this.#spillDir = Deno.makeTempDirSync({ prefix: "convpress-activations-" });
+      trackTemporary(this.#spillDir, true);
+    }
+    const file = `${this.#spillDir}/${this.#spillCount++}.f32`;
+    Deno.writeFileSync(file, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    return { file, shape, nhwc };
+  }
+
+  /** Reads a spill file back as float32. */
+  #readFile(h: Spilled): Float32Array {
+    const bytes = Deno.readFileSync(h.file);
+    this.#copied(bytes.byteLength);
+    return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+  }
+
+  /** An activation computed by a layer, as it is held: on disk when it spills (the tensor is then disposed). */
+  async #hold(a: Act, pending: Held[][]): Promise<Held> {
+    if (a.t.dtype !== "float32" || !this.#spills(4 * a.t.size, pending)) return a;
+    const data = (await a.t.data()) as Float32Array;
+    this.#copied(data.byteLength);
+    const h = this.#write(data, [...a.t.shape as number[]], a.nhwc);
+    a.t.dispose();
+    return h;
+  }
+
+  /** A held chunk as a tfjs activation, and whether it was loaded from disk (then the caller disposes it). */
+  #load(h: Held): { act: Act; loaded: boolean } {
+    if (!isSpilled(h)) return { act: h, loaded: false };
+    return { act: { t: this.tf.tensor(this.#readFile(h), h.shape), nhwc: h.nhwc }, loaded: true };
+  }
+
+  /** Frees a held chunk (its tensor, or its file). */
+  #drop(h: Held): void {
+    if (isSpilled(h)) removeTemporarySync(h.file);
+    else h.t.dispose();
   }
 
   /** True while value `name` is live. */
@@ -127,7 +245,7 @@ export class LayerExecutor {
     return [...this.#values.keys()];
   }
 
-  #acts(name: string): Act[] {
+  #acts(name: string): Held[] {
     const e = this.#values.get(name);
     if (!e) throw new ConvpressError("bad_format", `Activation '${name}' is not available (never produced, or freed)`);
     return e.acts;
@@ -136,7 +254,9 @@ export class LayerExecutor {
   /** The live activation (tfjs tensor and layout) of `name`, unchunked; borrowed, do not dispose. */
   act(name: string): Act {
     const acts = this.#acts(name);
-    if (acts.length !== 1) throw new ConvpressError("bad_format", `Activation '${name}' is held in chunks`);
+    if (acts.length !== 1 || isSpilled(acts[0])) {
+      throw new ConvpressError("bad_format", `Activation '${name}' is held in chunks`);
+    }
     return acts[0];
   }
 
@@ -144,9 +264,9 @@ export class LayerExecutor {
   shape(name: string): number[] {
     const acts = this.#acts(name);
     const a = acts[0];
-    const s = a.t.shape as number[];
-    const out = a.t.rank === 4 && a.nhwc ? [s[0], s[3], s[1], s[2]] : [...s];
-    if (acts.length > 1) out[0] = acts.reduce((k, b) => k + (b.t.shape[0] as number), 0);
+    const s = heldShape(a);
+    const out = s.length === 4 && a.nhwc ? [s[0], s[3], s[1], s[2]] : [...s];
+    if (acts.length > 1) out[0] = acts.reduce((k, b) => k + heldShape(b)[0], 0);
     return out;
   }
 
@@ -187,13 +307,16 @@ export class LayerExecutor {
     }
   }
 
-  async #readAct(a: Act): Promise<Activation> {
+  async #readAct(h: Held): Promise<Activation> {
+    if (isSpilled(h) && (!h.nhwc || h.shape.length !== 4)) return { data: this.#readFile(h), shape: [...h.shape] };
+    const { act: a, loaded } = this.#load(h);
     this.#copied(4 * a.t.size);
     const t = toNchw(this.tf, a);
     try {
       return { data: (await t.data()) as Float32Array, shape: [...t.shape] };
     } finally {
       t.dispose();
+      if (loaded) a.t.dispose();
     }
   }
 
@@ -221,7 +344,7 @@ export class LayerExecutor {
   #free(name: string): void {
     const e = this.#values.get(name);
     if (!e) return;
-    for (const a of e.acts) a.t.dispose();
+    for (const a of e.acts) this.#drop(a);
     this.#values.delete(name);
   }
 
@@ -259,9 +382,18 @@ export class LayerExecutor {
       );
     }
     // outs[i][c]: output i of chunk c.
-    let outs: Act[][];
-    if (layer.op === "FC") outs = [await this.#fc(layer, ins[0])];
-    else if (this.#ort && layer.op === "Conv" && layer.params.weight && ins.length === 1) {
+    let outs: Held[][];
+    if (layer.op === "FC") {
+      const loads = ins[0].map((h) => this.#load(h));
+      try {
+        outs = [await this.#fc(layer, loads.map((l) => l.act))];
+      } finally {
+        for (const l of loads) if (l.loaded) l.act.t.dispose();
+      }
+      const held: Held[] = [];
+      for (const a of outs[0]) held.push(await this.#hold(a as Act, [held, outs[0].slice(held.length + 1)]));
+      outs[0] = held;
+    } else if (this.#ort && layer.op === "Conv" && layer.params.weight && ins.length === 1) {
       outs = [await this.#ortConv(layer, ins[0])];
     } else {
       const params: Params = {};
@@ -276,8 +408,20 @@ export class LayerExecutor {
         }).map((n) => this.#values.get(n)!.acts)
         : [];
       for (let c = 0; c < chunks; c++) {
-        runKernel(this.tf, layer, ins.map((x) => x[c]), params).forEach((o, i) => (outs[i] ??= []).push(o));
-        for (const acts of last) if (!outs.some((o) => o[c]?.t === acts[c].t)) acts[c].t.dispose();
+        const loads = ins.map((x) => this.#load(x[c]));
+        const made = runKernel(this.tf, layer, loads.map((l) => l.act), params);
+        const owned = new Set(loads.filter((l) => !l.loaded).map((l) => l.act.t));
+        // An output that is an input held in memory stays shared with it (as unchunked); others may spill.
+        for (let i = 0; i < made.length; i++) {
+          const pending = [...outs, made.slice(i + 1)];
+          (outs[i] ??= []).push(owned.has(made[i].t) ? made[i] : await this.#hold(made[i], pending));
+        }
+        const kept = (t: Act["t"]) => outs.some((o) => !isSpilled(o[c]) && (o[c] as Act).t === t);
+        for (const l of loads) if (l.loaded && !kept(l.act.t)) l.act.t.dispose();
+        for (const acts of last) {
+          const h = acts[c];
+          if (isSpilled(h) || !kept(h.t)) this.#drop(h);
+        }
       }
     }
     // The layer's weights were read into JavaScript arrays and copied into the backend: collect them now rather than
@@ -286,7 +430,7 @@ export class LayerExecutor {
     layer.outputs.forEach((o, i) => {
       if (outs[i]) this.#set(o, outs[i]);
     });
-    for (const o of outs.slice(layer.outputs.length)) for (const a of o) a.t.dispose();
+    for (const o of outs.slice(layer.outputs.length)) for (const a of o) this.#drop(a);
     for (const n of layer.inputs) {
       const e = this.#values.get(n);
       if (!e) continue;
@@ -296,22 +440,26 @@ export class LayerExecutor {
   }
 
   /** Conv on ONNX Runtime, chunk by chunk; an input chunk read for the last time is freed once it is consumed. */
-  async #ortConv(layer: Layer, xs: Act[]): Promise<Act[]> {
+  async #ortConv(layer: Layer, xs: Held[]): Promise<Held[]> {
     const e = this.#values.get(layer.inputs[0])!;
     const lastRead = xs.length > 1 && e.left - 1 <= 0;
     const bias = layer.params.bias ? await layer.params.bias.float32() : undefined;
     const conv = await ortConv(this.#ort!, layer, await layer.params.weight.float32(), bias);
-    const outs: Act[] = [];
+    const outs: Held[] = [];
     try {
       for (const x of xs) {
         const r = await this.#readAct(x);
-        if (lastRead) x.t.dispose();
+        if (lastRead) this.#drop(x);
         const y = await conv.run(r.data, r.shape);
         this.#copied(y.data.byteLength);
-        outs.push({ t: this.tf.tensor(y.data, y.shape), nhwc: false });
+        outs.push(
+          this.#spills(y.data.byteLength, [outs])
+            ? this.#write(y.data, y.shape, false)
+            : { t: this.tf.tensor(y.data, y.shape), nhwc: false },
+        );
       }
     } catch (err) {
-      for (const o of outs) o.t.dispose();
+      for (const o of outs) this.#drop(o);
       throw err;
     } finally {
       await conv.release();
@@ -377,9 +525,11 @@ export class LayerExecutor {
 
   /** Frees every live value. */
   dispose(): void {
-    for (const e of this.#values.values()) for (const a of e.acts) a.t.dispose();
+    for (const e of this.#values.values()) for (const a of e.acts) if (!isSpilled(a)) a.t.dispose();
     this.#values.clear();
     this.#dead = [];
+    if (this.#spillDir) removeTemporarySync(this.#spillDir);
+    this.#spillDir = undefined;
   }
 }
 

@@ -1,6 +1,6 @@
 /**
- * The executor's chunked batches (`chunk`): the same outputs as the whole batch, bit for bit on tfjs, and with
- * convolutions on ONNX Runtime (`ort`) the same within float32 rounding.
+ * The executor's chunked batches (`chunk`): the same outputs as the whole batch, bit for bit on tfjs, also with
+ * chunks spilled to disk (`spill`), and with convolutions on ONNX Runtime (`ort`) the same within float32 rounding.
  */
 import { LayerExecutor } from "./executor.ts";
 import { loadOrt } from "../linalg/ort.ts";
@@ -24,7 +24,10 @@ function model(): Layer[] {
     conv("c1", "x", "c1", 3, 8),
     { name: "r1", op: "Relu", attrs: {}, inputs: ["c1"], outputs: ["r1"], params: {} },
     conv("c2", "r1", "c2", 8, 6),
-    { name: "fl", op: "Flatten", attrs: { axis: 1 }, inputs: ["c2"], outputs: ["fl"], params: {} },
+    // c2 is read twice (here and by the Add), so it outlives its first reader.
+    { name: "r2", op: "Relu", attrs: {}, inputs: ["c2"], outputs: ["r2"], params: {} },
+    { name: "s", op: "Add", attrs: {}, inputs: ["c2", "r2"], outputs: ["s"], params: {} },
+    { name: "fl", op: "Flatten", attrs: { axis: 1 }, inputs: ["s"], outputs: ["fl"], params: {} },
     {
       name: "fc",
       op: "FC",
@@ -36,15 +39,32 @@ function model(): Layer[] {
   ];
 }
 
-async function run(opts: { chunk?: number; ort?: boolean }): Promise<Float32Array> {
+const tempFolders = () =>
+  [...Deno.readDirSync(Deno.env.get("TMPDIR") ?? "/tmp")]
+    .filter((e) => e.name.startsWith("convpress-activations-")).map((e) => e.name);
+
+async function run(opts: { chunk?: number; ort?: boolean; spill?: number }): Promise<Float32Array> {
   const r = rng(9);
   const x = Float32Array.from({ length: 7 * 3 * 6 * 6 }, () => r() - 0.5);
-  const uses = new Map([["x", 1], ["c1", 1], ["r1", 1], ["c2", 1], ["fl", 1], ["y", 0]]);
+  const uses = new Map([["x", 1], ["c1", 1], ["r1", 1], ["c2", 2], ["r2", 1], ["s", 1], ["fl", 1], ["y", 0]]);
   const ort = opts.ort ? (await loadOrt()).ort : undefined;
-  const ex = await LayerExecutor.create({ uses, keep: ["y"], chunk: opts.chunk, ort, fcBlockBytes: 1000 });
+  const before = tempFolders();
+  const ex = await LayerExecutor.create({
+    uses,
+    keep: ["y"],
+    chunk: opts.chunk,
+    ort,
+    fcBlockBytes: 1000,
+    spill: opts.spill,
+    spillMin: 0,
+  });
   try {
     ex.setInput("x", x, [7, 3, 6, 6]);
     for (const l of model()) await ex.run(l);
+    if (opts.spill !== undefined && opts.chunk) {
+      const made = tempFolders().filter((f) => !before.includes(f));
+      assert(made.length === 1, `spilling made ${made.length} folders`);
+    }
     const got = await ex.read("y");
     assert(got.shape.join() === "7,5", `shape ${got.shape}`);
     let n = 0;
@@ -53,14 +73,21 @@ async function run(opts: { chunk?: number; ort?: boolean }): Promise<Float32Arra
     return got.data;
   } finally {
     ex.dispose();
+    const left = tempFolders().filter((f) => !before.includes(f));
+    assert(left.length === 0, `spill folders left behind: ${left}`);
   }
 }
 
 Deno.test("LayerExecutor: a batch run in chunks gives the whole batch's outputs bit for bit", async () => {
   const whole = await run({});
   for (const chunk of [1, 2, 3]) {
-    const got = await run({ chunk });
-    got.forEach((v, i) => assert(Object.is(v, whole[i]), `chunk ${chunk}: y[${i}] ${v} vs ${whole[i]}`));
+    // Budgets: nothing spilled, everything spilled, some chunks in memory and some on disk.
+    for (const spill of [undefined, 0, 1500]) {
+      const got = await run({ chunk, spill });
+      got.forEach((v, i) =>
+        assert(Object.is(v, whole[i]), `chunk ${chunk} spill ${spill}: y[${i}] ${v} vs ${whole[i]}`)
+      );
+    }
   }
 });
 
@@ -69,4 +96,6 @@ Deno.test("LayerExecutor: convolutions on ONNX Runtime agree with tfjs", async (
   const whole = await run({});
   const got = await run({ chunk: 3, ort: true });
   got.forEach((v, i) => assert(Math.abs(v - whole[i]) < 1e-5, `y[${i}] ${v} vs ${whole[i]}`));
+  const spilled = await run({ chunk: 3, ort: true, spill: 0 });
+  spilled.forEach((v, i) => assert(Object.is(v, got[i]), `spilled: y[${i}] ${v} vs ${got[i]}`));
 });
