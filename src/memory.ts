@@ -9,7 +9,8 @@
  * that size come from the heap, not from mmap): on a VGG16 calibration that was 170 MB of resident, unused heap
  * (/proc/self/smaps). `malloc_trim(0)` (through FFI, when the process may use it; Linux with glibc only) returns
  * those pages. Fixing the mmap threshold instead (`mallopt(M_MMAP_THRESHOLD, 128 KiB)`) gave a lower peak (505 MiB
- * against 546 MiB) but cost 18 s more system time in page faults on the same run (bench/results/calibration.md).
+ * against 559 MiB) but took 94 s instead of 74 s on the same run, the difference mostly system time in page faults
+ * (bench/results/calibration.md).
  *
  * @module
  */
