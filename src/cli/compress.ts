@@ -12,15 +12,18 @@ import { type Command, formatArg, positiveInt, READ_FLAGS, readOptionsFrom, str,
 
 /** `compress`. */
 export const compressCommand: Command = {
-  help: `Usage: convpress compress IN -o OUT.cvp [--recipe FILE] [--gap] [--prune ...] [--svd ...] [--bits ...]
+  help:
+    `Usage: convpress compress IN -o OUT.cvp [--recipe FILE] [--fold-bn] [--gap] [--prune ...] [--svd ...] [--bits ...]
 
 Compresses a model by the thesis method, stage by stage as the layers stream, and prints a per-layer report.
-Flags build a recipe in the thesis order (GAP -> prune -> TSVD -> cluster); --recipe reads one from JSON
+Flags build a recipe in the thesis order (GAP -> prune -> TSVD -> cluster, after the BatchNorm fold); --recipe reads one from JSON
 (see recipes/); flags given with --recipe override its stages (and merge cluster widths). The output is .cvp unless --to or the extension says otherwise.
 
 Options:
   -o, --output PATH        output path, or - for stdout (required)
       --recipe FILE        a recipe JSON (recipes/vgg16-thesis.json, recipes/cluster8.json, ...)
+      --fold-bn            fold each BatchNorm or Scale into the Conv or FC before it (the same function,
+                           fewer parameters; a size target then spends those bytes on the weights)
       --gap                global average pooling before the first FC, with its weights folded
       --prune SPEC         flops=F | params=F (global target, order-deciding scheme) | keep=F (every layer),
                            plus criterion=l1|l2|mean_activation|apoz (the last two need --calibration)
@@ -58,6 +61,7 @@ Example:
     output: { type: "string", short: "o" },
     to: { type: "string" },
     recipe: { type: "string" },
+    "fold-bn": { type: "boolean" },
     gap: { type: "boolean" },
     prune: { type: "string" },
     svd: { type: "string" },

@@ -1,0 +1,128 @@
+/**
+ * The fold stage: BatchNorm and Scale folded into the Conv or FC before them compute the same function (checked in
+ * ONNX Runtime on the written ONNX), and a value that something else also reads is never folded away silently.
+ */
+import { assert, assertEquals, ortRun, relativeError, rng } from "../../tests/helpers.ts";
+import { writeOnnx } from "../../formats/onnx/writer.ts";
+import { ConvpressError } from "../errors.ts";
+import { Tensor } from "../model/tensor.ts";
+import { collectLayers, type Layer, layerStream, type ModelHeader, type ModelStream } from "../model/types.ts";
+import { foldStage } from "./fold.ts";
+
+function stream(header: ModelHeader, layers: Layer[]): ModelStream {
+  return {
+    header,
+    layers: layerStream((async function* () {
+      yield* layers;
+    })()),
+  };
+}
+
+const r = rng(17);
+const vec = (name: string, n: number, lo: number, hi: number) =>
+  Tensor.fromFloat32(name, [n], Float32Array.from({ length: n }, () => lo + (hi - lo) * r()));
+const weight = (name: string, shape: number[]) =>
+  Tensor.fromFloat32(name, shape, Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => r() - 0.5));
+
+const conv = (name: string, input: string, cout: number, cin: number, group: number, bias: boolean): Layer => ({
+  name,
+  op: "Conv",
+  attrs: { kernel: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1], group },
+  inputs: [input],
+  outputs: [name],
+  params: {
+    weight: weight(`${name}.w`, [cout, cin / group, 3, 3]),
+    ...(bias ? { bias: vec(`${name}.b`, cout, -1, 1) } : {}),
+  },
+});
+const bn = (name: string, input: string, c: number): Layer => ({
+  name,
+  op: "BatchNorm",
+  attrs: { epsilon: 1e-3 },
+  inputs: [input],
+  outputs: [name],
+  params: {
+    scale: vec(`${name}.s`, c, 0.2, 3),
+    bias: vec(`${name}.b`, c, -1, 1),
+    mean: vec(`${name}.m`, c, -0.5, 0.5),
+    var: vec(`${name}.v`, c, 0.01, 2),
+  },
+});
+
+function model(): { header: ModelHeader; layers: Layer[] } {
+  const layers: Layer[] = [
+    conv("c1", "x", 8, 3, 1, true),
+    bn("bn1", "c1", 8),
+    { name: "r1", op: "Relu", attrs: {}, inputs: ["bn1"], outputs: ["r1"], params: {} },
+    conv("dw", "r1", 8, 8, 8, false), // depthwise, no bias
+    {
+      name: "sc",
+      op: "Scale",
+      attrs: { axis: 1 },
+      inputs: ["dw"],
+      outputs: ["sc"],
+      params: { scale: vec("sc.s", 8, -2, 2), bias: vec("sc.b", 8, -1, 1) },
+    },
+    { name: "fl", op: "Flatten", attrs: { axis: 1 }, inputs: ["sc"], outputs: ["fl"], params: {} },
+    {
+      name: "fc",
+      op: "FC",
+      attrs: {},
+      inputs: ["fl"],
+      outputs: ["fc"],
+      params: { weight: weight("fc.w", [5, 8 * 4 * 4]), bias: vec("fc.b", 5, -1, 1) },
+    },
+    bn("y", "fc", 5),
+  ];
+  const header: ModelHeader = {
+    name: "t",
+    sourceFormat: "onnx",
+    inputs: [{ name: "x", dtype: "float32", shape: [2, 3, 4, 4] }],
+    outputs: [{ name: "y", dtype: "float32", shape: [2, 5] }],
+    metadata: {},
+  };
+  return { header, layers };
+}
+
+async function onnx(h: ModelHeader, layers: Layer[]): Promise<string> {
+  const path = `${await Deno.makeTempDir()}/m.onnx`;
+  await writeOnnx(stream(h, layers), path);
+  return path;
+}
+
+Deno.test("fold: BatchNorm and Scale after Conv, depthwise Conv and FC fold into the same function", async () => {
+  const { header, layers } = model();
+  const folded = await collectLayers(stream(header, layers).layers.pipeThrough(foldStage(header)));
+  assertEquals(folded.map((l) => l.op), ["Conv", "Relu", "Conv", "Flatten", "FC"]);
+  assertEquals(folded.map((l) => l.outputs[0]), ["bn1", "r1", "sc", "fl", "y"]);
+  const x = Float32Array.from({ length: 2 * 3 * 4 * 4 }, () => r() * 2 - 1);
+  const a = await ortRun(await onnx(header, layers), x, [2, 3, 4, 4]);
+  const b = await ortRun(await onnx(header, folded), x, [2, 3, 4, 4]);
+  const e = relativeError(b, a);
+  assert(e < 1e-5, `relative error ${e}`);
+});
+
+Deno.test("fold: a value read by more than the BatchNorm is never folded away silently", async () => {
+  const { header, layers } = model();
+  // c1 is read by bn1 and by an Add later on.
+  const extra: Layer = { name: "add", op: "Add", attrs: {}, inputs: ["c1", "r1"], outputs: ["add"], params: {} };
+  const withAdd = [
+    ...layers.slice(0, 3),
+    extra,
+    ...layers.slice(3).map((l) => l.name === "dw" ? { ...l, inputs: ["add"] } : l),
+  ];
+  // Without the wiring in the header: the later reader is an error naming both layers.
+  let msg = "";
+  try {
+    await collectLayers(stream(header, withAdd).layers.pipeThrough(foldStage(header)));
+  } catch (err) {
+    assert(err instanceof ConvpressError && err.code === "unsupported", String(err));
+    msg = err.message;
+  }
+  assert(/'c1'.*'bn1'.*'add'/.test(msg), msg);
+  // With the wiring in the header's plan: c1 is left unfolded, the rest still folds.
+  const plan = withAdd.map((l) => ({ name: l.name, op: l.op, params: [], inputs: l.inputs, outputs: l.outputs }));
+  const h2 = { ...header, plan } as ModelHeader;
+  const folded = await collectLayers(stream(h2, withAdd).layers.pipeThrough(foldStage(h2)));
+  assertEquals(folded.map((l) => l.name), ["c1", "bn1", "r1", "add", "dw", "fl", "fc"]);
+});
