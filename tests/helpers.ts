@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { type Layer, layerStream, type ModelHeader, type ModelStream } from "../src/model/types.ts";
 
 /** The repository root. */
 export const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
@@ -127,6 +128,24 @@ export function smallOnnx(): Promise<string> {
     return dir;
   })();
   return smallDir;
+}
+
+/** A model stream over layers in memory. */
+export function streamOf(header: ModelHeader, layers: Layer[]): ModelStream {
+  return {
+    header,
+    layers: layerStream((async function* () {
+      yield* layers;
+    })()),
+  };
+}
+
+/** Writes layers in memory as an ONNX file in a new temporary folder; returns its path. */
+export async function onnxFile(header: ModelHeader, layers: Layer[]): Promise<string> {
+  const { writeOnnx } = await import("../formats/onnx/writer.ts");
+  const path = `${await Deno.makeTempDir()}/m.onnx`;
+  await writeOnnx(streamOf(header, layers), path);
+  return path;
 }
 
 // deno-lint-ignore no-explicit-any

@@ -8,19 +8,20 @@
 import { applyStages, openModel } from "../src/app/convert.ts";
 import { analyzePruning, planPruning, type PrunePlan, pruneStage } from "../src/compress/prune.ts";
 import { Tensor } from "../src/model/tensor.ts";
-import { collectLayers, type Layer, layerStream, type ModelHeader, type ModelStream } from "../src/model/types.ts";
+import { collectLayers, type Layer, type ModelHeader, type ModelStream } from "../src/model/types.ts";
 import { writeOnnx } from "../formats/onnx/writer.ts";
 import { TORCH_DIR, torchExports } from "./torch_zoo.ts";
-import { assert, assertEquals, ortRun, relativeError, removeOnExit, rng, runCli, testNeeding } from "./helpers.ts";
-
-function stream(header: ModelHeader, layers: Layer[]): ModelStream {
-  return {
-    header,
-    layers: layerStream((async function* () {
-      yield* layers;
-    })()),
-  };
-}
+import {
+  assert,
+  assertEquals,
+  ortRun,
+  relativeError,
+  removeOnExit,
+  rng,
+  runCli,
+  streamOf,
+  testNeeding,
+} from "./helpers.ts";
 
 /**
  * The original with every pruned channel's producer rows and biases set to zero (depthwise rows included), and the
@@ -122,7 +123,7 @@ Deno.test("coupled groups: residual Add, depthwise conv, Concat and a shared val
     outputs: [{ name: "fc", dtype: "float32", shape: [1, 5] }],
     metadata: {},
   };
-  const analysis = await analyzePruning(stream(hdr, layers()));
+  const analysis = await analyzePruning(streamOf(hdr, layers()));
   const plan = planPruning(analysis, { keep: 0.5 });
   // Group consistency: a and b (residual Add) share one kept list; the depthwise conv follows it.
   const ka = plan.keep.get("a")!;
@@ -135,7 +136,7 @@ Deno.test("coupled groups: residual Add, depthwise conv, Concat and a shared val
   assertEquals(plan.skipped, [{ layer: "fc", reason: "its output is a model output" }]);
   // Concat offsets: e's input keeps c's channels, then d's shifted by 6.
   assertEquals(plan.inputKeep?.get("e"), [...plan.keep.get("c")!, ...plan.keep.get("d")!.map((i) => i + 6)]);
-  const pruned = await collectLayers(stream(hdr, layers()).layers.pipeThrough(pruneStage(stream(hdr, []), plan)));
+  const pruned = await collectLayers(streamOf(hdr, layers()).layers.pipeThrough(pruneStage(streamOf(hdr, []), plan)));
   const by = new Map(pruned.map((l) => [l.name, l]));
   assertEquals(by.get("a")!.params.weight.shape, [4, 3, 3, 3]);
   assertEquals(by.get("b")!.params.weight.shape, [4, 4, 3, 3]);
@@ -148,14 +149,14 @@ Deno.test("coupled groups: residual Add, depthwise conv, Concat and a shared val
   const dir = await Deno.makeTempDir({ prefix: "convpress-prune-groups-" });
   removeOnExit(dir);
   const x = Float32Array.from({ length: 3 * 64 }, () => r() * 2 - 1);
-  const ref = await ortRun(await onnxOf(applyStages(stream(hdr, layers()), [zeroed(plan)]), dir, "zeroed"), x, [
+  const ref = await ortRun(await onnxOf(applyStages(streamOf(hdr, layers()), [zeroed(plan)]), dir, "zeroed"), x, [
     1,
     3,
     8,
     8,
   ]);
-  const small = await ortRun(await onnxOf(stream(hdr, pruned), dir, "pruned"), x, [1, 3, 8, 8]);
-  const full = await ortRun(await onnxOf(stream(hdr, layers()), dir, "full"), x, [1, 3, 8, 8]);
+  const small = await ortRun(await onnxOf(streamOf(hdr, pruned), dir, "pruned"), x, [1, 3, 8, 8]);
+  const full = await ortRun(await onnxOf(streamOf(hdr, layers()), dir, "full"), x, [1, 3, 8, 8]);
   assert(relativeError(small, ref) < 1e-5, `pruned vs zeroed original: ${relativeError(small, ref)}`);
   assert(relativeError(full, ref) > 1e-3, "the zeroed channels must matter, or the test checks nothing");
 });

@@ -23,8 +23,8 @@
  *   the compressed network will really see.
  *
  * Memory and speed: the batch runs in chunks of samples ({@link chunkFor}; VGG16: 1 image a chunk) that wait on disk
- * between layers (the executor's `spill`), each layer's input is read back chunk by chunk (statistics and sampled patches in one pass, never the whole activation copied
- * out), and with ONNX Runtime (`--allow-ffi`) the products of the fits and of the sensitivity curves, and the
+ * between layers (the executor's `spill`), each layer's input is read back chunk by chunk (statistics and sampled
+ * patches in one pass, never the whole activation copied out), and with ONNX Runtime (`--allow-ffi`) the products of the fits and of the sensitivity curves, and the
  * executor's convolutions, run there on all cores. Without it everything runs in tfjs, as before (same results).
  *
  * @module

@@ -1,22 +1,12 @@
-import { assert, assertEquals, ortRun, relativeError, rng } from "../../tests/helpers.ts";
+import { assert, assertEquals, onnxFile, ortRun, relativeError, rng, streamOf } from "../../tests/helpers.ts";
 import { Tensor } from "../model/tensor.ts";
-import { collectLayers, type Layer, layerStream, type ModelHeader, type ModelStream } from "../model/types.ts";
-import { writeOnnx } from "../../formats/onnx/writer.ts";
+import { collectLayers, type Layer, type ModelHeader } from "../model/types.ts";
 import { gapStage } from "./gap.ts";
 import { kmeans1d } from "./kmeans1d.ts";
 import { analyzePruning, planPruning, pruneStage } from "./prune.ts";
 import { factorize } from "./tsvd.ts";
 import { clusterTensor } from "./cluster.ts";
 import { float16ToFloat32, float32ToFloat16 } from "../model/float16.ts";
-
-function stream(header: ModelHeader, layers: Layer[]): ModelStream {
-  return {
-    header,
-    layers: layerStream((async function* () {
-      yield* layers;
-    })()),
-  };
-}
 
 function randn(r: () => number, n: number, scale = 1): Float32Array {
   return Float32Array.from({ length: n }, () => (r() * 2 - 1) * scale);
@@ -30,12 +20,6 @@ function header(input: number[], output: string, outShape: number[]): ModelHeade
     outputs: [{ name: output, dtype: "float32", shape: outShape }],
     metadata: {},
   };
-}
-
-async function toOnnx(h: ModelHeader, layers: Layer[]): Promise<string> {
-  const path = `${await Deno.makeTempDir()}/m.onnx`;
-  await writeOnnx(stream(h, layers), path);
-  return path;
 }
 
 const conv = (name: string, input: string, w: Tensor, b: Tensor): Layer => ({
@@ -65,13 +49,13 @@ Deno.test("GAP fold is exact on spatially constant inputs", async () => {
       },
     },
   ];
-  const folded = await collectLayers(stream(hdr, layers).layers.pipeThrough(gapStage(hdr)));
+  const folded = await collectLayers(streamOf(hdr, layers).layers.pipeThrough(gapStage(hdr)));
   assertEquals(folded.map((l) => l.op), ["GlobalAvgPool", "FC"]);
   assertEquals(folded[1].params.weight.shape, [o, c]);
   const x = new Float32Array(c * h * w);
   for (let ch = 0; ch < c; ch++) x.fill(r() * 4 - 2, ch * h * w, (ch + 1) * h * w);
-  const a = await ortRun(await toOnnx(hdr, layers), x, [1, c, h, w]);
-  const b = await ortRun(await toOnnx(hdr, folded), x, [1, c, h, w]);
+  const a = await ortRun(await onnxFile(hdr, layers), x, [1, c, h, w]);
+  const b = await ortRun(await onnxFile(hdr, folded), x, [1, c, h, w]);
   assert(relativeError(b, a) < 1e-6, `relative error ${relativeError(b, a)}`);
 });
 
@@ -95,21 +79,21 @@ Deno.test("pruning keeps the untouched channels' outputs identical, and exact wh
   ];
   const hdr = header([1, c0, s, s], "conv2", [1, c2, s, s]);
   const original = layers();
-  const plan = planPruning(await analyzePruning(stream(hdr, original)), { keep: { conv1: 5 / 8 } });
+  const plan = planPruning(await analyzePruning(streamOf(hdr, original)), { keep: { conv1: 5 / 8 } });
   assertEquals(plan.keep.get("conv1"), [0, 2, 3, 5, 7]);
-  const pruned = await collectLayers(stream(hdr, original).layers.pipeThrough(pruneStage(stream(hdr, []), plan)));
+  const pruned = await collectLayers(streamOf(hdr, original).layers.pipeThrough(pruneStage(streamOf(hdr, []), plan)));
   assertEquals(pruned[0].params.weight.shape, [5, c0, 3, 3]);
   assertEquals(pruned[2].params.weight.shape, [c2, 5, 3, 3]);
   const x = randn(r, c0 * s * s);
   // The model output: exact, since only dead channels went.
-  const full = await ortRun(await toOnnx(hdr, original), x, [1, c0, s, s]);
-  const small = await ortRun(await toOnnx(hdr, pruned), x, [1, c0, s, s]);
+  const full = await ortRun(await onnxFile(hdr, original), x, [1, c0, s, s]);
+  const small = await ortRun(await onnxFile(hdr, pruned), x, [1, c0, s, s]);
   assert(relativeError(small, full) < 1e-6, `model output ${relativeError(small, full)}`);
   // conv1's kept channels: identical to the original's.
   const h1 = header([1, c0, s, s], "conv1", [1, c1, s, s]);
-  const a = await ortRun(await toOnnx(h1, [original[0]]), x, [1, c0, s, s]);
+  const a = await ortRun(await onnxFile(h1, [original[0]]), x, [1, c0, s, s]);
   const b = await ortRun(
-    await toOnnx({ ...h1, outputs: [{ ...h1.outputs[0], shape: [1, 5, s, s] }] }, [pruned[0]]),
+    await onnxFile({ ...h1, outputs: [{ ...h1.outputs[0], shape: [1, 5, s, s] }] }, [pruned[0]]),
     x,
     [1, c0, s, s],
   );
@@ -160,11 +144,11 @@ Deno.test("TSVD at full rank reproduces the layer", async () => {
   const hdr = header([2, 40], "y", [2, 3]);
   const x = randn(r, 80);
   const before = await ortRun(
-    await toOnnx(hdr, [{ ...wide, params: { weight: wide.params.weight, bias: b.params.bias } }]),
+    await onnxFile(hdr, [{ ...wide, params: { weight: wide.params.weight, bias: b.params.bias } }]),
     x,
     [2, 40],
   );
-  const after = await ortRun(await toOnnx(hdr, [a, b]), x, [2, 40]);
+  const after = await ortRun(await onnxFile(hdr, [a, b]), x, [2, 40]);
   assert(relativeError(after, before) < 1e-5, `outputs ${relativeError(after, before)}`);
   // A structure-only pass gives the same wiring and shapes without an SVD; its factors refuse to be read.
   const [sa, sb] = await factorize(wide, { rank: 3, always: true }, true);

@@ -16,6 +16,7 @@
 import { ConvpressError } from "../errors.ts";
 import { structureFromHeader, useCounts } from "../eval/structure.ts";
 import { Tensor } from "../model/tensor.ts";
+import { batchNormAffine } from "../ops/nn.ts";
 import type { Layer, ModelHeader } from "../model/types.ts";
 import { mapRows } from "./rows.ts";
 import type { StageModule } from "./stage.ts";
@@ -26,14 +27,7 @@ async function affineOf(layer: Layer): Promise<{ mul: Float32Array; add: Float32
   if (layer.op === "BatchNorm") {
     if (!p.scale || !p.bias || !p.mean || !p.var) return undefined;
     const [s, b, m, v] = await Promise.all([p.scale.float32(), p.bias.float32(), p.mean.float32(), p.var.float32()]);
-    const eps = (layer.attrs.epsilon as number | undefined) ?? 1e-5;
-    const mul = new Float32Array(s.length), add = new Float32Array(s.length);
-    for (let i = 0; i < s.length; i++) {
-      const r = s[i] / Math.sqrt(v[i] + eps);
-      mul[i] = r;
-      add[i] = b[i] - m[i] * r;
-    }
-    return { mul, add };
+    return batchNormAffine(s, b, m, v, (layer.attrs.epsilon as number | undefined) ?? 1e-5);
   }
   if (layer.op === "Scale" && ((layer.attrs.axis as number | undefined) ?? 1) === 1 && p.scale) {
     const mul = await p.scale.float32();

@@ -2,21 +2,11 @@
  * The fold stage: BatchNorm and Scale folded into the Conv or FC before them compute the same function (checked in
  * ONNX Runtime on the written ONNX), and a value that something else also reads is never folded away silently.
  */
-import { assert, assertEquals, ortRun, relativeError, rng } from "../../tests/helpers.ts";
-import { writeOnnx } from "../../formats/onnx/writer.ts";
+import { assert, assertEquals, onnxFile, ortRun, relativeError, rng, streamOf } from "../../tests/helpers.ts";
 import { ConvpressError } from "../errors.ts";
 import { Tensor } from "../model/tensor.ts";
-import { collectLayers, type Layer, layerStream, type ModelHeader, type ModelStream } from "../model/types.ts";
+import { collectLayers, type Layer, type ModelHeader } from "../model/types.ts";
 import { foldStage } from "./fold.ts";
-
-function stream(header: ModelHeader, layers: Layer[]): ModelStream {
-  return {
-    header,
-    layers: layerStream((async function* () {
-      yield* layers;
-    })()),
-  };
-}
 
 const r = rng(17);
 const vec = (name: string, n: number, lo: number, hi: number) =>
@@ -84,20 +74,14 @@ function model(): { header: ModelHeader; layers: Layer[] } {
   return { header, layers };
 }
 
-async function onnx(h: ModelHeader, layers: Layer[]): Promise<string> {
-  const path = `${await Deno.makeTempDir()}/m.onnx`;
-  await writeOnnx(stream(h, layers), path);
-  return path;
-}
-
 Deno.test("fold: BatchNorm and Scale after Conv, depthwise Conv and FC fold into the same function", async () => {
   const { header, layers } = model();
-  const folded = await collectLayers(stream(header, layers).layers.pipeThrough(foldStage(header)));
+  const folded = await collectLayers(streamOf(header, layers).layers.pipeThrough(foldStage(header)));
   assertEquals(folded.map((l) => l.op), ["Conv", "Relu", "Conv", "Flatten", "FC"]);
   assertEquals(folded.map((l) => l.outputs[0]), ["bn1", "r1", "sc", "fl", "y"]);
   const x = Float32Array.from({ length: 2 * 3 * 4 * 4 }, () => r() * 2 - 1);
-  const a = await ortRun(await onnx(header, layers), x, [2, 3, 4, 4]);
-  const b = await ortRun(await onnx(header, folded), x, [2, 3, 4, 4]);
+  const a = await ortRun(await onnxFile(header, layers), x, [2, 3, 4, 4]);
+  const b = await ortRun(await onnxFile(header, folded), x, [2, 3, 4, 4]);
   const e = relativeError(b, a);
   assert(e < 1e-5, `relative error ${e}`);
 });
@@ -114,7 +98,7 @@ Deno.test("fold: a value read by more than the BatchNorm is never folded away si
   // Without the wiring in the header: the later reader is an error naming both layers.
   let msg = "";
   try {
-    await collectLayers(stream(header, withAdd).layers.pipeThrough(foldStage(header)));
+    await collectLayers(streamOf(header, withAdd).layers.pipeThrough(foldStage(header)));
   } catch (err) {
     assert(err instanceof ConvpressError && err.code === "unsupported", String(err));
     msg = err.message;
@@ -123,6 +107,6 @@ Deno.test("fold: a value read by more than the BatchNorm is never folded away si
   // With the wiring in the header's plan: c1 is left unfolded, the rest still folds.
   const plan = withAdd.map((l) => ({ name: l.name, op: l.op, params: [], inputs: l.inputs, outputs: l.outputs }));
   const h2 = { ...header, plan } as ModelHeader;
-  const folded = await collectLayers(stream(h2, withAdd).layers.pipeThrough(foldStage(h2)));
+  const folded = await collectLayers(streamOf(h2, withAdd).layers.pipeThrough(foldStage(h2)));
   assertEquals(folded.map((l) => l.name), ["c1", "bn1", "r1", "add", "dw", "fl", "fc"]);
 });

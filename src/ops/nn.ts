@@ -337,6 +337,27 @@ export interface BatchNormAttrs {
   epsilon: number;
 }
 
+/**
+ * The per-channel multiplier and addend of an inference-time BatchNorm: y = x * mul + add with
+ * mul = scale / sqrt(var + epsilon), add = bias - mean * mul.
+ */
+export function batchNormAffine(
+  scale: Float32Array,
+  bias: Float32Array,
+  mean: Float32Array,
+  variance: Float32Array,
+  epsilon: number,
+): { mul: Float32Array; add: Float32Array } {
+  const c = scale.length;
+  const mul = new Float32Array(c), add = new Float32Array(c);
+  for (let i = 0; i < c; i++) {
+    const r = scale[i] / Math.sqrt(variance[i] + epsilon);
+    mul[i] = r;
+    add[i] = bias[i] - mean[i] * r;
+  }
+  return { mul, add };
+}
+
 /** BatchNorm: inference-time batch normalization over axis 1. */
 export const BatchNorm: OpDef<BatchNormAttrs> = defineOp<BatchNormAttrs>({
   doc: "inference batch normalization over axis 1; scale, bias, mean, var [C]",
@@ -348,14 +369,8 @@ export const BatchNorm: OpDef<BatchNormAttrs> = defineOp<BatchNormAttrs>({
     const { tf, params: p } = k;
     const { scale: s, bias: b, mean: m, var: v } = p;
     if (!s || !b || !m || !v) throw k.fail("needs scale, bias, mean and var");
-    const c = s.data.length;
-    const mul = new Float32Array(c), add = new Float32Array(c);
-    for (let i = 0; i < c; i++) {
-      const r = s.data[i] / Math.sqrt(v.data[i] + k.a.epsilon);
-      mul[i] = r;
-      add[i] = b.data[i] - m.data[i] * r;
-    }
-    const axis = channelAxis(k, x, 1, c);
+    const { mul, add } = batchNormAffine(s.data, b.data, m.data, v.data, k.a.epsilon);
+    const axis = channelAxis(k, x, 1, mul.length);
     const r = x.t.rank;
     const t = tf.tidy(() => tf.add(tf.mul(x.t, alongAxis(tf, mul, axis, r)), alongAxis(tf, add, axis, r)) as TfTensor);
     return [{ t, nhwc: x.nhwc }];
