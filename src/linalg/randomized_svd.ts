@@ -137,8 +137,16 @@ async function operatorOf(w: Float32Array, m: number, n: number): Promise<Matrix
   if (m * n >= 1 << 20 && await gemmOrt()) {
     // ONNX Runtime reads W in place (no upload, no heap to keep small): one product per call, all cores.
     return {
-      mul: async (x, l) => (await ortGemm(w, x, m, n, l))!,
-      tmul: async (yt, l) => (await ortGemm(yt, w, l, m, n))!,
+      mul: async (x, l) => {
+        const y = (await ortGemm(w, x, m, n, l))!;
+        releaseMemory();
+        return y;
+      },
+      tmul: async (yt, l) => {
+        const y = (await ortGemm(yt, w, l, m, n))!;
+        releaseMemory();
+        return y;
+      },
       dispose() {},
     };
   }
