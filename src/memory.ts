@@ -40,3 +40,11 @@ export function releaseMemory(): void {
   gc();
   mallocTrim()?.();
 }
+
+/**
+ * Returns the allocator's free pages without a collection: for native code (ONNX Runtime) that allocates and frees
+ * large buffers between calls, which glibc would otherwise keep resident.
+ */
+export function trimMemory(): void {
+  mallocTrim()?.();
+}

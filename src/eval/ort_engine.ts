@@ -28,7 +28,7 @@ import { EXPORTERS, exportLayer } from "../../formats/onnx/export_node.ts";
 import { DTYPE_ONNX } from "../../formats/onnx/types.ts";
 import { onnx } from "../../formats/onnx/proto.ts";
 import { WireWriter } from "../wire/wire_writer.ts";
-import { releaseMemory } from "../memory.ts";
+import { releaseMemory, trimMemory } from "../memory.ts";
 import { loadOrt, type Ort } from "../linalg/ort.ts";
 import { type ModelStructure, structureFromHeader, useCounts } from "./structure.ts";
 import type { RunResult } from "./run_model.ts";
@@ -232,11 +232,15 @@ export class OrtEngine {
       // Inputs read for the last time go; an FC's input stays until its last block.
       if (g.fcBlock && !g.fcBlock.last) return;
       if (!g.fcBlock) { for (const v of g.outputs) left.set(v, leftOf(v) - (g.innerReads.get(v) ?? 0)); }
+      let freed = false;
       for (const [v, n] of g.reads) {
         const l = leftOf(v) - n;
         left.set(v, l);
-        if (l <= 0 && !keep.has(v)) acts.delete(v);
+        if (l <= 0 && !keep.has(v)) freed = acts.delete(v) || freed;
       }
+      // Dead activations (and the slices a group's output was assembled from) are garbage outside V8's heap: collect
+      // them now, before the next group's outputs are allocated, not when the group after next is built.
+      if (freed) releaseMemory();
     };
     const flush = async (g: Group) => {
       if (!g.nodes.length) return;
@@ -473,6 +477,9 @@ export class OrtEngine {
         feeds[v] = new this.ort.Tensor("float32", data, n === batch ? a.shape : [n, ...a.shape.slice(1)]);
       }
       const r = await session.run(feeds, outs);
+      // Without an arena each slice's intermediate buffers are malloc'd and freed; glibc kept them (VGG16's first
+      // group on 16 images grew 25 MB a slice, to 650 MB): give them back before the next slice.
+      if (per < batch) trimMemory();
       for (const v of outs) {
         const t = r[v];
         const e = results.get(v) ?? { parts: [], shape: [...(t.dims as number[])] };
