@@ -63,11 +63,7 @@ async function writeRecord(sink: ByteSink, msg: TextMessage, blobs: Tensor[]): P
     w.tag(LayerField.blobs, WireType.LengthDelimited).uint(p.inner);
     w.tag(BlobField.data, WireType.LengthDelimited).uint(p.t.byteLength);
     await sink.write(w.finish());
-    let n = 0;
-    for await (const c of p.t.chunks()) {
-      n += c.length;
-      await sink.write(c);
-    }
+    const n = await p.t.writeTo(sink);
     if (n !== p.t.byteLength) throw new Error(`Tensor '${p.t.name}' gave ${n} of ${p.t.byteLength} bytes`);
     await sink.write(p.shape);
   }

@@ -248,7 +248,7 @@ async function writeInitializer(
   if (external) {
     ext.used = true;
     const offset = ext.sink.position;
-    for await (const c of t.chunks()) await ext.sink.write(c);
+    await t.writeTo(ext.sink);
     const entry = (k: string, v: string) => {
       head.tag(TensorField.externalData, 2).fork().tag(1, 2).string(k).tag(2, 2).string(v).join();
     };
@@ -263,11 +263,7 @@ async function writeInitializer(
   await out.write(prefix.finish());
   await out.write(headBytes);
   if (external) return;
-  let n = 0;
-  for await (const c of t.chunks()) {
-    n += c.length;
-    await out.write(c);
-  }
+  const n = await t.writeTo(out);
   if (n !== t.byteLength) {
     throw new OnnxError("bad_format", `Tensor '${t.name}' delivered ${n} of ${t.byteLength} bytes`);
   }

@@ -19,6 +19,8 @@ export interface ByteInput {
   readAt?(buf: Uint8Array, position: number): Promise<number>;
   /** Total size in bytes, when known. */
   readonly size?: number;
+  /** The file's path, for a file input (what an in-kernel copy opens; ./kernel_copy.ts). */
+  readonly path?: string;
   /** Releases the underlying resource. */
   close(): void;
 }

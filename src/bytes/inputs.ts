@@ -38,6 +38,7 @@ export async function openFileInput(path: string): Promise<ByteInput> {
   };
   return {
     size,
+    path,
     read: (buf) => serial(() => readAt(buf, filePos)),
     readAt: (buf, position) => serial(() => readAt(buf, position)),
     close() {

@@ -15,6 +15,7 @@
  * @module
  */
 import type { ByteInput } from "../bytes/byte_reader.ts";
+import type { ByteSink } from "../bytes/byte_sink.ts";
 import { ConvpressError } from "../errors.ts";
 import { float16ToFloat32 } from "./float16.ts";
 
@@ -242,6 +243,30 @@ export class Tensor {
     t.#encoded = this.#encoded;
     t.#codebook = this.#codebook;
     return t;
+  }
+
+  /**
+   * Appends the data to `sink`: inside the kernel when it is a range of a file that the sink can copy from
+   * ({@link ByteSink.copyRange}), else chunk by chunk. Returns the bytes written (always `byteLength`).
+   */
+  async writeTo(sink: ByteSink): Promise<number> {
+    const s = this.#source;
+    if (s.kind === "file" && s.input.path !== undefined && sink.copyRange && this.byteLength > 0) {
+      if (s.input.size !== undefined && s.offset + this.byteLength > s.input.size) {
+        throw new ConvpressError(
+          "unexpected_eof",
+          `Unexpected end of input in tensor '${this.name}' at byte ${s.input.size}`,
+          { offset: s.input.size, layer: this.name },
+        );
+      }
+      if (await sink.copyRange(s.input.path, s.offset, this.byteLength)) return this.byteLength;
+    }
+    let n = 0;
+    for await (const c of this.chunks()) {
+      n += c.length;
+      await sink.write(c);
+    }
+    return n;
   }
 
   /** Yields the data as borrowed chunks of at most `chunkSize` bytes. */
