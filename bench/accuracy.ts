@@ -3,7 +3,7 @@
  * for calibration. The data are read and preprocessed by convpress's own loaders (as `eval --data`), once, and cached
  * as float32 in `$TMPDIR/convpress-accuracy/`.
  *
- * Usage: deno run -A bench/accuracy.ts --data imagenet|imagenet224|imagenet299|mnist|cifar10 [--skip N] [--limit M] [--ref ORIG.onnx]
+ * Usage: deno run -A bench/accuracy.ts --data imagenet|vgg224|imagenet224|imagenet299|mnist|cifar10 [--skip N] [--limit M] [--ref ORIG.onnx]
  *        MODEL.onnx...
  * Prints one line per model: `model top1 agreement samples` (agreement = same top-1 class as `--ref`).
  *
@@ -29,6 +29,13 @@ const DATA: Record<string, DataSpec> = {
     path: `${FIX}imagenet/images`,
     labels: `${FIX}imagenet/labels.txt`,
     dims: [3, 227, 227],
+    prep: () => Promise.resolve({ preset: "caffe" }),
+  },
+  // VGG16 (Caffe, 224 x 224, the caffe preset's BGR means).
+  vgg224: {
+    path: `${FIX}imagenet/images`,
+    labels: `${FIX}imagenet/labels.txt`,
+    dims: [3, 224, 224],
     prep: () => Promise.resolve({ preset: "caffe" }),
   },
   // nsfwjs (TF.js graph models, read as NCHW): RGB / 255, resized to 224 (MobileNetV2) or 299 (InceptionV3).

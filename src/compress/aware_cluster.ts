@@ -29,7 +29,7 @@ import type { Layer } from "../model/types.ts";
 import { ortGemm } from "../linalg/ort_gemm.ts";
 import { chunkFor, patchesOfChunk } from "./calibrate.ts";
 import { bitsFor, clusteredTensor, type ClusterOptions } from "./cluster.ts";
-import { inverseHessianFactor, quantizeSequential, refineCenters } from "./gptq.ts";
+import { inverseHessianFactorFast, quantizeSequential, refineCenters } from "./gptq.ts";
 import { convGeometry, convOutputSize, samplePositions } from "./im2col.ts";
 import { type CenterRepr, type Clustering, kmeans1d, roundTo } from "./kmeans1d.ts";
 
@@ -350,7 +350,7 @@ export class ClusterCalibrator {
     for (let j = 0; j < d; j++) diagMean += diag[j];
     diagMean = diagMean / d || 1;
     const floor = 1e-3 * diagMean;
-    const u = this.#s.gptq && h ? inverseHessianFactor(h, d, this.#s.damp) : undefined;
+    const u = this.#s.gptq && h ? await inverseHessianFactorFast(h, d, this.#s.damp) : undefined;
     const mask = new Uint8Array(wData.length);
     for (let i = 0; i < wData.length; i++) mask[i] = wData[i] === 0 ? 1 : 0;
     const quantize = (b: number): Clustering => {

@@ -37,7 +37,7 @@ import { releaseMemory } from "../memory.ts";
 import { Tensor } from "../model/tensor.ts";
 import type { Layer } from "../model/types.ts";
 import { convGeometry, convOutputSize, im2colRows, samplePositions } from "./im2col.ts";
-import { ridgeSolve } from "./lstsq.ts";
+import { ridgeSolve, ridgeSolveFast } from "./lstsq.ts";
 import { CHANNELWISE, type PruneAnalysis, type PrunePlan } from "./prune.ts";
 import { mapRows } from "./rows.ts";
 
@@ -719,7 +719,7 @@ async function solveOrt(s: FitSystem): Promise<Fitted | undefined> {
     return e;
   };
   const errBefore = (await resid(prior)) / yNorm;
-  const { x: theta } = ridgeSolve(gram, rhs, dk, out, { ridge: s.ridge, prior });
+  const { x: theta } = await ridgeSolveFast(gram, rhs, dk, out, { ridge: s.ridge, prior });
   return { theta, errBefore, errAfter: (await resid(theta)) / yNorm };
 }
 

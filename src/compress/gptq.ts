@@ -11,7 +11,14 @@
  *
  * @module
  */
-import { cholesky, subtract4 } from "./lstsq.ts";
+import {
+  BLOCKED_MIN,
+  blockedAvailable,
+  cholesky,
+  choleskyBlocked,
+  invertLowerBlocked,
+  subtract4,
+} from "../linalg/cholesky.ts";
 
 /**
  * The upper Cholesky factor U of (H + damp I)^-1 (row-major d x d), with damp = `dampFraction` of the mean of
@@ -22,13 +29,8 @@ import { cholesky, subtract4 } from "./lstsq.ts";
  * inverse (d^3 / 3 multiply-adds in all, every inner loop over a contiguous row) give U, without forming H^-1.
  */
 export function inverseHessianFactor(h: Float64Array, d: number, dampFraction = 0.01): Float64Array {
-  const a = new Float64Array(d * d);
-  let mean = 0;
-  for (let i = 0; i < d; i++) mean += h[i * d + i];
-  mean = mean / d || 1;
+  const a = reversedDamped(h, d, dampFraction);
   const last = d * d - 1;
-  for (let i = 0; i < a.length; i++) a[i] = h[last - i];
-  for (let i = 0; i < d; i++) a[i * d + i] += dampFraction * mean;
   cholesky(a, d); // lower L, P H P = L L^T
   // X = L^-1 (lower), row by row: X_i = (e_i - sum_{k<i} L_ik X_k) / L_ii.
   const x = new Float64Array(d * d);
@@ -51,6 +53,32 @@ export function inverseHessianFactor(h: Float64Array, d: number, dampFraction = 
     for (let j = 0; j <= i; j++) x[ri + j] *= inv;
   }
   // U = P X P.
+  for (let i = 0; i < a.length; i++) a[i] = x[last - i];
+  return a;
+}
+
+/** P (H + damp I) P, P the reversal permutation. */
+function reversedDamped(h: Float64Array, d: number, dampFraction: number): Float64Array {
+  const a = new Float64Array(d * d);
+  let mean = 0;
+  for (let i = 0; i < d; i++) mean += h[i * d + i];
+  mean = mean / d || 1;
+  const last = d * d - 1;
+  for (let i = 0; i < a.length; i++) a[i] = h[last - i];
+  for (let i = 0; i < d; i++) a[i * d + i] += dampFraction * mean;
+  return a;
+}
+
+/**
+ * {@link inverseHessianFactor} with the blocked factor and inverse of ../linalg/cholesky.ts (float64 products on
+ * ONNX Runtime) from {@link BLOCKED_MIN} inputs on; below that, or without ONNX Runtime, exactly it.
+ */
+export async function inverseHessianFactorFast(h: Float64Array, d: number, dampFraction = 0.01): Promise<Float64Array> {
+  if (d < BLOCKED_MIN || !(await blockedAvailable())) return inverseHessianFactor(h, d, dampFraction);
+  const a = reversedDamped(h, d, dampFraction);
+  await choleskyBlocked(a, d);
+  const x = await invertLowerBlocked(a, d);
+  const last = d * d - 1;
   for (let i = 0; i < a.length; i++) a[i] = x[last - i];
   return a;
 }
