@@ -11,6 +11,9 @@
  * 3. **Bias correction** (Nagel et al. 2019): the output's mean shift (W - Wq) E[a] on the calibration data is
  *    subtracted from the bias.
  *
+ * A depthwise conv (each filter reads one input channel) gets step 1 with each channel's own input power and step 3
+ * with its own input mean; its filters are too short for step 2.
+ *
  * Sparse tensors keep an exact zero centre and their zeros (../compress/kmeans1d.ts). The executor then runs the
  * quantized layer, so each layer is fitted on the inputs the compressed network really produces (errors of earlier
  * layers are seen, and partly compensated, by later ones).
@@ -107,6 +110,11 @@ interface Inputs {
 export interface LayerStats {
   d: number;
   rows: number;
+  /**
+   * A depthwise conv's statistics: `d` is its channel count and `diag`/`sum` are per input channel (each filter
+   * reads one channel), summed over every position of the batch.
+   */
+  perChannel?: boolean;
   /** sum a a^T, d x d, or undefined when d is above the limit. */
   h?: Float64Array;
   diag: Float64Array;
@@ -150,6 +158,48 @@ async function addRows(
     tg.dispose();
     ta.dispose();
     for (let i = 0; i < g.length; i++) st.h[i] += g[i];
+  }
+  return st;
+}
+
+/** Whether `layer` is a depthwise conv (each output channel reads its own input channel) over a [N, C, H, W] input. */
+function isDepthwise(layer: Layer, inputShape: readonly number[]): boolean {
+  const w = layer.params.weight;
+  const group = (layer.attrs.group as number | undefined) ?? 1;
+  return layer.op === "Conv" && !!w && w.shape.length === 4 && w.shape[1] === 1 && group > 1 &&
+    group === w.shape[0] && inputShape.length === 4 && inputShape[1] === group;
+}
+
+/** Adds each channel's sum and sum of squares over the chunks of a [N, C, H, W] activation to `into`. */
+async function addChannelStats(
+  chunks: AsyncIterable<{ data: Float32Array; shape: number[] }>,
+  into: LayerStats | undefined,
+  channels: number,
+): Promise<LayerStats> {
+  const st = into ?? {
+    d: channels,
+    rows: 0,
+    perChannel: true,
+    diag: new Float64Array(channels),
+    sum: new Float64Array(channels),
+  };
+  for await (const x of chunks) {
+    const [n, c] = x.shape;
+    const hw = x.data.length / (n * c);
+    st.rows += n * hw;
+    for (let i = 0; i < n; i++) {
+      for (let ch = 0; ch < c; ch++) {
+        const base = (i * c + ch) * hw;
+        let s = 0, q = 0;
+        for (let j = 0; j < hw; j++) {
+          const v = x.data[base + j];
+          s += v;
+          q += v * v;
+        }
+        st.sum[ch] += s;
+        st.diag[ch] += q;
+      }
+    }
   }
   return st;
 }
@@ -284,14 +334,27 @@ export class ClusterCalibrator {
     let out = layer;
     if (bits !== undefined && bits < 16 && w.size >= (this.#options.minSize ?? 0)) {
       if (!Number.isInteger(bits) || bits < 1) throw new RangeError(`Invalid bits ${bits} for layer '${layer.name}'`);
+      const dw = ex.has(layer.inputs[0]) && isDepthwise(layer, ex.shape(layer.inputs[0]));
       if (this.#stats?.collect) {
-        const inp = ex.has(layer.inputs[0]) ? await this.#inputs(layer) : undefined;
         const old = this.#stats.map.get(layer.name);
-        if (inp && (!old || old.d === inp.d)) {
-          this.#stats.map.set(layer.name, await addRows(ex, inp, this.#s.maxDim, old));
+        if (dw) {
+          if (!old || old.perChannel) {
+            this.#stats.map.set(layer.name, await addChannelStats(ex.readChunks(layer.inputs[0]), old, w.shape[0]));
+          }
+        } else {
+          const inp = ex.has(layer.inputs[0]) ? await this.#inputs(layer) : undefined;
+          if (inp && (!old || (old.d === inp.d && !old.perChannel))) {
+            this.#stats.map.set(layer.name, await addRows(ex, inp, this.#s.maxDim, old));
+          }
         }
       } else if (this.#stats) out = await this.#cluster(layer, bits, this.#stats.map.get(layer.name));
-      else {
+      else if (dw) {
+        out = await this.#cluster(
+          layer,
+          bits,
+          await addChannelStats(ex.readChunks(layer.inputs[0]), undefined, w.shape[0]),
+        );
+      } else {
         const inp = ex.has(layer.inputs[0]) ? await this.#inputs(layer) : undefined;
         out = await this.#cluster(layer, bits, inp ? await addRows(ex, inp, this.#s.maxDim, undefined) : undefined);
       }
@@ -335,7 +398,8 @@ export class ClusterCalibrator {
     const wData = await w.float32();
     const out = w.shape[0];
     const d = wData.length / out;
-    if (!st || st.d !== d || st.rows === 0) {
+    if (st?.perChannel && st.d === out && st.rows > 0) return this.#clusterDepthwise(layer, w, wData, bits, st);
+    if (!st || st.d !== d || st.rows === 0 || st.perChannel) {
       const c = kmeans1d(wData, 2 ** bits, { repr });
       this.events.push({ layer: layer.name, bits, error: NaN, gptq: false, note: "input layout not supported" });
       return this.#result(layer, clusteredTensor(w, c, bits));
@@ -422,6 +486,75 @@ export class ClusterCalibrator {
       tw.dispose();
       th.dispose();
     }
+  }
+
+  /**
+   * A depthwise conv: filter c reads input channel c only, so its weights' squared errors count by that channel's
+   * mean square E[x_c^2] (the diagonal of its own Hessian, the same for its taps up to borders and strides);
+   * weighted k-means over the whole tensor, the error measured the same way, bias correction with E[x_c]. No error
+   * feedback: a filter has only kh x kw weights.
+   */
+  async #clusterDepthwise(
+    layer: Layer,
+    w: Tensor,
+    wData: Float32Array,
+    bits: number,
+    st: LayerStats,
+  ): Promise<Layer> {
+    const repr = this.#options.repr ?? "fp16";
+    const out = w.shape[0];
+    const d = wData.length / out;
+    const power = st.diag.map((v) => v / st.rows);
+    let mean = 0;
+    for (let c = 0; c < out; c++) mean += power[c];
+    const floor = 1e-3 * (mean / out || 1);
+    const weightOf = this.#s.weighted ? (i: number) => power[(i / d) | 0] + floor : undefined;
+    let ref = 0;
+    for (let i = 0; i < wData.length; i++) ref += power[(i / d) | 0] * wData[i] * wData[i];
+    ref = ref || 1;
+    const errorOf = (c: Clustering): number => {
+      let e = 0;
+      for (let i = 0; i < wData.length; i++) {
+        const dq = wData[i] - c.centers[c.indices[i]];
+        e += power[(i / d) | 0] * dq * dq;
+      }
+      return Math.sqrt(e / ref);
+    };
+    let chosen: Clustering | undefined;
+    const options: { bits: number; error: number; bytes: number }[] = [];
+    for (const b of [...new Set([bits, ...this.#s.measureBits])].sort((p, q) => p - q)) {
+      const c = kmeans1d(wData, 2 ** b, { repr, weightOf });
+      if (b === bits) chosen = c;
+      if (this.#s.measureBits.length) {
+        options.push({ bits: b, error: errorOf(c), bytes: encodeClustered(c).body.length });
+      }
+    }
+    const c = chosen!;
+    const event: AwareClusterEvent = {
+      layer: layer.name,
+      tensor: w.name,
+      bits,
+      error: errorOf(c),
+      plainError: errorOf(kmeans1d(wData, 2 ** bits, { repr })),
+      gptq: false,
+      note: "depthwise: per-channel input power",
+    };
+    if (options.length) event.options = options;
+    let params: Record<string, Tensor> = { ...layer.params, weight: clusteredTensor(w, c, bits) };
+    if (this.#s.biasCorrection && layer.params.bias) {
+      const nb = Float32Array.from(await layer.params.bias.float32());
+      let shift = 0;
+      for (let o = 0; o < out; o++) {
+        let s = 0;
+        for (let j = 0; j < d; j++) s += wData[o * d + j] - c.centers[c.indices[o * d + j]];
+        nb[o] += s * (st.sum[o] / st.rows);
+        shift = Math.max(shift, Math.abs(s * (st.sum[o] / st.rows)));
+      }
+      event.biasShift = shift / Math.sqrt(ref / out);
+      params = { ...params, bias: Tensor.fromFloat32(layer.params.bias.name, layer.params.bias.shape, nb) };
+    }
+    this.events.push(event);
+    return this.#result(layer, params.weight, params);
   }
 
   #result(layer: Layer, weight: Tensor, params?: Record<string, Tensor>): Layer {
