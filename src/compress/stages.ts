@@ -1,10 +1,11 @@
 /**
  * The stage registry: every compression stage, in the thesis order (GAP -> prune -> TSVD -> cluster) after the
- * BatchNorm fold (which only rewrites the model into the same function), which is also the order flags build a
- * recipe in. A new stage is its module (see ./stage.ts) plus one entry here.
+ * BatchNorm fold, with the channel scales (both only rewrite the model into the same function) right before
+ * clustering, which is also the order flags build a recipe in. A new stage is its module (see ./stage.ts) plus one entry here.
  *
  * @module
  */
+import { channelScales } from "./channel_scales.ts";
 import { cluster } from "./cluster.ts";
 import { fold } from "./fold.ts";
 import { gap } from "./gap.ts";
@@ -13,7 +14,7 @@ import type { StageContext, StageModule } from "./stage.ts";
 import { tsvd } from "./tsvd.ts";
 import type { Layer } from "../model/types.ts";
 
-const ALL = [fold, gap, prune, tsvd, cluster] as const;
+const ALL = [fold, gap, prune, tsvd, channelScales, cluster] as const;
 
 /** A stage of any kind. */
 // deno-lint-ignore no-explicit-any

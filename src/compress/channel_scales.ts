@@ -1,0 +1,147 @@
+/**
+ * The channel-scales stage: each Conv or FC whose output only a BatchNorm (or per-channel Scale) reads gets its
+ * output channels' scales moved into that BatchNorm, so clustering, which shares one codebook per tensor, sees every
+ * channel over the same range. With s_c = max |W_c| (1 for an all-zero row), W_c / s_c goes into the layer, its bias
+ * b_c / s_c, and the BatchNorm takes gamma_c * s_c and mean_c / s_c:
+ *   gamma s (y/s + b/s - mean/s) / sqrt(var + eps) + beta = gamma (y + b - mean) / sqrt(var + eps) + beta,
+ * the same function (up to float32 rounding) with the same parameter count, and the BatchNorm stays a BatchNorm, so
+ * every writer and runtime takes it. A Scale takes scale_c * s_c.
+ *
+ * Why: MobileNet-style networks put a BatchNorm after every convolution, and their channels' weight ranges differ by
+ * orders of magnitude (the BatchNorm rescales them); a per-tensor codebook spends its centres on the widest channels
+ * and rounds the narrow ones to a few values. Per-channel scales are what post-training quantizers use there
+ * (Nagel et al. 2021, "A White Paper on Neural Network Quantization", section 3.1); here they cost no bytes, since
+ * the BatchNorm's four vectors are stored anyway. It comes right before clustering: pruning scores filters by their
+ * norms, which the scales would equalize.
+ *
+ * Chunking contract: as the fold stage (./fold.ts): a Conv or FC is held back one layer; the weight streams twice
+ * (once for the row maxima, once scaled when pulled), one row at a time (./rows.ts).
+ *
+ * @module
+ */
+import { ConvpressError } from "../errors.ts";
+import { structureFromHeader, useCounts } from "../eval/structure.ts";
+import { Tensor } from "../model/tensor.ts";
+import type { Layer, ModelHeader } from "../model/types.ts";
+import { mapRows } from "./rows.ts";
+import type { StageModule } from "./stage.ts";
+
+/** max |row| of each row of a float32 tensor, streaming (0 for an all-zero row). */
+export async function rowMaxAbs(w: Tensor, rowLen: number): Promise<Float32Array> {
+  const rows = w.size / rowLen;
+  const max = new Float32Array(rows);
+  const scan = mapRows(w, rowLen, [0, rowLen], (row, _o, r) => {
+    let m = 0;
+    for (let j = 0; j < rowLen; j++) {
+      const a = Math.abs(row[j]);
+      if (a > m) m = a;
+    }
+    max[r] = m;
+    return false;
+  });
+  for await (const _ of scan.chunks()) { /* the row function records the maxima */ }
+  return max;
+}
+
+/** The per-channel vector roles of the BatchNorm or Scale `bn` that the scales move into, or undefined. */
+function absorber(bn: Layer, channels: number): "BatchNorm" | "Scale" | undefined {
+  const p = bn.params;
+  const fits = (t: Tensor | undefined) => !!t && t.size === channels;
+  if (bn.op === "BatchNorm" && fits(p.scale) && fits(p.mean) && fits(p.var) && fits(p.bias)) return "BatchNorm";
+  if (bn.op === "Scale" && ((bn.attrs.axis as number | undefined) ?? 1) === 1 && fits(p.scale)) return "Scale";
+  return undefined;
+}
+
+/** `layer` with unit-range output channels and `bn` with their scales, or undefined when `bn` cannot take them. */
+export async function moveScales(layer: Layer, bn: Layer): Promise<[Layer, Layer] | undefined> {
+  const w = layer.params.weight;
+  if (!w || w.shape.length < 2) return undefined;
+  const out = w.shape[0];
+  const kind = absorber(bn, out);
+  if (!kind) return undefined;
+  const rowLen = w.size / out;
+  const s = await rowMaxAbs(w, rowLen);
+  for (let i = 0; i < out; i++) if (!(s[i] > 0) || !Number.isFinite(s[i])) s[i] = 1;
+  const weight = mapRows(w, rowLen, w.shape, (row, o, i) => {
+    const r = 1 / s[i];
+    for (let j = 0; j < rowLen; j++) o[j] = row[j] * r;
+    return true;
+  });
+  const scaled = (t: Tensor, f: (v: number, i: number) => number) =>
+    t.float32().then((v) => Tensor.fromFloat32(t.name, t.shape, v.map(f)));
+  const params: Record<string, Tensor> = { ...layer.params, weight };
+  if (layer.params.bias) params.bias = await scaled(layer.params.bias, (v, i) => v / s[i]);
+  const bnParams: Record<string, Tensor> = { ...bn.params };
+  bnParams.scale = await scaled(bn.params.scale, (v, i) => v * s[i]);
+  if (kind === "BatchNorm") bnParams.mean = await scaled(bn.params.mean, (v, i) => v / s[i]);
+  return [
+    { ...layer, params, origin: undefined, from: layer.from ?? layer.name },
+    { ...bn, params: bnParams, origin: undefined, from: bn.from ?? bn.name },
+  ];
+}
+
+/** Creates the channel-scales stage for a model with this header. */
+export function channelScalesStage(header: ModelHeader): TransformStream<Layer, Layer> {
+  const structure = structureFromHeader(header);
+  const uses = structure ? useCounts(structure) : undefined;
+  const modelOutputs = new Set(header.outputs.map((o) => o.name));
+  /** Outputs whose only reader must be the BatchNorm that took their scales (checked as the stream passes). */
+  const moved = new Map<string, { layer: string; bn: string }>();
+  let held: Layer | undefined;
+  const check = (layer: Layer) => {
+    for (const i of layer.inputs) {
+      const m = moved.get(i);
+      if (m && m.bn !== layer.name) {
+        throw new ConvpressError(
+          "unsupported",
+          `channel scales: '${m.layer}' gave its channel scales to '${m.bn}', but its output '${i}' is also read by '${layer.name}'; compress without --channel-scales`,
+        );
+      }
+    }
+  };
+  const candidate = (l: Layer) =>
+    (l.op === "Conv" || l.op === "FC") && l.outputs.length === 1 && !!l.params.weight &&
+    l.params.weight.dtype === "float32" && !modelOutputs.has(l.outputs[0]) &&
+    (uses === undefined || uses.get(l.outputs[0]) === 1);
+  return new TransformStream<Layer, Layer>({
+    async transform(layer, controller) {
+      check(layer);
+      if (held) {
+        const prev = held;
+        held = undefined;
+        if (
+          (layer.op === "BatchNorm" || layer.op === "Scale") && layer.inputs.length === 1 &&
+          layer.inputs[0] === prev.outputs[0]
+        ) {
+          const pair = await moveScales(prev, layer);
+          if (pair) {
+            moved.set(prev.outputs[0], { layer: prev.name, bn: layer.name });
+            controller.enqueue(pair[0]);
+            return controller.enqueue(pair[1]);
+          }
+        }
+        controller.enqueue(prev);
+      }
+      if (candidate(layer)) held = layer;
+      else controller.enqueue(layer);
+    },
+    flush(controller) {
+      if (held) controller.enqueue(held);
+    },
+  });
+}
+
+/** The channel-scales stage: `{ "channelScales": {} }`, `--channel-scales`. */
+export const channelScales: StageModule<"channelScales", Record<string, never>> = {
+  kind: "channelScales",
+  flag: {
+    name: "channel-scales",
+    type: "boolean",
+    help: "move each Conv/FC output channel's scale into the BatchNorm after it, so clustering sees equal ranges",
+  },
+  validate: () => undefined,
+  fromFlags: () => ({}),
+  // Only the wiring is wanted when scanning: the stage changes values, never wiring, so it passes layers through.
+  create: (_options, ctx) =>
+    ctx.structureOnly ? new TransformStream<Layer, Layer>() : channelScalesStage(ctx.model.header),
+};

@@ -1,0 +1,127 @@
+/**
+ * The channel-scales stage: moving each output channel's scale into the BatchNorm or Scale after it computes the same
+ * function (checked in ONNX Runtime on the written ONNX), leaves every row with max |w| = 1, and never rescales a
+ * value something else also reads.
+ */
+import { assert, assertEquals, onnxFile, ortRun, relativeError, rng, streamOf } from "../../tests/helpers.ts";
+import { ConvpressError } from "../errors.ts";
+import { Tensor } from "../model/tensor.ts";
+import { collectLayers, type Layer, type ModelHeader } from "../model/types.ts";
+import { channelScalesStage } from "./channel_scales.ts";
+
+const r = rng(23);
+const vec = (name: string, n: number, lo: number, hi: number) =>
+  Tensor.fromFloat32(name, [n], Float32Array.from({ length: n }, () => lo + (hi - lo) * r()));
+/** Rows whose ranges differ by up to 1000x, as in MobileNet-style convolutions; row 1 all zero. */
+const weight = (name: string, shape: number[]) => {
+  const row = shape.slice(1).reduce((a, b) => a * b, 1);
+  const w = Float32Array.from(
+    { length: shape[0] * row },
+    (_, i) => (r() - 0.5) * 10 ** (-3 * ((i / row) | 0) / shape[0]),
+  );
+  w.fill(0, row, 2 * row);
+  return Tensor.fromFloat32(name, shape, w);
+};
+const conv = (name: string, input: string, cout: number, cin: number, group: number, bias: boolean): Layer => ({
+  name,
+  op: "Conv",
+  attrs: { kernel: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1], group },
+  inputs: [input],
+  outputs: [name],
+  params: {
+    weight: weight(`${name}.w`, [cout, cin / group, 3, 3]),
+    ...(bias ? { bias: vec(`${name}.b`, cout, -1, 1) } : {}),
+  },
+});
+const bn = (name: string, input: string, c: number): Layer => ({
+  name,
+  op: "BatchNorm",
+  attrs: { epsilon: 1e-3 },
+  inputs: [input],
+  outputs: [name],
+  params: {
+    scale: vec(`${name}.s`, c, 0.2, 3),
+    bias: vec(`${name}.b`, c, -1, 1),
+    mean: vec(`${name}.m`, c, -0.5, 0.5),
+    var: vec(`${name}.v`, c, 0.01, 2),
+  },
+});
+
+function model(): { header: ModelHeader; layers: Layer[] } {
+  const layers: Layer[] = [
+    conv("c1", "x", 8, 3, 1, true),
+    bn("bn1", "c1", 8),
+    { name: "r1", op: "Relu", attrs: {}, inputs: ["bn1"], outputs: ["r1"], params: {} },
+    conv("dw", "r1", 8, 8, 8, false), // depthwise, no bias
+    {
+      name: "sc",
+      op: "Scale",
+      attrs: { axis: 1 },
+      inputs: ["dw"],
+      outputs: ["sc"],
+      params: { scale: vec("sc.s", 8, -2, 2), bias: vec("sc.b", 8, -1, 1) },
+    },
+    { name: "fl", op: "Flatten", attrs: { axis: 1 }, inputs: ["sc"], outputs: ["fl"], params: {} },
+    {
+      name: "fc",
+      op: "FC",
+      attrs: {},
+      inputs: ["fl"],
+      outputs: ["fc"],
+      params: { weight: weight("fc.w", [5, 8 * 4 * 4]), bias: vec("fc.b", 5, -1, 1) },
+    },
+    bn("y", "fc", 5),
+  ];
+  const header: ModelHeader = {
+    name: "t",
+    sourceFormat: "onnx",
+    inputs: [{ name: "x", dtype: "float32", shape: [2, 3, 4, 4] }],
+    outputs: [{ name: "y", dtype: "float32", shape: [2, 5] }],
+    metadata: {},
+  };
+  return { header, layers };
+}
+
+Deno.test("channel scales: Conv, depthwise Conv and FC rows go to unit range, the function stays", async () => {
+  const { header, layers } = model();
+  const out = await collectLayers(streamOf(header, layers).layers.pipeThrough(channelScalesStage(header)));
+  assertEquals(out.map((l) => l.op), layers.map((l) => l.op));
+  for (const l of out.filter((l) => l.params.weight)) {
+    const w = await l.params.weight.float32();
+    const row = w.length / l.params.weight.shape[0];
+    for (let c = 0; c < l.params.weight.shape[0]; c++) {
+      const m = w.subarray(c * row, (c + 1) * row).reduce((a, v) => Math.max(a, Math.abs(v)), 0);
+      assert(c === 1 ? m === 0 : Math.abs(m - 1) < 1e-6, `${l.name} row ${c}: max ${m}`);
+    }
+  }
+  const x = Float32Array.from({ length: 2 * 3 * 4 * 4 }, () => r() * 2 - 1);
+  const a = await ortRun(await onnxFile(header, layers), x, [2, 3, 4, 4]);
+  const b = await ortRun(await onnxFile(header, out), x, [2, 3, 4, 4]);
+  const e = relativeError(b, a);
+  assert(e < 1e-5, `relative error ${e}`);
+});
+
+Deno.test("channel scales: a value read by more than the BatchNorm is never rescaled silently", async () => {
+  const { header, layers } = model();
+  const extra: Layer = { name: "add", op: "Add", attrs: {}, inputs: ["c1", "r1"], outputs: ["add"], params: {} };
+  const withAdd = [
+    ...layers.slice(0, 3),
+    extra,
+    ...layers.slice(3).map((l) => l.name === "dw" ? { ...l, inputs: ["add"] } : l),
+  ];
+  let msg = "";
+  try {
+    await collectLayers(streamOf(header, withAdd).layers.pipeThrough(channelScalesStage(header)));
+  } catch (err) {
+    assert(err instanceof ConvpressError && err.code === "unsupported", String(err));
+    msg = err.message;
+  }
+  assert(/'c1'.*'bn1'.*'add'/.test(msg), msg);
+  // With the wiring in the header's plan: c1 keeps its scales, the others move theirs.
+  const plan = withAdd.map((l) => ({ name: l.name, op: l.op, params: [], inputs: l.inputs, outputs: l.outputs }));
+  const h2 = { ...header, plan } as ModelHeader;
+  const out = await collectLayers(streamOf(h2, withAdd).layers.pipeThrough(channelScalesStage(h2)));
+  const c1 = out.find((l) => l.name === "c1")!;
+  assert(c1.params.weight === withAdd[0].params.weight, "c1 must keep its weight");
+  assert(out.find((l) => l.name === "dw")!.params.weight !== withAdd[4].params.weight, "dw must be rescaled");
+});
