@@ -13,7 +13,7 @@ import { type Command, formatArg, positiveInt, READ_FLAGS, readOptionsFrom, str,
 /** `compress`. */
 export const compressCommand: Command = {
   help: `Usage: convpress compress IN -o OUT.cvp [--recipe FILE] [--fold-bn] [--gap] [--prune ...] [--svd ...]
-         [--channel-scales] [--bits ...]
+         [--channel-scales keep|affine] [--bits ...]
 
 Compresses a model by the thesis method, stage by stage as the layers stream, and prints a per-layer report.
 Flags build a recipe in the thesis order (GAP -> prune -> TSVD -> cluster, after the BatchNorm fold); --recipe reads one from JSON
@@ -28,8 +28,9 @@ Options:
       --prune SPEC         flops=F | params=F (global target, order-deciding scheme) | keep=F (every layer),
                            plus criterion=l1|l2|mean_activation|apoz (the last two need --calibration)
       --svd SPEC           rank=K | energy=E | bytes=B: truncated SVD of FC layers
-      --channel-scales     move each Conv/FC output channel's scale (max |w|) into the BatchNorm or Scale after
-                           it (the same function, no bytes more), so one codebook fits every channel
+      --channel-scales M   keep|affine: move each Conv/FC output channel's scale (max |w|) into the BatchNorm
+                           or Scale after it, so one codebook fits every channel (the same function; keep: no
+                           bytes more; affine: the BatchNorm becomes a Scale, two vectors fewer, no Keras layer)
       --bits SPEC          N | conv=N,fc=M,LAYER=N,fire9/*=N: k-means clustering with 2^N centres stored as
                            fp16, per layer kind, layer name or pattern (exact names, then patterns, then kinds)
       --target-size BYTES  choose each layer's width so the .cvp file fits in BYTES (entropy coding included),
@@ -67,7 +68,7 @@ Example:
     gap: { type: "boolean" },
     prune: { type: "string" },
     svd: { type: "string" },
-    "channel-scales": { type: "boolean" },
+    "channel-scales": { type: "string" },
     bits: { type: "string" },
     "report-json": { type: "string" },
     "report-html": { type: "string" },

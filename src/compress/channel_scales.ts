@@ -5,7 +5,9 @@
  * b_c / s_c, and the BatchNorm takes gamma_c * s_c and mean_c / s_c:
  *   gamma s (y/s + b/s - mean/s) / sqrt(var + eps) + beta = gamma (y + b - mean) / sqrt(var + eps) + beta,
  * the same function (up to float32 rounding) with the same parameter count, and the BatchNorm stays a BatchNorm, so
- * every writer and runtime takes it. A Scale takes scale_c * s_c.
+ * every writer and runtime takes it. A Scale takes scale_c * s_c. With `batchNorm: "affine"` the BatchNorm becomes a
+ * Scale (mul_c s_c, mul_c b_c + add_c) and the layer loses its bias: the bytes of `--fold-bn` without its widened
+ * ranges.
  *
  * Why: MobileNet-style networks put a BatchNorm after every convolution, and their channels' weight ranges differ by
  * orders of magnitude (the BatchNorm rescales them); a per-tensor codebook spends its centres on the widest channels
@@ -23,8 +25,20 @@ import { ConvpressError } from "../errors.ts";
 import { structureFromHeader, useCounts } from "../eval/structure.ts";
 import { Tensor } from "../model/tensor.ts";
 import type { Layer, ModelHeader } from "../model/types.ts";
+import { batchNormAffine } from "../ops/nn.ts";
 import { mapRows } from "./rows.ts";
 import type { StageModule } from "./stage.ts";
+
+/** Options of the channel-scales stage. */
+export interface ChannelScalesOptions {
+  /**
+   * `"keep"` (default): the BatchNorm stays a BatchNorm with the scales in gamma and mean. `"affine"`: it becomes a
+   * per-channel Scale (multiplier and addend, the layer's bias folded in): two vectors instead of four and the
+   * layer's bias, as with `--fold-bn`, while the weights keep unit ranges. ONNX, TF.js graph models, Caffe and
+   * `.cvp` hold a Scale; a Keras layers-model does not.
+   */
+  batchNorm?: "keep" | "affine";
+}
 
 /** max |row| of each row of a float32 tensor, streaming (0 for an all-zero row). */
 export async function rowMaxAbs(w: Tensor, rowLen: number): Promise<Float32Array> {
@@ -53,7 +67,11 @@ function absorber(bn: Layer, channels: number): "BatchNorm" | "Scale" | undefine
 }
 
 /** `layer` with unit-range output channels and `bn` with their scales, or undefined when `bn` cannot take them. */
-export async function moveScales(layer: Layer, bn: Layer): Promise<[Layer, Layer] | undefined> {
+export async function moveScales(
+  layer: Layer,
+  bn: Layer,
+  mode: ChannelScalesOptions["batchNorm"] = "keep",
+): Promise<[Layer, Layer] | undefined> {
   const w = layer.params.weight;
   if (!w || w.shape.length < 2) return undefined;
   const out = w.shape[0];
@@ -70,6 +88,28 @@ export async function moveScales(layer: Layer, bn: Layer): Promise<[Layer, Layer
   const scaled = (t: Tensor, f: (v: number, i: number) => number) =>
     t.float32().then((v) => Tensor.fromFloat32(t.name, t.shape, v.map(f)));
   const params: Record<string, Tensor> = { ...layer.params, weight };
+  if (kind === "BatchNorm" && mode === "affine") {
+    // mul (W x + b) + add = (mul s) (W/s) x + (mul b + add): a Scale, and no bias on the layer.
+    const p = bn.params;
+    const [g, be, m, v] = await Promise.all([p.scale.float32(), p.bias.float32(), p.mean.float32(), p.var.float32()]);
+    const { mul, add } = batchNormAffine(g, be, m, v, (bn.attrs.epsilon as number | undefined) ?? 1e-5);
+    const b = layer.params.bias ? await layer.params.bias.float32() : new Float32Array(out);
+    const bias = add.map((a, i) => a + mul[i] * b[i]);
+    delete params.bias;
+    const scale: Layer = {
+      name: bn.name,
+      op: "Scale",
+      attrs: { axis: 1 },
+      inputs: [...bn.inputs],
+      outputs: [...bn.outputs],
+      params: {
+        scale: Tensor.fromFloat32(p.scale.name, [out], mul.map((x, i) => x * s[i])),
+        bias: Tensor.fromFloat32(p.bias.name, [out], bias),
+      },
+      from: bn.from ?? bn.name,
+    };
+    return [{ ...layer, params, origin: undefined, from: layer.from ?? layer.name }, scale];
+  }
   if (layer.params.bias) params.bias = await scaled(layer.params.bias, (v, i) => v / s[i]);
   const bnParams: Record<string, Tensor> = { ...bn.params };
   bnParams.scale = await scaled(bn.params.scale, (v, i) => v * s[i]);
@@ -81,7 +121,10 @@ export async function moveScales(layer: Layer, bn: Layer): Promise<[Layer, Layer
 }
 
 /** Creates the channel-scales stage for a model with this header. */
-export function channelScalesStage(header: ModelHeader): TransformStream<Layer, Layer> {
+export function channelScalesStage(
+  header: ModelHeader,
+  options: ChannelScalesOptions = {},
+): TransformStream<Layer, Layer> {
   const structure = structureFromHeader(header);
   const uses = structure ? useCounts(structure) : undefined;
   const modelOutputs = new Set(header.outputs.map((o) => o.name));
@@ -113,7 +156,7 @@ export function channelScalesStage(header: ModelHeader): TransformStream<Layer, 
           (layer.op === "BatchNorm" || layer.op === "Scale") && layer.inputs.length === 1 &&
           layer.inputs[0] === prev.outputs[0]
         ) {
-          const pair = await moveScales(prev, layer);
+          const pair = await moveScales(prev, layer, options.batchNorm);
           if (pair) {
             moved.set(prev.outputs[0], { layer: prev.name, bn: layer.name });
             controller.enqueue(pair[0]);
@@ -131,17 +174,28 @@ export function channelScalesStage(header: ModelHeader): TransformStream<Layer, 
   });
 }
 
-/** The channel-scales stage: `{ "channelScales": {} }`, `--channel-scales`. */
-export const channelScales: StageModule<"channelScales", Record<string, never>> = {
+/** The channel-scales stage: `{ "channelScales": { "batchNorm"?: "keep" | "affine" } }`, `--channel-scales MODE`. */
+export const channelScales: StageModule<"channelScales", ChannelScalesOptions> = {
   kind: "channelScales",
   flag: {
     name: "channel-scales",
-    type: "boolean",
-    help: "move each Conv/FC output channel's scale into the BatchNorm after it, so clustering sees equal ranges",
+    type: "string",
+    help: "keep|affine: move each Conv/FC output channel's scale into the BatchNorm after it (affine: as a Scale)",
   },
-  validate: () => undefined,
-  fromFlags: () => ({}),
+  validate: (o) => {
+    if (typeof o !== "object" || o === null || Array.isArray(o)) return "must be an object";
+    const extra = Object.keys(o).filter((k) => k !== "batchNorm");
+    if (extra.length) return `unknown option '${extra[0]}'`;
+    const m = (o as ChannelScalesOptions).batchNorm;
+    return m === undefined || m === "keep" || m === "affine" ? undefined : `batchNorm must be "keep" or "affine"`;
+  },
+  fromFlags: (v) => {
+    if (v !== "keep" && v !== "affine") {
+      throw new ConvpressError("usage", `Invalid --channel-scales '${v}': expected keep or affine`);
+    }
+    return { batchNorm: v };
+  },
   // Only the wiring is wanted when scanning: the stage changes values, never wiring, so it passes layers through.
-  create: (_options, ctx) =>
-    ctx.structureOnly ? new TransformStream<Layer, Layer>() : channelScalesStage(ctx.model.header),
+  create: (options, ctx) =>
+    ctx.structureOnly ? new TransformStream<Layer, Layer>() : channelScalesStage(ctx.model.header, options),
 };

@@ -82,24 +82,29 @@ function model(): { header: ModelHeader; layers: Layer[] } {
   return { header, layers };
 }
 
-Deno.test("channel scales: Conv, depthwise Conv and FC rows go to unit range, the function stays", async () => {
-  const { header, layers } = model();
-  const out = await collectLayers(streamOf(header, layers).layers.pipeThrough(channelScalesStage(header)));
-  assertEquals(out.map((l) => l.op), layers.map((l) => l.op));
-  for (const l of out.filter((l) => l.params.weight)) {
-    const w = await l.params.weight.float32();
-    const row = w.length / l.params.weight.shape[0];
-    for (let c = 0; c < l.params.weight.shape[0]; c++) {
-      const m = w.subarray(c * row, (c + 1) * row).reduce((a, v) => Math.max(a, Math.abs(v)), 0);
-      assert(c === 1 ? m === 0 : Math.abs(m - 1) < 1e-6, `${l.name} row ${c}: max ${m}`);
+for (const mode of ["keep", "affine"] as const) {
+  Deno.test(`channel scales (${mode}): Conv, depthwise Conv and FC rows go to unit range, the function stays`, async () => {
+    const { header, layers } = model();
+    const stage = channelScalesStage(header, { batchNorm: mode });
+    const out = await collectLayers(streamOf(header, layers).layers.pipeThrough(stage));
+    const ops = layers.map((l) => mode === "affine" && l.op === "BatchNorm" ? "Scale" : l.op);
+    assertEquals(out.map((l) => l.op), ops);
+    if (mode === "affine") assert(!out[0].params.bias && !out[6].params.bias, "the biases went into the Scales");
+    for (const l of out.filter((l) => l.params.weight)) {
+      const w = await l.params.weight.float32();
+      const row = w.length / l.params.weight.shape[0];
+      for (let c = 0; c < l.params.weight.shape[0]; c++) {
+        const m = w.subarray(c * row, (c + 1) * row).reduce((a, v) => Math.max(a, Math.abs(v)), 0);
+        assert(c === 1 ? m === 0 : Math.abs(m - 1) < 1e-6, `${l.name} row ${c}: max ${m}`);
+      }
     }
-  }
-  const x = Float32Array.from({ length: 2 * 3 * 4 * 4 }, () => r() * 2 - 1);
-  const a = await ortRun(await onnxFile(header, layers), x, [2, 3, 4, 4]);
-  const b = await ortRun(await onnxFile(header, out), x, [2, 3, 4, 4]);
-  const e = relativeError(b, a);
-  assert(e < 1e-5, `relative error ${e}`);
-});
+    const x = Float32Array.from({ length: 2 * 3 * 4 * 4 }, () => r() * 2 - 1);
+    const a = await ortRun(await onnxFile(header, layers), x, [2, 3, 4, 4]);
+    const b = await ortRun(await onnxFile(header, out), x, [2, 3, 4, 4]);
+    const e = relativeError(b, a);
+    assert(e < 1e-5, `relative error ${e}`);
+  });
+}
 
 Deno.test("channel scales: a value read by more than the BatchNorm is never rescaled silently", async () => {
   const { header, layers } = model();
