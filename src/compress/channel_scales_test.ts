@@ -4,14 +4,13 @@
  * value something else also reads.
  */
 import { assert, assertEquals, onnxFile, ortRun, relativeError, rng, streamOf } from "../../tests/helpers.ts";
+import { bnModel } from "../../tests/bn_model.ts";
 import { ConvpressError } from "../errors.ts";
 import { Tensor } from "../model/tensor.ts";
 import { collectLayers, type Layer, type ModelHeader } from "../model/types.ts";
 import { channelScalesStage } from "./channel_scales.ts";
 
 const r = rng(23);
-const vec = (name: string, n: number, lo: number, hi: number) =>
-  Tensor.fromFloat32(name, [n], Float32Array.from({ length: n }, () => lo + (hi - lo) * r()));
 /** Rows whose ranges differ by up to 1000x, as in MobileNet-style convolutions; row 1 all zero. */
 const weight = (name: string, shape: number[]) => {
   const row = shape.slice(1).reduce((a, b) => a * b, 1);
@@ -22,65 +21,7 @@ const weight = (name: string, shape: number[]) => {
   w.fill(0, row, 2 * row);
   return Tensor.fromFloat32(name, shape, w);
 };
-const conv = (name: string, input: string, cout: number, cin: number, group: number, bias: boolean): Layer => ({
-  name,
-  op: "Conv",
-  attrs: { kernel: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1], group },
-  inputs: [input],
-  outputs: [name],
-  params: {
-    weight: weight(`${name}.w`, [cout, cin / group, 3, 3]),
-    ...(bias ? { bias: vec(`${name}.b`, cout, -1, 1) } : {}),
-  },
-});
-const bn = (name: string, input: string, c: number): Layer => ({
-  name,
-  op: "BatchNorm",
-  attrs: { epsilon: 1e-3 },
-  inputs: [input],
-  outputs: [name],
-  params: {
-    scale: vec(`${name}.s`, c, 0.2, 3),
-    bias: vec(`${name}.b`, c, -1, 1),
-    mean: vec(`${name}.m`, c, -0.5, 0.5),
-    var: vec(`${name}.v`, c, 0.01, 2),
-  },
-});
-
-function model(): { header: ModelHeader; layers: Layer[] } {
-  const layers: Layer[] = [
-    conv("c1", "x", 8, 3, 1, true),
-    bn("bn1", "c1", 8),
-    { name: "r1", op: "Relu", attrs: {}, inputs: ["bn1"], outputs: ["r1"], params: {} },
-    conv("dw", "r1", 8, 8, 8, false), // depthwise, no bias
-    {
-      name: "sc",
-      op: "Scale",
-      attrs: { axis: 1 },
-      inputs: ["dw"],
-      outputs: ["sc"],
-      params: { scale: vec("sc.s", 8, -2, 2), bias: vec("sc.b", 8, -1, 1) },
-    },
-    { name: "fl", op: "Flatten", attrs: { axis: 1 }, inputs: ["sc"], outputs: ["fl"], params: {} },
-    {
-      name: "fc",
-      op: "FC",
-      attrs: {},
-      inputs: ["fl"],
-      outputs: ["fc"],
-      params: { weight: weight("fc.w", [5, 8 * 4 * 4]), bias: vec("fc.b", 5, -1, 1) },
-    },
-    bn("y", "fc", 5),
-  ];
-  const header: ModelHeader = {
-    name: "t",
-    sourceFormat: "onnx",
-    inputs: [{ name: "x", dtype: "float32", shape: [2, 3, 4, 4] }],
-    outputs: [{ name: "y", dtype: "float32", shape: [2, 5] }],
-    metadata: {},
-  };
-  return { header, layers };
-}
+const model = () => bnModel(r, weight);
 
 for (const mode of ["keep", "affine"] as const) {
   Deno.test(`channel scales (${mode}): Conv, depthwise Conv and FC rows go to unit range, the function stays`, async () => {
