@@ -69,3 +69,9 @@ export function bnModel(
   };
   return { header, layers };
 }
+
+/** `layers` of {@link bnModel} with c1's output also read by an Add before the depthwise conv. */
+export function withSharedValue(layers: Layer[]): Layer[] {
+  const add: Layer = { name: "add", op: "Add", attrs: {}, inputs: ["c1", "r1"], outputs: ["add"], params: {} };
+  return [...layers.slice(0, 3), add, ...layers.slice(3).map((l) => l.name === "dw" ? { ...l, inputs: ["add"] } : l)];
+}

@@ -16,16 +16,16 @@
  * the BatchNorm's four vectors are stored anyway. It comes right before clustering: pruning scores filters by their
  * norms, which the scales would equalize.
  *
- * Chunking contract: as the fold stage (./fold.ts): a Conv or FC is held back one layer; the weight streams twice
+ * Chunking contract: as the fold stage (./affine_pairs.ts): a Conv or FC is held back one layer; the weight streams twice
  * (once for the row maxima, once scaled when pulled), one row at a time (./rows.ts).
  *
  * @module
  */
 import { ConvpressError } from "../errors.ts";
-import { structureFromHeader, useCounts } from "../eval/structure.ts";
 import { Tensor } from "../model/tensor.ts";
 import type { Layer, ModelHeader } from "../model/types.ts";
 import { batchNormAffine } from "../ops/nn.ts";
+import { affinePairStage } from "./affine_pairs.ts";
 import { mapRows } from "./rows.ts";
 import type { StageModule } from "./stage.ts";
 
@@ -125,52 +125,11 @@ export function channelScalesStage(
   header: ModelHeader,
   options: ChannelScalesOptions = {},
 ): TransformStream<Layer, Layer> {
-  const structure = structureFromHeader(header);
-  const uses = structure ? useCounts(structure) : undefined;
-  const modelOutputs = new Set(header.outputs.map((o) => o.name));
-  /** Outputs whose only reader must be the BatchNorm that took their scales (checked as the stream passes). */
-  const moved = new Map<string, { layer: string; bn: string }>();
-  let held: Layer | undefined;
-  const check = (layer: Layer) => {
-    for (const i of layer.inputs) {
-      const m = moved.get(i);
-      if (m && m.bn !== layer.name) {
-        throw new ConvpressError(
-          "unsupported",
-          `channel scales: '${m.layer}' gave its channel scales to '${m.bn}', but its output '${i}' is also read by '${layer.name}'; compress without --channel-scales`,
-        );
-      }
-    }
-  };
-  const candidate = (l: Layer) =>
-    (l.op === "Conv" || l.op === "FC") && l.outputs.length === 1 && !!l.params.weight &&
-    l.params.weight.dtype === "float32" && !modelOutputs.has(l.outputs[0]) &&
-    (uses === undefined || uses.get(l.outputs[0]) === 1);
-  return new TransformStream<Layer, Layer>({
-    async transform(layer, controller) {
-      check(layer);
-      if (held) {
-        const prev = held;
-        held = undefined;
-        if (
-          (layer.op === "BatchNorm" || layer.op === "Scale") && layer.inputs.length === 1 &&
-          layer.inputs[0] === prev.outputs[0]
-        ) {
-          const pair = await moveScales(prev, layer, options.batchNorm);
-          if (pair) {
-            moved.set(prev.outputs[0], { layer: prev.name, bn: layer.name });
-            controller.enqueue(pair[0]);
-            return controller.enqueue(pair[1]);
-          }
-        }
-        controller.enqueue(prev);
-      }
-      if (candidate(layer)) held = layer;
-      else controller.enqueue(layer);
-    },
-    flush(controller) {
-      if (held) controller.enqueue(held);
-    },
+  return affinePairStage(header, {
+    accept: (l) => l.params.weight.dtype === "float32",
+    rewrite: (layer, bn) => moveScales(layer, bn, options.batchNorm),
+    conflict: (layer, bn, value, reader) =>
+      `channel scales: '${layer}' gave its channel scales to '${bn}', but its output '${value}' is also read by '${reader}'; compress without --channel-scales`,
   });
 }
 

@@ -4,10 +4,10 @@
  * value something else also reads.
  */
 import { assert, assertEquals, onnxFile, ortRun, relativeError, rng, streamOf } from "../../tests/helpers.ts";
-import { bnModel } from "../../tests/bn_model.ts";
+import { bnModel, withSharedValue } from "../../tests/bn_model.ts";
 import { ConvpressError } from "../errors.ts";
 import { Tensor } from "../model/tensor.ts";
-import { collectLayers, type Layer, type ModelHeader } from "../model/types.ts";
+import { collectLayers, type ModelHeader } from "../model/types.ts";
 import { channelScalesStage } from "./channel_scales.ts";
 
 const r = rng(23);
@@ -49,12 +49,7 @@ for (const mode of ["keep", "affine"] as const) {
 
 Deno.test("channel scales: a value read by more than the BatchNorm is never rescaled silently", async () => {
   const { header, layers } = model();
-  const extra: Layer = { name: "add", op: "Add", attrs: {}, inputs: ["c1", "r1"], outputs: ["add"], params: {} };
-  const withAdd = [
-    ...layers.slice(0, 3),
-    extra,
-    ...layers.slice(3).map((l) => l.name === "dw" ? { ...l, inputs: ["add"] } : l),
-  ];
+  const withAdd = withSharedValue(layers); // c1 is read by bn1 and by an Add later on
   let msg = "";
   try {
     await collectLayers(streamOf(header, withAdd).layers.pipeThrough(channelScalesStage(header)));

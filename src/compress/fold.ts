@@ -6,18 +6,15 @@
  * the folded weights, and a size target spends the bytes the BatchNorm parameters took (MobileNetV2: 51 of them).
  *
  * Chunking contract: layers pass one at a time; a Conv or FC is held back for one layer, to see whether a BatchNorm
- * reads it. The scaled weight streams row by row (see ./rows.ts). A fold is only made when the layer's output is read
- * by that BatchNorm alone and is not a model output: from the header's wiring when the reader gives it, else checked
- * as the rest of the stream passes (a later reader of a folded-away value is an error naming both layers, never a
- * model that computes something else).
+ * reads it (./affine_pairs.ts: only when that BatchNorm alone reads it; a later reader of a folded-away value is an
+ * error naming both layers). The scaled weight streams row by row (see ./rows.ts).
  *
  * @module
  */
-import { ConvpressError } from "../errors.ts";
-import { structureFromHeader, useCounts } from "../eval/structure.ts";
 import { Tensor } from "../model/tensor.ts";
 import { batchNormAffine } from "../ops/nn.ts";
 import type { Layer, ModelHeader } from "../model/types.ts";
+import { affinePairStage } from "./affine_pairs.ts";
 import { mapRows } from "./rows.ts";
 import type { StageModule } from "./stage.ts";
 
@@ -67,50 +64,13 @@ export async function foldAffine(layer: Layer, bn: Layer): Promise<Layer | undef
 
 /** Creates the fold stage for a model with this header. */
 export function foldStage(header: ModelHeader): TransformStream<Layer, Layer> {
-  const structure = structureFromHeader(header);
-  const uses = structure ? useCounts(structure) : undefined;
-  const modelOutputs = new Set(header.outputs.map((o) => o.name));
-  /** Values folded away, with the layers that made and folded them. */
-  const gone = new Map<string, { layer: string; bn: string }>();
-  let held: Layer | undefined;
-  const check = (layer: Layer) => {
-    for (const i of layer.inputs) {
-      const g = gone.get(i);
-      if (g) {
-        throw new ConvpressError(
-          "unsupported",
-          `fold: '${g.layer}' was folded into BatchNorm '${g.bn}', but its output '${i}' is also read by '${layer.name}'; compress without the fold stage (--fold-bn)`,
-        );
-      }
-    }
-  };
-  const foldable = (l: Layer) =>
-    (l.op === "Conv" || l.op === "FC") && l.outputs.length === 1 && !!l.params.weight &&
-    !modelOutputs.has(l.outputs[0]) && (uses === undefined || uses.get(l.outputs[0]) === 1);
-  return new TransformStream<Layer, Layer>({
-    async transform(layer, controller) {
-      check(layer);
-      if (held) {
-        const prev = held;
-        held = undefined;
-        if (
-          (layer.op === "BatchNorm" || layer.op === "Scale") && layer.inputs.length === 1 &&
-          layer.inputs[0] === prev.outputs[0] && layer.outputs.length === 1
-        ) {
-          const folded = await foldAffine(prev, layer);
-          if (folded) {
-            gone.set(prev.outputs[0], { layer: prev.name, bn: layer.name });
-            return controller.enqueue(folded);
-          }
-        }
-        controller.enqueue(prev);
-      }
-      if (foldable(layer)) held = layer;
-      else controller.enqueue(layer);
+  return affinePairStage(header, {
+    rewrite: async (layer, bn) => {
+      const folded = await foldAffine(layer, bn);
+      return folded && [folded];
     },
-    flush(controller) {
-      if (held) controller.enqueue(held);
-    },
+    conflict: (layer, bn, value, reader) =>
+      `fold: '${layer}' was folded into BatchNorm '${bn}', but its output '${value}' is also read by '${reader}'; compress without the fold stage (--fold-bn)`,
   });
 }
 

@@ -3,10 +3,10 @@
  * ONNX Runtime on the written ONNX), and a value that something else also reads is never folded away silently.
  */
 import { assert, assertEquals, onnxFile, ortRun, relativeError, rng, streamOf } from "../../tests/helpers.ts";
-import { bnModel } from "../../tests/bn_model.ts";
+import { bnModel, withSharedValue } from "../../tests/bn_model.ts";
 import { ConvpressError } from "../errors.ts";
 import { Tensor } from "../model/tensor.ts";
-import { collectLayers, type Layer, type ModelHeader } from "../model/types.ts";
+import { collectLayers, type ModelHeader } from "../model/types.ts";
 import { foldStage } from "./fold.ts";
 
 const r = rng(17);
@@ -28,13 +28,7 @@ Deno.test("fold: BatchNorm and Scale after Conv, depthwise Conv and FC fold into
 
 Deno.test("fold: a value read by more than the BatchNorm is never folded away silently", async () => {
   const { header, layers } = model();
-  // c1 is read by bn1 and by an Add later on.
-  const extra: Layer = { name: "add", op: "Add", attrs: {}, inputs: ["c1", "r1"], outputs: ["add"], params: {} };
-  const withAdd = [
-    ...layers.slice(0, 3),
-    extra,
-    ...layers.slice(3).map((l) => l.name === "dw" ? { ...l, inputs: ["add"] } : l),
-  ];
+  const withAdd = withSharedValue(layers); // c1 is read by bn1 and by an Add later on
   // Without the wiring in the header: the later reader is an error naming both layers.
   let msg = "";
   try {
