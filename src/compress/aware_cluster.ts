@@ -29,7 +29,7 @@ import type { TfTensor } from "../eval/tf.ts";
 import { releaseMemory } from "../memory.ts";
 import { Tensor } from "../model/tensor.ts";
 import type { Layer } from "../model/types.ts";
-import { ortGemm } from "../linalg/ort_gemm.ts";
+import { gemmOrt, ortGemm } from "../linalg/ort_gemm.ts";
 import { chunkFor, patchesOfChunk } from "./calibrate.ts";
 import { bitsFor, clusteredTensor, type ClusterOptions } from "./cluster.ts";
 import { inverseHessianFactorFast, quantizeSequential, refineCenters } from "./gptq.ts";
@@ -44,6 +44,14 @@ function tidyClustering(centers: ArrayLike<number>, indices: Uint8Array | Uint16
   const out = sorted.length <= 256 ? new Uint8Array(indices.length) : new Uint16Array(indices.length);
   for (let i = 0; i < indices.length; i++) out[i] = to[indices[i]];
   return { centers: sorted, indices: out, repr };
+}
+
+/**
+ * ONNX Runtime for the executor's convolutions and FC products (all cores; rounded differently from tfjs), unless the
+ * JavaScript backend is forced; undefined where it does not load (no `--allow-ffi`): then tfjs runs them, as before.
+ */
+async function executorOrt(settings: AwareClusterSettings) {
+  return settings.backend === "cpu" ? undefined : await gemmOrt();
 }
 
 /** Tuning of data-aware clustering. */
@@ -258,6 +266,7 @@ export class ClusterCalibrator {
       backend: settings.backend,
       chunk: chunkFor(batch),
       spill: SPILL_BYTES,
+      ort: await executorOrt(settings),
     });
     const c = new ClusterCalibrator(ex, batch, options, settings);
     c.#outputs = wiring.keep ?? [];
@@ -281,6 +290,7 @@ export class ClusterCalibrator {
       backend: settings.backend,
       chunk: chunkFor(batch),
       spill: SPILL_BYTES,
+      ort: await executorOrt(settings),
     });
     return new ClusterCalibrator(ex, batch, options, settings, { map: stats, collect: true });
   }

@@ -17,6 +17,7 @@ import { loadTf, type Tf, type TfTensor } from "../linalg/tf.ts";
 import { releaseMemory } from "../memory.ts";
 import type { Ort } from "../linalg/ort.ts";
 import { ortConv } from "./ort_conv.ts";
+import { ortGemm } from "../linalg/ort_gemm.ts";
 import { removeTemporarySync, trackTemporary } from "../bytes/temp_files.ts";
 
 /** An activation read back to JavaScript: float32 in NCHW order, with its shape. */
@@ -45,8 +46,9 @@ export interface ExecutorOptions {
    */
   chunk?: number;
   /**
-   * Convolutions run on ONNX Runtime (./ort_conv.ts, all cores) instead of tfjs: faster, and rounded differently,
-   * so only for callers that accept that (calibration on ONNX Runtime). Everything else stays in tfjs.
+   * Convolutions run on ONNX Runtime (./ort_conv.ts, all cores) instead of tfjs, and FC layers as one product per
+   * block of weight rows for all chunks at once: faster, and rounded differently, so only for callers that accept
+   * that (calibration on ONNX Runtime). Everything else stays in tfjs.
    */
   ort?: Ort;
   /**
@@ -383,7 +385,9 @@ export class LayerExecutor {
     }
     // outs[i][c]: output i of chunk c.
     let outs: Held[][];
-    if (layer.op === "FC") {
+    if (layer.op === "FC" && this.#ort && layer.params.weight?.shape.length === 2) {
+      outs = [await this.#ortFc(layer, ins[0])];
+    } else if (layer.op === "FC") {
       const loads = ins[0].map((h) => this.#load(h));
       try {
         outs = [await this.#fc(layer, loads.map((l) => l.act))];
@@ -463,6 +467,70 @@ export class LayerExecutor {
       throw err;
     } finally {
       await conv.release();
+    }
+    return outs;
+  }
+
+  /**
+   * FC on ONNX Runtime: the chunks' inputs joined into one [samples, in] matrix, so each block of weight rows is one
+   * product for the whole batch (not one thin product per chunk), then split back into chunks.
+   */
+  async #ortFc(layer: Layer, xs: Held[]): Promise<Held[]> {
+    const w = layer.params.weight;
+    const [out, inn] = w.shape;
+    const parts: Activation[] = [];
+    let n = 0;
+    for (const h of xs) {
+      const r = await this.#readAct(h);
+      const feats = r.data.length / Math.max(1, r.shape[0]);
+      if (feats !== inn) {
+        throw new ConvpressError(
+          "bad_format",
+          `Cannot evaluate layer '${layer.name}' (FC): input has ${feats} features, the weight [${out},${inn}] needs ${inn}`,
+          { layer: layer.name },
+        );
+      }
+      parts.push(r);
+      n += r.shape[0];
+    }
+    let x = parts[0].data;
+    if (parts.length > 1) {
+      x = new Float32Array(n * inn);
+      let off = 0;
+      for (const p of parts) {
+        x.set(p.data, off);
+        off += p.data.length;
+      }
+    }
+    parts.forEach((p, i) => parts[i] = { data: new Float32Array(0), shape: p.shape });
+    const y = new Float32Array(n * out);
+    let col = 0, sinceGc = 0;
+    for await (const block of weightRows(w, this.#blockBytes)) {
+      const c = await ortGemm(x, block.data, n, inn, block.rows, false, true);
+      if (!c) throw new ConvpressError("unsupported", `ONNX Runtime did not run layer '${layer.name}' (FC)`);
+      for (let i = 0; i < n; i++) y.set(c.subarray(i * block.rows, (i + 1) * block.rows), i * out + col);
+      col += block.rows;
+      sinceGc += block.data.byteLength + c.byteLength;
+      if (sinceGc >= 4 * this.#blockBytes) {
+        releaseMemory();
+        sinceGc = 0;
+      }
+    }
+    if (layer.params.bias) {
+      const b = await layer.params.bias.float32();
+      for (let i = 0; i < n; i++) for (let j = 0; j < out; j++) y[i * out + j] += b[j];
+    }
+    const outs: Held[] = [];
+    let first = 0;
+    for (const p of parts) {
+      const m = p.shape[0], data = y.slice(first * out, (first + m) * out);
+      first += m;
+      outs.push(
+        this.#spills(data.byteLength, [outs]) ? this.#write(data, [m, out], false) : {
+          t: this.tf.tensor(data, [m, out]),
+          nhwc: false,
+        },
+      );
     }
     return outs;
   }

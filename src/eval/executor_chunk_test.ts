@@ -1,6 +1,7 @@
 /**
  * The executor's chunked batches (`chunk`): the same outputs as the whole batch, bit for bit on tfjs, also with
- * chunks spilled to disk (`spill`), and with convolutions on ONNX Runtime (`ort`) the same within float32 rounding.
+ * chunks spilled to disk (`spill`), and with convolutions and FC products on ONNX Runtime (`ort`; the FC's 5 rows in 5 blocks, one product
+ * per block for all chunks) the same within float32 rounding.
  */
 import { LayerExecutor } from "./executor.ts";
 import { loadOrt } from "../linalg/ort.ts";
@@ -91,7 +92,7 @@ Deno.test("LayerExecutor: a batch run in chunks gives the whole batch's outputs 
   }
 });
 
-Deno.test("LayerExecutor: convolutions on ONNX Runtime agree with tfjs", async () => {
+Deno.test("LayerExecutor: convolutions and FC blocks on ONNX Runtime agree with tfjs", async () => {
   if (!(await loadOrt()).ort) return;
   const whole = await run({});
   const got = await run({ chunk: 3, ort: true });
