@@ -51,7 +51,7 @@ Deno.test("importance-weighted k-means lowers the weighted error", () => {
   assert(weighted < 0.8 * plain, `weighted ${weighted} vs plain ${plain}`);
 });
 
-Deno.test("sequential error feedback (GPTQ) lowers the output error of a fixed codebook; masked zeros stay", () => {
+Deno.test("sequential error feedback (GPTQ) lowers the output error of a fixed codebook; masked zeros stay; rows in blocks", () => {
   const r = rng(5);
   const rows = 400, d = 24, out = 16;
   // correlated inputs
@@ -82,6 +82,22 @@ Deno.test("sequential error feedback (GPTQ) lowers the output error of a fixed c
   const seq = quantizeSequential(w, out, d, inverseHessianFactor(h, d), centers, mask, 2);
   assert(outErr(seq) < 0.5 * outErr(plain), `sequential ${outErr(seq)} vs nearest ${outErr(plain)}`);
   for (let i = 0; i < w.length; i++) if (mask[i]) assertEquals(seq[i], 2, `masked ${i}`);
+  // Rows go through in blocks: the same indices as each row alone, also for a partial last block (11 rows).
+  const u = inverseHessianFactor(h, d);
+  const part = quantizeSequential(w.subarray(0, 11 * d), 11, d, u, centers, mask.subarray(0, 11 * d), 2);
+  for (let o = 0; o < out; o++) {
+    const one = quantizeSequential(
+      w.subarray(o * d, (o + 1) * d),
+      1,
+      d,
+      u,
+      centers,
+      mask.subarray(o * d, (o + 1) * d),
+      2,
+    );
+    assertEquals([...one], [...seq.subarray(o * d, (o + 1) * d)], `row ${o}`);
+    if (o < 11) assertEquals([...one], [...part.subarray(o * d, (o + 1) * d)], `row ${o} of 11`);
+  }
   // Re-solving the centres for these assignments lowers the output error further; the fixed zero stays.
   const refined = Float32Array.from(refineCenters(w, out, d, h, centers, seq, 2));
   assertEquals(refined[2], 0);
