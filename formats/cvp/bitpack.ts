@@ -23,7 +23,7 @@ export function packedLength(count: number, bits: number): number {
 }
 
 /**
- * Packs `values` (each < 2**bits) at `bits` bits each.
+ * Packs `values` (each < 2**bits) at `bits` bits each, after `reserve` zero bytes (room for a caller's header).
  *
  * @example
  * ```ts
@@ -32,15 +32,15 @@ export function packedLength(count: number, bits: number): number {
  * if (b.length !== 1 || b[0] !== 0b00111001) throw new Error("bad packing");
  * ```
  */
-export function packBits(values: ArrayLike<number>, bits: number): Uint8Array {
+export function packBits(values: ArrayLike<number>, bits: number, reserve = 0): Uint8Array {
   checkBits(bits);
   const n = values.length;
-  const out = new Uint8Array(packedLength(n, bits));
+  const out = new Uint8Array(reserve + packedLength(n, bits));
   if (bits === 0) return out;
   const max = 2 ** bits;
   let acc = 0; // pending bits, at most 7 + 24 = 31 of them
   let accBits = 0;
-  let o = 0;
+  let o = reserve;
   for (let i = 0; i < n; i++) {
     const v = values[i];
     if (!(v >= 0 && v < max) || v !== Math.floor(v)) {

@@ -7,7 +7,7 @@
  */
 import { bitsFor, packedLength } from "./bitpack.ts";
 import { fromHalf, type HalfKind, toHalf } from "./half.ts";
-import { encodeSymbols, type SymbolCoding, SymbolReader } from "./symbols.ts";
+import { encodePlanned, encodeSymbols, planSymbols, type SymbolCoding, SymbolReader } from "./symbols.ts";
 
 /** What the compression stage attaches to a tensor as `tensor.meta.cluster`. */
 export interface Clustering {
@@ -55,18 +55,20 @@ export function encodeClustered(c: Clustering, choice: ClusterChoice = {}): Enco
   const k = c.centers.length;
   const centres = new Uint16Array(k);
   for (let i = 0; i < k; i++) centres[i] = toHalf(half, c.centers[i]);
-  const candidates: (() => EncodedBody | undefined)[] = [];
+  // Each candidate's length is known before its body is built, so only the smallest is built (VGG16's fc6 at 8 bits:
+  // no 205 MB 16-bit body made only to be dropped). Ties go to the earlier candidate.
+  const candidates: { bytes: number; build: () => EncodedBody }[] = [];
   const want = (e: ClusteredEncoding) => choice.encoding === undefined || choice.encoding === e;
-  if (want("cluster")) candidates.push(() => dense(c, centres, choice.coding));
-  if (want("cluster-sparse")) candidates.push(() => sparse(c, centres, choice.coding, choice.gapBits));
-  if (want(half)) candidates.push(() => plain(c, centres, half));
-  let best: EncodedBody | undefined;
-  for (const make of candidates) {
-    const e = make();
-    if (e && (!best || e.body.length < best.body.length)) best = e;
+  if (want("cluster")) candidates.push(dense(c, centres, choice.coding));
+  if (want("cluster-sparse")) {
+    const e = sparse(c, centres, choice.coding, choice.gapBits);
+    if (e) candidates.push({ bytes: e.body.length, build: () => e });
   }
+  if (want(half)) candidates.push({ bytes: 2 * c.indices.length, build: () => plain(c, centres, half) });
+  let best: (typeof candidates)[number] | undefined;
+  for (const e of candidates) if (!best || e.bytes < best.bytes) best = e;
   if (!best) throw new RangeError(`Encoding ${choice.encoding} does not apply to this clustering`);
-  return best;
+  return best.build();
 }
 
 function centreBytes(centres: Uint16Array, extra: number): { body: Uint8Array; at: number } {
@@ -78,18 +80,31 @@ function centreBytes(centres: Uint16Array, extra: number): { body: Uint8Array; a
   return { body, at: centres.length * 2 };
 }
 
-function dense(c: Clustering, centres: Uint16Array, coding?: SymbolCoding): EncodedBody {
-  const idx = encodeSymbols(c.indices, centres.length, coding);
-  const { body, at } = centreBytes(centres, idx.bytes.length);
-  body.set(idx.bytes, at);
+/** The `cluster` encoding: its length, and the body built on demand (the index stream after the centres). */
+function dense(
+  c: Clustering,
+  centres: Uint16Array,
+  coding?: SymbolCoding,
+): { bytes: number; build: () => EncodedBody } {
+  const plan = planSymbols(c.indices, centres.length, coding);
   return {
-    fields: {
-      encoding: "cluster",
-      k: centres.length,
-      repr: c.repr,
-      indices: { coding: idx.coding, bytes: idx.bytes.length },
+    bytes: 2 * centres.length + plan.bytes,
+    build() {
+      const body = encodePlanned(c.indices, plan, 2 * centres.length);
+      for (let i = 0; i < centres.length; i++) {
+        body[2 * i] = centres[i] & 0xff;
+        body[2 * i + 1] = centres[i] >> 8;
+      }
+      return {
+        fields: {
+          encoding: "cluster",
+          k: centres.length,
+          repr: c.repr,
+          indices: { coding: plan.coding, bytes: plan.bytes },
+        },
+        body,
+      };
     },
-    body,
   };
 }
 

@@ -108,7 +108,7 @@ export function huffmanLength(freq: Float64Array, lengths: Uint8Array): number {
 }
 
 /**
- * Encodes `symbols` (each < `alphabet`) as a Huffman stream.
+ * Encodes `symbols` (each < `alphabet`) as a Huffman stream, after `reserve` zero bytes (room for a caller's header).
  *
  * @example
  * ```ts
@@ -119,15 +119,15 @@ export function huffmanLength(freq: Float64Array, lengths: Uint8Array): number {
  * if (out.join() !== s.join()) throw new Error("bad round trip");
  * ```
  */
-export function huffmanEncode(symbols: Symbols, alphabet: number, lengths?: Uint8Array): Uint8Array {
+export function huffmanEncode(symbols: Symbols, alphabet: number, lengths?: Uint8Array, reserve = 0): Uint8Array {
   lengths ??= codeLengths(symbolCounts(symbols, alphabet));
   const table = packBits(lengths, LENGTH_BITS);
   const codes = reversedCodes(lengths);
   let totalBits = 0;
   for (let i = 0; i < symbols.length; i++) totalBits += lengths[symbols[i]];
-  const out = new Uint8Array(table.length + Math.ceil(totalBits / 8));
-  out.set(table, 0);
-  let o = table.length;
+  const out = new Uint8Array(reserve + table.length + Math.ceil(totalBits / 8));
+  out.set(table, reserve);
+  let o = reserve + table.length;
   let acc = 0, accBits = 0;
   for (let i = 0; i < symbols.length; i++) {
     const s = symbols[i];

@@ -17,22 +17,43 @@ export interface EncodedSymbols {
   bytes: Uint8Array;
 }
 
+/** How a symbol stream will be coded and its length in bytes, found without building it. */
+export interface SymbolPlan {
+  coding: SymbolCoding;
+  bytes: number;
+  /** Huffman code lengths (when `coding` is "huffman"). */
+  lengths?: Uint8Array;
+  alphabet: number;
+}
+
+/** Plans the coding of `symbols` (each < `alphabet`): Huffman only when it is strictly smaller than packing. */
+export function planSymbols(symbols: ArrayLike<number>, alphabet: number, force?: SymbolCoding): SymbolPlan {
+  const bits = bitsFor(alphabet);
+  const plain = packedLength(symbols.length, bits);
+  if (force !== "packed" && bits > 0 && symbols.length > 0) {
+    const freq = symbolCounts(symbols, alphabet);
+    const lengths = codeLengths(freq);
+    const huff = huffmanLength(freq, lengths);
+    if (force === "huffman" || huff < plain) return { coding: "huffman", bytes: huff, lengths, alphabet };
+  }
+  return { coding: "packed", bytes: plain, alphabet };
+}
+
+/** Builds the stream `plan` describes, after `reserve` zero bytes (room for a caller's header). */
+export function encodePlanned(symbols: ArrayLike<number>, plan: SymbolPlan, reserve = 0): Uint8Array {
+  return plan.coding === "huffman"
+    ? huffmanEncode(symbols, plan.alphabet, plan.lengths, reserve)
+    : packBits(symbols, bitsFor(plan.alphabet), reserve);
+}
+
 /** Encodes `symbols` (each < `alphabet`), choosing Huffman only when it is strictly smaller than packing. */
 export function encodeSymbols(
   symbols: ArrayLike<number>,
   alphabet: number,
   force?: SymbolCoding,
 ): EncodedSymbols {
-  const bits = bitsFor(alphabet);
-  const plain = packedLength(symbols.length, bits);
-  if (force !== "packed" && bits > 0 && symbols.length > 0) {
-    const freq = symbolCounts(symbols, alphabet);
-    const lengths = codeLengths(freq);
-    if (force === "huffman" || huffmanLength(freq, lengths) < plain) {
-      return { coding: "huffman", bytes: huffmanEncode(symbols, alphabet, lengths) };
-    }
-  }
-  return { coding: "packed", bytes: packBits(symbols, bits) };
+  const plan = planSymbols(symbols, alphabet, force);
+  return { coding: plan.coding, bytes: encodePlanned(symbols, plan) };
 }
 
 /** Decodes a symbol stream in slices: call `next(n, out)` repeatedly; `finish()` checks nothing is left over. */
