@@ -171,4 +171,15 @@ Deno.test("k-means on a known mixture finds its centres; clustering keeps at mos
   const values = new Set(await t.float32());
   assert(values.size <= 8, `${values.size} distinct values`);
   for (const x of values) assertEquals(float16ToFloat32(float32ToFloat16(x)), x, "representable in fp16");
+  // Read in odd-sized chunks (values split across chunks, one reused array): the same clustering as in one piece.
+  const bytes = new Uint8Array(v.buffer);
+  const chunked = Tensor.fromChunks("w", "float32", [v.length], bytes.length, async function* () {
+    for (let off = 0; off < bytes.length; off += 4093) yield bytes.slice(off, Math.min(bytes.length, off + 4093));
+  });
+  const a = (await clusterTensor(Tensor.fromFloat32("w", [v.length], v), 3)).meta.cluster as { indices: Uint8Array };
+  const b = (await clusterTensor(chunked, 3)).meta.cluster as { indices: Uint8Array };
+  assertEquals(b.indices.length, v.length);
+  assert(a.indices.every((x, i) => x === b.indices[i]), "chunked indices differ");
+  const centersOf = (x: Tensor) => [...(x.meta.cluster as { centers: Float32Array }).centers];
+  assertEquals(centersOf(await clusterTensor(chunked, 3)), centersOf(t));
 });

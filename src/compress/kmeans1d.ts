@@ -63,7 +63,8 @@ export function kmeans1d(values: Float32Array, k: number, options: KMeansOptions
 
 /**
  * Clusters a stream of values read twice for the histogram (range, then counts) and once more for the
- * assignment; only the indices are held.
+ * assignment; only the indices are held. Each chunk is used before the next is pulled, so a source may reuse its
+ * array.
  */
 export async function kmeans1dStream(
   source: () => AsyncIterable<Float32Array>,
@@ -83,7 +84,7 @@ export async function kmeans1dStream(
   const indices = k <= 256 ? new Uint8Array(count) : new Uint16Array(count);
   let off = 0;
   for await (const v of source()) {
-    indices.set(assign(v, centers, zero), off);
+    assign(v, centers, zero, indices.subarray(off, off + v.length));
     off += v.length;
   }
   return { centers, indices, repr: options.repr ?? "fp16" };
@@ -192,13 +193,19 @@ class Histogram {
 
 /**
  * Assigns each value to its nearest centre (sorted), by binary search over the midpoints; with `zero`, exact zeros
- * go to the zero centre.
+ * go to the zero centre. Into `out` when given (as long as `values`; 16-bit when there are more than 256 centres).
  */
-export function assign(values: Float32Array, centers: Float32Array, zero = false): Uint8Array | Uint16Array {
+export function assign(
+  values: Float32Array,
+  centers: Float32Array,
+  zero = false,
+  out: Uint8Array | Uint16Array = centers.length <= 256
+    ? new Uint8Array(values.length)
+    : new Uint16Array(values.length),
+): Uint8Array | Uint16Array {
   const k = centers.length;
   const mids = new Float64Array(Math.max(0, k - 1));
   for (let i = 0; i + 1 < k; i++) mids[i] = (centers[i] + centers[i + 1]) / 2;
-  const out = k <= 256 ? new Uint8Array(values.length) : new Uint16Array(values.length);
   const z = zero ? centers.indexOf(0) : -1;
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
