@@ -19,6 +19,7 @@ import type { Ort } from "../linalg/ort.ts";
 import { ortConv } from "./ort_conv.ts";
 import { ortGemm } from "../linalg/ort_gemm.ts";
 import { removeTemporarySync, trackTemporary } from "../bytes/temp_files.ts";
+import { inferShapes } from "../model/shapes.ts";
 
 /** An activation read back to JavaScript: float32 in NCHW order, with its shape. */
 export interface Activation {
@@ -119,6 +120,12 @@ export class LayerExecutor {
   /** The spill folder, made on first use. */
   #spillDir?: string;
   #spillCount = 0;
+  /**
+   * A Conv on ONNX Runtime whose output has one reader, not run yet (its input pinned): when that reader is a Relu
+   * and comes next, both run as one session and the Conv's output is never held (nor spilled and read back: half
+   * of a VGG16 calibration's activation traffic). Anything else runs it first. `pins`: pins asked for its output.
+   */
+  #pending?: { layer: Layer; ins: Held[]; pins: number };
 
   constructor(tf: Tf, backend: string, options: ExecutorOptions = {}) {
     this.tf = tf;
@@ -239,12 +246,35 @@ export class LayerExecutor {
 
   /** True while value `name` is live. */
   has(name: string): boolean {
-    return this.#values.has(name);
+    return this.#values.has(name) || this.#pending?.layer.outputs[0] === name;
   }
 
   /** Names of the live values. */
   live(): string[] {
-    return [...this.#values.keys()];
+    return [...this.#values.keys(), ...(this.#pending ? [this.#pending.layer.outputs[0]] : [])];
+  }
+
+  /** Runs the deferred Conv (see {@link #pending}), with a Relu on its output when `relu` names that Relu. */
+  async #settle(relu?: Layer): Promise<void> {
+    const p = this.#pending;
+    if (!p) return;
+    this.#pending = undefined;
+    const input = p.layer.inputs[0];
+    try {
+      if (relu) this.#set(relu.outputs[0], await this.#ortConv(p.layer, p.ins, true));
+      else {
+        this.#set(p.layer.outputs[0], await this.#ortConv(p.layer, p.ins));
+        const e = this.#values.get(p.layer.outputs[0]);
+        if (e) e.left += p.pins;
+      }
+    } finally {
+      this.unpin(input);
+    }
+  }
+
+  /** Runs the deferred Conv first when `name` is its output. */
+  async #settled(name: string): Promise<void> {
+    if (this.#pending?.layer.outputs[0] === name) await this.#settle();
   }
 
   #acts(name: string): Held[] {
@@ -264,6 +294,11 @@ export class LayerExecutor {
 
   /** The NCHW shape of a live value (all chunks' samples). */
   shape(name: string): number[] {
+    const p = this.#pending;
+    if (p?.layer.outputs[0] === name) {
+      const s = inferShapes(p.layer, [this.shape(p.layer.inputs[0])])[0];
+      if (s && s.every((d) => typeof d === "number")) return s as number[];
+    }
     const acts = this.#acts(name);
     const a = acts[0];
     const s = heldShape(a);
@@ -274,6 +309,7 @@ export class LayerExecutor {
 
   /** Reads a live value back as NCHW float32 (all chunks joined). */
   async read(name: string): Promise<Activation> {
+    await this.#settled(name);
     const acts = this.#acts(name);
     if (acts.length === 1) return await this.#readAct(acts[0]);
     const shape = this.shape(name);
@@ -292,6 +328,7 @@ export class LayerExecutor {
    * chunk's first sample.
    */
   async *readChunks(name: string): AsyncGenerator<Activation & { first: number }> {
+    await this.#settled(name);
     let first = 0;
     for (const a of this.#acts(name)) {
       const r = await this.#readAct(a);
@@ -333,10 +370,15 @@ export class LayerExecutor {
   pin(name: string): void {
     const e = this.#values.get(name);
     if (e) e.left++;
+    else if (this.#pending?.layer.outputs[0] === name) this.#pending.pins++;
   }
 
   /** Drops a pin; frees the value when nothing else needs it. */
   unpin(name: string): void {
+    if (this.#pending?.layer.outputs[0] === name && this.#pending.pins > 0) {
+      this.#pending.pins--;
+      return;
+    }
     const e = this.#values.get(name);
     if (!e) return;
     e.left--;
@@ -356,6 +398,14 @@ export class LayerExecutor {
     for (const d of this.#dead.splice(0)) {
       const e = this.#values.get(d);
       if (e && e.left <= 0) this.#free(d);
+    }
+    const p = this.#pending;
+    if (p) {
+      if (layer.op === "Relu" && layer.inputs.length === 1 && layer.inputs[0] === p.layer.outputs[0] && !p.pins) {
+        await this.#settle(layer);
+        return;
+      }
+      await this.#settle();
     }
     const ins = layer.inputs.map((n) => {
       const e = this.#values.get(n);
@@ -398,7 +448,13 @@ export class LayerExecutor {
       for (const a of outs[0]) held.push(await this.#hold(a as Act, [held, outs[0].slice(held.length + 1)]));
       outs[0] = held;
     } else if (this.#ort && layer.op === "Conv" && layer.params.weight && ins.length === 1) {
-      outs = [await this.#ortConv(layer, ins[0])];
+      const o = layer.outputs[0];
+      if (layer.outputs.length === 1 && this.#uses?.get(o) === 1 && !this.#keep.has(o)) {
+        // Its one reader may be a Relu: wait for it (see #pending).
+        this.pin(layer.inputs[0]);
+        this.#pending = { layer, ins: ins[0], pins: 0 };
+        outs = [];
+      } else outs = [await this.#ortConv(layer, ins[0])];
     } else {
       const params: Params = {};
       for (const [role, t] of Object.entries(layer.params)) params[role] = { data: await t.float32(), shape: t.shape };
@@ -444,11 +500,11 @@ export class LayerExecutor {
   }
 
   /** Conv on ONNX Runtime, chunk by chunk; an input chunk read for the last time is freed once it is consumed. */
-  async #ortConv(layer: Layer, xs: Held[]): Promise<Held[]> {
+  async #ortConv(layer: Layer, xs: Held[], relu = false): Promise<Held[]> {
     const e = this.#values.get(layer.inputs[0])!;
     const lastRead = xs.length > 1 && e.left - 1 <= 0;
     const bias = layer.params.bias ? await layer.params.bias.float32() : undefined;
-    const conv = await ortConv(this.#ort!, layer, await layer.params.weight.float32(), bias);
+    const conv = await ortConv(this.#ort!, layer, await layer.params.weight.float32(), bias, relu);
     const outs: Held[] = [];
     try {
       for (const x of xs) {
@@ -596,6 +652,7 @@ export class LayerExecutor {
     for (const e of this.#values.values()) for (const a of e.acts) if (!isSpilled(a)) a.t.dispose();
     this.#values.clear();
     this.#dead = [];
+    this.#pending = undefined;
     if (this.#spillDir) removeTemporarySync(this.#spillDir);
     this.#spillDir = undefined;
   }

@@ -7,7 +7,7 @@ import { LayerExecutor } from "./executor.ts";
 import { loadOrt } from "../linalg/ort.ts";
 import { Tensor } from "../model/tensor.ts";
 import type { Layer } from "../model/types.ts";
-import { assert, rng } from "../../tests/helpers.ts";
+import { assert, assertEquals, rng } from "../../tests/helpers.ts";
 
 function model(): Layer[] {
   const r = rng(5);
@@ -99,4 +99,39 @@ Deno.test("LayerExecutor: convolutions and FC blocks on ONNX Runtime agree with 
   got.forEach((v, i) => assert(Math.abs(v - whole[i]) < 1e-5, `y[${i}] ${v} vs ${whole[i]}`));
   const spilled = await run({ chunk: 3, ort: true, spill: 0 });
   spilled.forEach((v, i) => assert(Object.is(v, got[i]), `spilled: y[${i}] ${v} vs ${got[i]}`));
+});
+
+Deno.test("LayerExecutor: a Conv on ONNX Runtime waits for its Relu and runs fused, with the same values", async () => {
+  const { ort } = await loadOrt();
+  if (!ort) return;
+  const r = rng(9);
+  const x = Float32Array.from({ length: 7 * 3 * 6 * 6 }, () => r() - 0.5);
+  const uses = new Map([["x", 1], ["c1", 1], ["r1", 1], ["c2", 2], ["r2", 1], ["s", 1], ["fl", 1], ["y", 0]]);
+  const layers = model();
+  // split: c1 run alone, then looked at (shape, pin, read) before its Relu, so it is not fused.
+  const go = async (split: boolean) => {
+    const ex = await LayerExecutor.create({ uses, keep: ["y"], chunk: 3, ort, spill: 0, spillMin: 0 });
+    try {
+      ex.setInput("x", x, [7, 3, 6, 6]);
+      await ex.run(layers[0]);
+      assert(ex.has("c1"), "the waiting Conv's output is live");
+      assertEquals(ex.shape("c1"), [7, 8, 6, 6]);
+      let c1: Float32Array | undefined;
+      if (split) {
+        ex.pin("c1");
+        c1 = (await ex.read("c1")).data;
+        ex.unpin("c1");
+      }
+      for (const l of layers.slice(1)) await ex.run(l);
+      assert(!ex.has("c1") && !ex.has("r1"), "c1 and r1 freed after their readers");
+      return { y: (await ex.read("y")).data, c1 };
+    } finally {
+      ex.dispose();
+    }
+  };
+  const fused = await go(false), split = await go(true);
+  fused.y.forEach((v, i) => assert(Object.is(v, split.y[i]), `y[${i}] fused ${v} vs ${split.y[i]}`));
+  const tf = await run({});
+  split.y.forEach((v, i) => assert(Math.abs(v - tf[i]) < 1e-5, `y[${i}] ${v} vs tfjs ${tf[i]}`));
+  assertEquals(split.c1!.length, 7 * 8 * 6 * 6);
 });

@@ -23,12 +23,16 @@ export interface OrtConv {
 
 const bytesOf = (f: Float32Array) => new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
 
-/** The session of a canonical Conv layer, its weights given as float32. */
+/**
+ * The session of a canonical Conv layer, its weights given as float32; with `relu`, a Relu on its output in the same
+ * session (ONNX Runtime fuses the two: the same values as the Conv and then the Relu, as max(x, 0) is exact).
+ */
 export async function ortConv(
   ort: Ort,
   layer: Layer,
   weight: Float32Array,
   bias: Float32Array | undefined,
+  relu = false,
 ): Promise<OrtConv> {
   const a = attrsOf<ConvAttrs>(layer);
   const w = layer.params.weight;
@@ -42,7 +46,7 @@ export async function ortConv(
       node: [{
         opType: "Conv",
         input: inputs,
-        output: ["y"],
+        output: [relu ? "c" : "y"],
         attribute: [
           ints("kernel_shape", a.kernel),
           ints("strides", a.strides),
@@ -50,7 +54,7 @@ export async function ortConv(
           ints("dilations", a.dilations),
           { name: "group", type: 2, i: a.group },
         ],
-      }],
+      }, ...(relu ? [{ opType: "Relu", input: ["c"], output: ["y"] }] : [])],
       initializer: [
         { name: "w", dims: [...w.shape], dataType: 1, rawData: bytesOf(weight) },
         ...(bias ? [{ name: "b", dims: [bias.length], dataType: 1, rawData: bytesOf(bias) }] : []),
