@@ -25,7 +25,6 @@
  */
 import { encodeClustered } from "../../formats/cvp/clustered.ts";
 import { LayerExecutor, SPILL_BYTES } from "../eval/executor.ts";
-import type { TfTensor } from "../eval/tf.ts";
 import { releaseMemory } from "../memory.ts";
 import { Tensor } from "../model/tensor.ts";
 import type { Layer } from "../model/types.ts";
@@ -448,19 +447,28 @@ export class ClusterCalibrator {
       return cur;
     };
     // Relative output error of a clustering: tr(dW H dW^T) / tr(W H W^T) (H's diagonal only when d is too large).
-    const tw = tf.tensor2d(wData, [out, d]);
-    const th = h ? tf.tensor2d(Float32Array.from(h), [d, d]) : tf.tensor1d(Float32Array.from(diag));
-    const quad = (m: TfTensor) => tf.tidy(() => tf.sum(tf.mul(h ? tf.matMul(m, th) : tf.mul(m, th), m)).dataSync()[0]);
-    const ref = quad(tw) || 1;
-    const errorOf = (c: Clustering): number => {
+    // The product with H runs on ONNX Runtime when the executor does (all cores; it only measures, and is rounded
+    // differently), else in tfjs.
+    const hf = h ? Float32Array.from(h) : undefined;
+    const viaOrt = !!hf && this.#ex.backend !== "cpu" && (await gemmOrt()) !== undefined;
+    const th = viaOrt ? undefined : hf ? tf.tensor2d(hf, [d, d]) : tf.tensor1d(Float32Array.from(diag));
+    const quad = async (m: Float32Array): Promise<number> => {
+      const mh = viaOrt ? await ortGemm(m, hf!, out, d, d) : undefined;
+      if (mh) {
+        let s = 0;
+        for (let i = 0; i < m.length; i++) s += mh[i] * m[i];
+        return s;
+      }
+      return tf.tidy(() => {
+        const t = tf.tensor2d(m, [out, d]);
+        return tf.sum(tf.mul(h ? tf.matMul(t, th!) : tf.mul(t, th!), t)).dataSync()[0];
+      });
+    };
+    const ref = (await quad(wData)) || 1;
+    const errorOf = async (c: Clustering): Promise<number> => {
       const q = new Float32Array(wData.length);
       for (let i = 0; i < q.length; i++) q[i] = wData[i] - c.centers[c.indices[i]];
-      const dq = tf.tensor2d(q, [out, d]);
-      try {
-        return Math.sqrt(Math.max(0, quad(dq)) / ref);
-      } finally {
-        dq.dispose();
-      }
+      return Math.sqrt(Math.max(0, await quad(q)) / ref);
     };
     let chosen: Clustering | undefined;
     const options: { bits: number; error: number; bytes: number }[] = [];
@@ -469,12 +477,18 @@ export class ClusterCalibrator {
         const c = quantize(b);
         if (b === bits) chosen = c;
         if (this.#s.measureBits.length) {
-          options.push({ bits: b, error: errorOf(c), bytes: encodeClustered(c).body.length });
+          options.push({ bits: b, error: await errorOf(c), bytes: encodeClustered(c).body.length });
         }
       }
       const c = chosen!;
-      const event: AwareClusterEvent = { layer: layer.name, tensor: w.name, bits, error: errorOf(c), gptq: !!u };
-      event.plainError = errorOf(kmeans1d(wData, 2 ** bits, { repr }));
+      const event: AwareClusterEvent = {
+        layer: layer.name,
+        tensor: w.name,
+        bits,
+        error: await errorOf(c),
+        gptq: !!u,
+      };
+      event.plainError = await errorOf(kmeans1d(wData, 2 ** bits, { repr }));
       if (options.length) event.options = options;
       let params: Record<string, Tensor> = { ...layer.params, weight: clusteredTensor(w, c, bits) };
       if (this.#s.biasCorrection && layer.params.bias) {
@@ -493,8 +507,7 @@ export class ClusterCalibrator {
       this.events.push(event);
       return this.#result(layer, params.weight, params);
     } finally {
-      tw.dispose();
-      th.dispose();
+      th?.dispose();
     }
   }
 
