@@ -31,7 +31,8 @@ import type { Layer } from "../model/types.ts";
 import { gemmOrt, ortGemm } from "../linalg/ort_gemm.ts";
 import { chunkFor, patchesOfChunk } from "./calibrate.ts";
 import { bitsFor, clusteredTensor, type ClusterOptions } from "./cluster.ts";
-import { inverseHessianFactorFast, quantizeSequential, refineCenters } from "./gptq.ts";
+import { inverseHessianFactorFast, quantizeSequential, refineCenters, ROW_BLOCK } from "./gptq.ts";
+import { simdArena } from "../linalg/simd.ts";
 import { convGeometry, convOutputSize, samplePositions } from "./im2col.ts";
 import { type CenterRepr, type Clustering, kmeans1d, roundTo } from "./kmeans1d.ts";
 
@@ -418,12 +419,20 @@ export class ClusterCalibrator {
     // H = E[a a^T] (its diagonal when d is too large), and E[a].
     const mean = st.sum.map((v) => v / rows);
     const diag = st.diag.map((v) => v / rows);
-    const h = st.h ? st.h.map((v) => v / rows) : undefined;
+    // With WebAssembly SIMD, H and U live in one arena with room for the kernels' blocks (../linalg/simd.ts), so
+    // neither is copied there.
+    const kMax = 2 ** Math.max(bits, ...this.#s.measureBits);
+    const arena = st.h ? simdArena(2 * d * d + ROW_BLOCK * (kMax * d + d)) : undefined;
+    let h: Float64Array | undefined;
+    if (st.h) {
+      h = arena ? arena.array(d * d) : new Float64Array(d * d);
+      for (let i = 0; i < h.length; i++) h[i] = st.h[i] / rows;
+    }
     let diagMean = 0;
     for (let j = 0; j < d; j++) diagMean += diag[j];
     diagMean = diagMean / d || 1;
     const floor = 1e-3 * diagMean;
-    const u = this.#s.gptq && h ? await inverseHessianFactorFast(h, d, this.#s.damp) : undefined;
+    const u = this.#s.gptq && h ? await inverseHessianFactorFast(h, d, this.#s.damp, arena?.array(d * d)) : undefined;
     const mask = new Uint8Array(wData.length);
     for (let i = 0; i < wData.length; i++) mask[i] = wData[i] === 0 ? 1 : 0;
     const quantize = (b: number): Clustering => {
@@ -434,14 +443,17 @@ export class ClusterCalibrator {
       const sparse = zero >= 0 && c.indices.some((q, i) => q === zero && wData[i] === 0);
       let cur: Clustering = {
         ...c,
-        indices: quantizeSequential(wData, out, d, u, c.centers, sparse ? mask : undefined, zero),
+        indices: quantizeSequential(wData, out, d, u, c.centers, sparse ? mask : undefined, zero, arena),
       };
       for (let round = 0; h && round < this.#s.rounds; round++) {
-        const refined = refineCenters(wData, out, d, h, cur.centers, cur.indices, sparse ? zero : -1);
+        const refined = refineCenters(wData, out, d, h, cur.centers, cur.indices, sparse ? zero : -1, arena);
         cur = tidyClustering(refined, cur.indices, repr);
         zero = cur.centers.indexOf(0);
         if (round + 1 < this.#s.rounds) {
-          cur = { ...cur, indices: quantizeSequential(wData, out, d, u, cur.centers, sparse ? mask : undefined, zero) };
+          cur = {
+            ...cur,
+            indices: quantizeSequential(wData, out, d, u, cur.centers, sparse ? mask : undefined, zero, arena),
+          };
         }
       }
       return cur;
