@@ -121,11 +121,12 @@ export class LayerExecutor {
   #spillDir?: string;
   #spillCount = 0;
   /**
-   * A Conv on ONNX Runtime whose output has one reader, not run yet (its input pinned): when that reader is a Relu
-   * and comes next, both run as one session and the Conv's output is never held (nor spilled and read back: half
-   * of a VGG16 calibration's activation traffic). Anything else runs it first. `pins`: pins asked for its output.
+   * A Conv on ONNX Runtime whose output has one reader, not run yet (its input pinned), and the layers fused after it
+   * so far (`after`): when that reader comes next and is a Relu, or a MaxPool, it joins the chain, which runs as one
+   * session once it ends, so the values between are never held (nor spilled and read back: more than half of a
+   * VGG16 calibration's activation traffic). Anything else runs the chain first. `pins`: pins asked for its output.
    */
-  #pending?: { layer: Layer; ins: Held[]; pins: number };
+  #pending?: { layer: Layer; after: Layer[]; ins: Held[]; pins: number };
 
   constructor(tf: Tf, backend: string, options: ExecutorOptions = {}) {
     this.tf = tf;
@@ -246,35 +247,52 @@ export class LayerExecutor {
 
   /** True while value `name` is live. */
   has(name: string): boolean {
-    return this.#values.has(name) || this.#pending?.layer.outputs[0] === name;
+    return this.#values.has(name) || this.#pendingOut() === name;
   }
 
   /** Names of the live values. */
   live(): string[] {
-    return [...this.#values.keys(), ...(this.#pending ? [this.#pending.layer.outputs[0]] : [])];
+    return [...this.#values.keys(), ...(this.#pending ? [this.#pendingOut()!] : [])];
   }
 
-  /** Runs the deferred Conv (see {@link #pending}), with a Relu on its output when `relu` names that Relu. */
-  async #settle(relu?: Layer): Promise<void> {
+  /** The output of the deferred chain (see {@link #pending}). */
+  #pendingOut(): string | undefined {
+    const p = this.#pending;
+    return p ? (p.after.at(-1) ?? p.layer).outputs[0] : undefined;
+  }
+
+  /** Runs the deferred chain (see {@link #pending}). */
+  async #settle(): Promise<void> {
     const p = this.#pending;
     if (!p) return;
     this.#pending = undefined;
     const input = p.layer.inputs[0];
+    const last = p.after.at(-1) ?? p.layer;
     try {
-      if (relu) this.#set(relu.outputs[0], await this.#ortConv(p.layer, p.ins, true));
-      else {
-        this.#set(p.layer.outputs[0], await this.#ortConv(p.layer, p.ins));
-        const e = this.#values.get(p.layer.outputs[0]);
-        if (e) e.left += p.pins;
-      }
+      this.#set(last.outputs[0], await this.#ortConv(p.layer, p.ins, p.after));
+      const e = this.#values.get(last.outputs[0]);
+      if (e) e.left += p.pins;
     } finally {
       this.unpin(input);
     }
   }
 
+  /**
+   * True when `layer` can join the deferred chain: it reads the chain's output alone (nothing else pinned it), and is
+   * a Relu right after the Conv, or a MaxPool at the end.
+   */
+  #joins(layer: Layer): boolean {
+    const p = this.#pending;
+    if (!p || p.pins || layer.inputs.length !== 1 || layer.inputs[0] !== this.#pendingOut()) return false;
+    if (layer.outputs.length !== 1) return false;
+    if (layer.op === "Relu") return p.after.length === 0;
+    if (layer.op === "MaxPool") return !p.after.some((l) => l.op === "MaxPool") && poolable(layer);
+    return false;
+  }
+
   /** Runs the deferred Conv first when `name` is its output. */
   async #settled(name: string): Promise<void> {
-    if (this.#pending?.layer.outputs[0] === name) await this.#settle();
+    if (this.#pendingOut() === name) await this.#settle();
   }
 
   #acts(name: string): Held[] {
@@ -295,8 +313,9 @@ export class LayerExecutor {
   /** The NCHW shape of a live value (all chunks' samples). */
   shape(name: string): number[] {
     const p = this.#pending;
-    if (p?.layer.outputs[0] === name) {
-      const s = inferShapes(p.layer, [this.shape(p.layer.inputs[0])])[0];
+    if (p && this.#pendingOut() === name) {
+      let s = inferShapes(p.layer, [this.shape(p.layer.inputs[0])])[0];
+      for (const l of p.after) s = inferShapes(l, [s])[0];
       if (s && s.every((d) => typeof d === "number")) return s as number[];
     }
     const acts = this.#acts(name);
@@ -370,12 +389,12 @@ export class LayerExecutor {
   pin(name: string): void {
     const e = this.#values.get(name);
     if (e) e.left++;
-    else if (this.#pending?.layer.outputs[0] === name) this.#pending.pins++;
+    else if (this.#pending && this.#pendingOut() === name) this.#pending.pins++;
   }
 
   /** Drops a pin; frees the value when nothing else needs it. */
   unpin(name: string): void {
-    if (this.#pending?.layer.outputs[0] === name && this.#pending.pins > 0) {
+    if (this.#pending && this.#pendingOut() === name && this.#pending.pins > 0) {
       this.#pending.pins--;
       return;
     }
@@ -401,8 +420,12 @@ export class LayerExecutor {
     }
     const p = this.#pending;
     if (p) {
-      if (layer.op === "Relu" && layer.inputs.length === 1 && layer.inputs[0] === p.layer.outputs[0] && !p.pins) {
-        await this.#settle(layer);
+      if (this.#joins(layer)) {
+        p.after.push(layer);
+        // The chain waits for one more layer while its output has one reader and a MaxPool may still come.
+        const o = layer.outputs[0];
+        const more = layer.op === "Relu" && this.#uses?.get(o) === 1 && !this.#keep.has(o);
+        if (!more) await this.#settle();
         return;
       }
       await this.#settle();
@@ -452,7 +475,7 @@ export class LayerExecutor {
       if (layer.outputs.length === 1 && this.#uses?.get(o) === 1 && !this.#keep.has(o)) {
         // Its one reader may be a Relu: wait for it (see #pending).
         this.pin(layer.inputs[0]);
-        this.#pending = { layer, ins: ins[0], pins: 0 };
+        this.#pending = { layer, after: [], ins: ins[0], pins: 0 };
         outs = [];
       } else outs = [await this.#ortConv(layer, ins[0])];
     } else {
@@ -500,11 +523,11 @@ export class LayerExecutor {
   }
 
   /** Conv on ONNX Runtime, chunk by chunk; an input chunk read for the last time is freed once it is consumed. */
-  async #ortConv(layer: Layer, xs: Held[], relu = false): Promise<Held[]> {
+  async #ortConv(layer: Layer, xs: Held[], after: Layer[] = []): Promise<Held[]> {
     const e = this.#values.get(layer.inputs[0])!;
     const lastRead = xs.length > 1 && e.left - 1 <= 0;
     const bias = layer.params.bias ? await layer.params.bias.float32() : undefined;
-    const conv = await ortConv(this.#ort!, layer, await layer.params.weight.float32(), bias, relu);
+    const conv = await ortConv(this.#ort!, layer, await layer.params.weight.float32(), bias, after);
     const outs: Held[] = [];
     try {
       for (const x of xs) {
@@ -691,4 +714,10 @@ async function* weightRows(w: Tensor, blockBytes: number): AsyncGenerator<{ data
   if (done !== out) {
     throw new ConvpressError("unexpected_eof", `FC weight '${w.name}' ended after ${done} of ${out} rows`);
   }
+}
+
+/** A MaxPool that ONNX Runtime runs as the canonical op does (2-D, like the ONNX exporter's MaxPool). */
+function poolable(layer: Layer): boolean {
+  const k = layer.attrs.kernel as number[] | undefined;
+  return Array.isArray(k) && k.length === 2;
 }

@@ -135,3 +135,50 @@ Deno.test("LayerExecutor: a Conv on ONNX Runtime waits for its Relu and runs fus
   split.y.forEach((v, i) => assert(Math.abs(v - tf[i]) < 1e-5, `y[${i}] ${v} vs tfjs ${tf[i]}`));
   assertEquals(split.c1!.length, 7 * 8 * 6 * 6);
 });
+
+Deno.test("LayerExecutor: Conv, Relu and MaxPool on ONNX Runtime run as one chain; the values equal tfjs'", async () => {
+  const { ort } = await loadOrt();
+  if (!ort) return;
+  const r = rng(11);
+  const w = Tensor.fromFloat32("w", [4, 3, 3, 3], Float32Array.from({ length: 108 }, () => r() - 0.5));
+  const layers: Layer[] = [
+    {
+      name: "c",
+      op: "Conv",
+      attrs: { kernel: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1], group: 1 },
+      inputs: ["x"],
+      outputs: ["c"],
+      params: { weight: w },
+    },
+    { name: "r", op: "Relu", attrs: {}, inputs: ["c"], outputs: ["r"], params: {} },
+    {
+      name: "p",
+      op: "MaxPool",
+      attrs: { kernel: [2, 2], strides: [2, 2], pads: [0, 0, 0, 0], ceil: true, countIncludePad: false },
+      inputs: ["r"],
+      outputs: ["p"],
+      params: {},
+    },
+  ];
+  const x = Float32Array.from({ length: 5 * 3 * 7 * 7 }, () => r() - 0.5);
+  const uses = new Map([["x", 1], ["c", 1], ["r", 1], ["p", 0]]);
+  const go = async (useOrt: boolean, split: boolean) => {
+    const ex = await LayerExecutor.create({ uses, keep: ["p"], chunk: 2, ort: useOrt ? ort : undefined, spill: 0 });
+    try {
+      ex.setInput("x", x, [5, 3, 7, 7]);
+      await ex.run(layers[0]);
+      await ex.run(layers[1]);
+      if (useOrt) assertEquals(ex.shape("r"), [5, 4, 7, 7]);
+      if (split) assertEquals((await ex.read("r")).shape, [5, 4, 7, 7]);
+      await ex.run(layers[2]);
+      const y = await ex.read("p");
+      assertEquals(y.shape, [5, 4, 4, 4]);
+      return y.data;
+    } finally {
+      ex.dispose();
+    }
+  };
+  const chain = await go(true, false), split = await go(true, true), tf = await go(false, false);
+  chain.forEach((v, i) => assert(Object.is(v, split[i]), `p[${i}] chain ${v} vs split ${split[i]}`));
+  chain.forEach((v, i) => assert(Math.abs(v - tf[i]) < 1e-5, `p[${i}] ${v} vs tfjs ${tf[i]}`));
+});

@@ -9,7 +9,7 @@
 import onnxProto from "onnx-proto";
 import type { Layer } from "../model/types.ts";
 import { attrsOf } from "../ops/registry.ts";
-import type { ConvAttrs } from "../ops/nn.ts";
+import type { ConvAttrs, PoolAttrs } from "../ops/nn.ts";
 import type { Ort } from "../linalg/ort.ts";
 
 const onnx = onnxProto.onnx;
@@ -24,15 +24,15 @@ export interface OrtConv {
 const bytesOf = (f: Float32Array) => new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
 
 /**
- * The session of a canonical Conv layer, its weights given as float32; with `relu`, a Relu on its output in the same
- * session (ONNX Runtime fuses the two: the same values as the Conv and then the Relu, as max(x, 0) is exact).
+ * The session of a canonical Conv layer, its weights given as float32, and of the Relu and MaxPool layers in `after`
+ * on its output, in order, in the same session (the same values as each run alone: max is exact).
  */
 export async function ortConv(
   ort: Ort,
   layer: Layer,
   weight: Float32Array,
   bias: Float32Array | undefined,
-  relu = false,
+  after: Layer[] = [],
 ): Promise<OrtConv> {
   const a = attrsOf<ConvAttrs>(layer);
   const w = layer.params.weight;
@@ -43,18 +43,26 @@ export async function ortConv(
     opsetImport: [{ domain: "", version: 13 }],
     graph: {
       name: "conv",
-      node: [{
-        opType: "Conv",
-        input: inputs,
-        output: [relu ? "c" : "y"],
-        attribute: [
-          ints("kernel_shape", a.kernel),
-          ints("strides", a.strides),
-          ints("pads", a.pads),
-          ints("dilations", a.dilations),
-          { name: "group", type: 2, i: a.group },
-        ],
-      }, ...(relu ? [{ opType: "Relu", input: ["c"], output: ["y"] }] : [])],
+      node: [
+        {
+          opType: "Conv",
+          input: inputs,
+          output: [after.length ? "t0" : "y"],
+          attribute: [
+            ints("kernel_shape", a.kernel),
+            ints("strides", a.strides),
+            ints("pads", a.pads),
+            ints("dilations", a.dilations),
+            { name: "group", type: 2, i: a.group },
+          ],
+        },
+        ...after.map((l, i) => ({
+          opType: l.op,
+          input: [`t${i}`],
+          output: [i + 1 === after.length ? "y" : `t${i + 1}`],
+          attribute: l.op === "MaxPool" ? poolAttributes(l) : [],
+        })),
+      ],
       initializer: [
         { name: "w", dims: [...w.shape], dataType: 1, rawData: bytesOf(weight) },
         ...(bias ? [{ name: "b", dims: [bias.length], dataType: 1, rawData: bytesOf(bias) }] : []),
@@ -85,4 +93,15 @@ export async function ortConv(
     },
     release: () => session.release(),
   };
+}
+
+/** ONNX MaxPool attributes of a canonical MaxPool (as the ONNX exporter writes them). */
+function poolAttributes(layer: Layer) {
+  const a = attrsOf<PoolAttrs>(layer);
+  return [
+    { name: "kernel_shape", type: 7, ints: a.kernel },
+    { name: "strides", type: 7, ints: a.strides },
+    { name: "pads", type: 7, ints: a.pads },
+    ...(a.ceil ? [{ name: "ceil_mode", type: 2, i: 1 }] : []),
+  ];
 }
