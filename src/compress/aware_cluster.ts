@@ -364,14 +364,17 @@ export class ClusterCalibrator {
           bits,
           await addChannelStats(ex.readChunks(layer.inputs[0]), undefined, w.shape[0]),
         );
-      } else {
-        const inp = ex.has(layer.inputs[0]) ? await this.#inputs(layer) : undefined;
-        out = await this.#cluster(layer, bits, inp ? await addRows(ex, inp, this.#s.maxDim, undefined) : undefined);
-      }
+      } else out = await this.#cluster(layer, bits, await this.#freshStats(layer));
     }
     if (this.#batch) await ex.run(this.#s.measureOnly || this.#stats?.collect ? layer : out);
     releaseMemory();
     return out;
+  }
+
+  /** The layer's input statistics from this batch alone (the sampled rows are not kept past this call). */
+  async #freshStats(layer: Layer): Promise<LayerStats | undefined> {
+    const inp = this.#ex.has(layer.inputs[0]) ? await this.#inputs(layer) : undefined;
+    return inp ? await addRows(this.#ex, inp, this.#s.maxDim, undefined) : undefined;
   }
 
   /**
@@ -427,12 +430,18 @@ export class ClusterCalibrator {
     if (st.h) {
       h = arena ? arena.array(d * d) : new Float64Array(d * d);
       for (let i = 0; i < h.length; i++) h[i] = st.h[i] / rows;
+      // Statistics made for this layer alone (not a batched run's, which are reused) are not needed any more.
+      if (!this.#stats) st.h = undefined;
     }
+    // The input rows and the sums they were reduced to are garbage now: collect them before the d x d factor's
+    // temporaries (VGG16's conv3 layers: 100+ MB).
+    releaseMemory();
     let diagMean = 0;
     for (let j = 0; j < d; j++) diagMean += diag[j];
     diagMean = diagMean / d || 1;
     const floor = 1e-3 * diagMean;
     const u = this.#s.gptq && h ? await inverseHessianFactorFast(h, d, this.#s.damp, arena?.array(d * d)) : undefined;
+    if (u) releaseMemory(); // the factor's temporaries
     const mask = new Uint8Array(wData.length);
     for (let i = 0; i < wData.length; i++) mask[i] = wData[i] === 0 ? 1 : 0;
     const quantize = (b: number): Clustering => {

@@ -436,7 +436,6 @@ export class Calibrator {
     const wData = await w.float32();
     const bias = hasBias ? await layer.params.bias.float32() : undefined;
     // Rows: samples (FC) or sampled patches (Conv) over all channels; A_k = the kept columns (+ a ones column).
-    const { a, rows } = await this.#scan(layer, shape, channels, { stats: false, rows: true });
     const keptCols: number[] = [];
     for (const ch of kept) for (let j = 0; j < block; j++) keptCols.push(ch * block + j);
     // Prior theta0 [dk, out]: the current weights on the kept columns, and the bias.
@@ -445,7 +444,22 @@ export class Calibrator {
       keptCols.forEach((col, i) => (prior[i * out + o] = wData[o * d + col]));
       if (bias) prior[(dk - 1) * out + o] = bias[o];
     }
-    const sys = { a, rows, d, out, wData, bias, keptCols, dk, prior, gapRef, ridge: this.#s.ridge };
+    const sys: FitSystem = {
+      a: new Float32Array(0),
+      rows: 0,
+      d,
+      out,
+      wData,
+      bias,
+      keptCols,
+      dk,
+      prior,
+      gapRef,
+      ridge: this.#s.ridge,
+    };
+    // The rows go into the system only (no local keeps them), so the solver can let them go once it is done with them.
+    ({ a: sys.a, rows: sys.rows } = await this.#scan(layer, shape, channels, { stats: false, rows: true }));
+    const rows = sys.rows;
     const solved = this.#ort ? await solveOrt(sys) : await solveTf(tf, sys);
     if (!solved) {
       this.events.push({ layer: layer.name, kind: "skip", note: "the reference output does not match" });
@@ -633,6 +647,7 @@ async function curveOrt(
 
 /** The least-squares system of a rewrite: A [rows, d] over all columns, the kept columns, and the prior. */
 interface FitSystem {
+  /** The rows over all columns; {@link solveOrt} drops them (sets an empty array) once the kept columns are out. */
   a: Float32Array;
   rows: number;
   d: number;
@@ -692,9 +707,12 @@ async function solveTf(tf: Tf, s: FitSystem): Promise<Fitted | undefined> {
   return { theta, errBefore, errAfter };
 }
 
-/** Solves a {@link FitSystem} with ONNX Runtime's products (float64 sums). */
-async function solveOrt(s: FitSystem): Promise<Fitted | undefined> {
-  const { a, rows, d, out, wData, bias, keptCols, dk, prior, gapRef } = s;
+/**
+ * The target Y = A W^T + b (or the GAP refit's reference) and A_k, the kept columns of A (+ a ones column); then
+ * A itself is dropped from `s` (VGG16's conv4_2: 151 MB), so nothing holds it once this returns.
+ */
+async function keptSystem(s: FitSystem): Promise<{ ty: Float32Array; ak: Float32Array } | undefined> {
+  const { a, rows, d, out, wData, bias, keptCols, dk, gapRef } = s;
   let ty: Float32Array;
   if (gapRef) {
     if (gapRef.out !== out || gapRef.y.length !== rows * out) return undefined;
@@ -709,6 +727,17 @@ async function solveOrt(s: FitSystem): Promise<Fitted | undefined> {
     for (let i = 0; i < keptCols.length; i++) ak[dst + i] = a[src + keptCols[i]];
     if (bias) ak[dst + dk - 1] = 1;
   }
+  s.a = new Float32Array(0);
+  return { ty, ak };
+}
+
+/** Solves a {@link FitSystem} with ONNX Runtime's products (float64 sums). */
+async function solveOrt(s: FitSystem): Promise<Fitted | undefined> {
+  const { rows, out, dk, prior } = s;
+  const kept = await keptSystem(s);
+  if (!kept) return undefined;
+  const { ty, ak } = kept;
+  releaseMemory(); // A, before the Gram matrices
   const gram = Float64Array.from(await mm(ak, ak, dk, rows, dk, true, false));
   const rhs = Float64Array.from(await mm(ak, ty, dk, rows, out, true, false));
   const yNorm = sumSq(ty) || 1;

@@ -29,8 +29,13 @@ import { type SimdArena, simdArena } from "../linalg/simd.ts";
  * P L^-1 P is upper triangular with a positive diagonal: it is U. So one Cholesky factorization and one triangular
  * inverse (d^3 / 3 multiply-adds in all, every inner loop over a contiguous row) give U, without forming H^-1.
  */
-export function inverseHessianFactor(h: Float64Array, d: number, dampFraction = 0.01): Float64Array {
-  const a = reversedDamped(h, d, dampFraction);
+export function inverseHessianFactor(
+  h: Float64Array,
+  d: number,
+  dampFraction = 0.01,
+  into?: Float64Array,
+): Float64Array {
+  const a = reversedDamped(h, d, dampFraction, into);
   const last = d * d - 1;
   cholesky(a, d); // lower L, P H P = L L^T
   // X = L^-1 (lower), row by row: X_i = (e_i - sum_{k<i} L_ik X_k) / L_ii.
@@ -59,8 +64,8 @@ export function inverseHessianFactor(h: Float64Array, d: number, dampFraction = 
 }
 
 /** P (H + damp I) P, P the reversal permutation. */
-function reversedDamped(h: Float64Array, d: number, dampFraction: number): Float64Array {
-  const a = new Float64Array(d * d);
+function reversedDamped(h: Float64Array, d: number, dampFraction: number, into?: Float64Array): Float64Array {
+  const a = into ?? new Float64Array(d * d);
   let mean = 0;
   for (let i = 0; i < d; i++) mean += h[i * d + i];
   mean = mean / d || 1;
@@ -80,19 +85,14 @@ export async function inverseHessianFactorFast(
   dampFraction = 0.01,
   into?: Float64Array,
 ): Promise<Float64Array> {
-  if (d < BLOCKED_MIN || !(await blockedAvailable())) {
-    const u = inverseHessianFactor(h, d, dampFraction);
-    if (!into) return u;
-    into.set(u);
-    return into;
-  }
-  const a = reversedDamped(h, d, dampFraction);
+  // `into` is the working array and the result (no d x d copy more).
+  if (d < BLOCKED_MIN || !(await blockedAvailable())) return inverseHessianFactor(h, d, dampFraction, into);
+  const a = reversedDamped(h, d, dampFraction, into);
   await choleskyBlocked(a, d);
   const x = await invertLowerBlocked(a, d);
   const last = d * d - 1;
-  const out = into ?? a;
-  for (let i = 0; i < a.length; i++) out[i] = x[last - i];
-  return out;
+  for (let i = 0; i < a.length; i++) a[i] = x[last - i];
+  return a;
 }
 
 /** Index of the nearest of the sorted `centers` to `v`. */
