@@ -17,7 +17,12 @@ type Session = import("onnxruntime-node").InferenceSession;
 
 /** A convolution ready to run on NCHW float32 batches. */
 export interface OrtConv {
-  run(x: Float32Array, shape: readonly number[]): Promise<{ data: Float32Array; shape: number[] }>;
+  /** Runs on x [n, c, h, w]; the output goes `into` the caller's array when given (its shape must be the output's). */
+  run(
+    x: Float32Array,
+    shape: readonly number[],
+    into?: { data: Float32Array; shape: number[] },
+  ): Promise<{ data: Float32Array; shape: number[] }>;
   release(): Promise<void>;
 }
 
@@ -87,8 +92,13 @@ export async function ortConv(
     enableMemPattern: false,
   });
   return {
-    async run(x, shape) {
-      const r = await session.run({ x: new ort.Tensor("float32", x, [...shape]) });
+    async run(x, shape, into) {
+      const feeds = { x: new ort.Tensor("float32", x, [...shape]) };
+      if (into) {
+        await session.run(feeds, { y: new ort.Tensor("float32", into.data, into.shape) });
+        return { data: into.data, shape: [...into.shape] };
+      }
+      const r = await session.run(feeds);
       return { data: r.y.data as Float32Array, shape: [...r.y.dims] };
     },
     release: () => session.release(),
