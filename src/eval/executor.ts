@@ -307,7 +307,7 @@ export class LayerExecutor {
     return false;
   }
 
-  /** Runs the deferred Conv first when `name` is its output. */
+  /** Runs the deferred chain first when `name` is its output. */
   async #settled(name: string): Promise<void> {
     if (this.#pendingOut() === name) await this.#settle();
   }
