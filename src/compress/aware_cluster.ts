@@ -23,6 +23,7 @@
  *
  * @module
  */
+import type { Serial } from "./serial.ts";
 import { encodeClustered } from "../../formats/cvp/clustered.ts";
 import { LayerExecutor, SPILL_BYTES } from "../eval/executor.ts";
 import { releaseMemory } from "../memory.ts";
@@ -305,10 +306,11 @@ export class ClusterCalibrator {
     return new ClusterCalibrator(ex, undefined, options, settings, { map: stats, collect: false });
   }
 
-  /** The clustering stage. */
-  stage(): TransformStream<Layer, Layer> {
+  /** The clustering stage; with `serial`, its layers run one at a time with the other stages sharing it. */
+  stage(serial?: Serial): TransformStream<Layer, Layer> {
     return new TransformStream<Layer, Layer>({
-      transform: async (layer, c) => c.enqueue(await this.#layer(layer)),
+      transform: async (layer, c) =>
+        c.enqueue(await (serial ? serial.run(() => this.#layer(layer)) : this.#layer(layer))),
       flush: async () => {
         // The model's output on the batch: what the network (clustered, or original when measuring) answers.
         const name = this.#outputs.find((o) => this.#ex.has(o));

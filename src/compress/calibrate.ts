@@ -29,6 +29,7 @@
  *
  * @module
  */
+import type { Serial } from "./serial.ts";
 import { type Activation, LayerExecutor, SPILL_BYTES } from "../eval/executor.ts";
 import { gemm } from "../linalg/gemm.ts";
 import { gemmOrt, ortGemm } from "../linalg/ort_gemm.ts";
@@ -186,10 +187,11 @@ export class Calibrator {
     });
   }
 
-  /** The calibrating stage. */
-  stage(): TransformStream<Layer, Layer> {
+  /** The calibrating stage; with `serial`, its layers run one at a time with the other stages sharing it. */
+  stage(serial?: Serial): TransformStream<Layer, Layer> {
     return new TransformStream<Layer, Layer>({
-      transform: async (layer, c) => c.enqueue(await this.#layer(layer)),
+      transform: async (layer, c) =>
+        c.enqueue(await (serial ? serial.run(() => this.#layer(layer)) : this.#layer(layer))),
       flush: () => this.dispose(),
     });
   }

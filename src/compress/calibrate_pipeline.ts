@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { Serial } from "./serial.ts";
 import { applyStages, openModel, type OpenOptions } from "../app/convert.ts";
 import { scanStructure, useCounts } from "../eval/structure.ts";
 import type { Layer, ModelStream } from "../model/types.ts";
@@ -93,13 +94,15 @@ function stagesWith(
   structureOnly = false,
 ): TransformStream<Layer, Layer>[] {
   const out: TransformStream<Layer, Layer>[] = [];
+  // The two calibrators take turns, layer by layer (see ./serial.ts).
+  const serial = new Serial();
   specs.forEach((s, i) => {
-    if (i === at && cal) out.push(cal.stage());
+    if (i === at && cal) out.push(cal.stage(serial));
     if (cal && kindOf(s) === "gap") out.push(cal.preGapTap());
-    if (clusterCal && kindOf(s) === "cluster") out.push(clusterCal.stage());
+    if (clusterCal && kindOf(s) === "cluster") out.push(clusterCal.stage(serial));
     else out.push(createStage(s, { model, plan: plan ?? emptyPlan(), structureOnly }));
   });
-  if (at === specs.length && cal) out.push(cal.stage());
+  if (at === specs.length && cal) out.push(cal.stage(serial));
   return out;
 }
 
