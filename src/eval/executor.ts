@@ -14,7 +14,7 @@ import type { Layer } from "../model/types.ts";
 import { DTYPE_SIZE, type Tensor, toFloat32 } from "../model/tensor.ts";
 import { type Act, type Params, runKernel, toNchw } from "./kernels.ts";
 import { loadTf, type Tf, type TfTensor } from "../linalg/tf.ts";
-import { releaseMemory } from "../memory.ts";
+import { releaseMemory, trimMemory } from "../memory.ts";
 import type { Ort } from "../linalg/ort.ts";
 import { ortConv } from "./ort_conv.ts";
 import { ortGemm } from "../linalg/ort_gemm.ts";
@@ -115,6 +115,8 @@ export class LayerExecutor {
   #ort?: Ort;
   /** Bytes of JavaScript copies of activations made since the last collection. */
   #garbage = 0;
+  /** Bytes of ONNX Runtime outputs written into reused arrays since the allocator was last trimmed. */
+  #native = 0;
   #spill?: number;
   #spillMin: number;
   /** The spill folder, made on first use. */
@@ -565,6 +567,12 @@ export class LayerExecutor {
           if (outBuf.length < size) outBuf = new Float32Array(size);
           const y = await conv.run(r.data, r.shape, { data: outBuf.subarray(0, size), shape: ys as number[] });
           outs.push(this.#write(y.data, y.shape, false));
+          // ONNX Runtime freed its working buffers (no arena); glibc keeps them unless asked.
+          this.#native += 4 * size;
+          if (this.#native >= 64 << 20) {
+            trimMemory();
+            this.#native = 0;
+          }
           continue;
         }
         const y = await conv.run(r.data, r.shape);
