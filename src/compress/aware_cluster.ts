@@ -29,11 +29,11 @@ import { LayerExecutor, SPILL_BYTES } from "../eval/executor.ts";
 import { releaseMemory } from "../memory.ts";
 import { Tensor } from "../model/tensor.ts";
 import type { Layer } from "../model/types.ts";
-import { gemmOrt, ortGemm } from "../linalg/ort_gemm.ts";
-import { chunkFor, patchesOfChunk } from "./calibrate.ts";
+import { ortGemm } from "../linalg/ort_gemm.ts";
+import { calibrationOrt, chunkFor, patchesOfChunk } from "./calibrate.ts";
 import { bitsFor, clusteredTensor, type ClusterOptions } from "./cluster.ts";
 import { inverseHessianFactorFast, quantizeSequential, refineCenters, ROW_BLOCK } from "./gptq.ts";
-import { simdArena } from "../linalg/simd.ts";
+import { type SimdArena, vectorArena } from "../linalg/simd.ts";
 import { convGeometry, convOutputSize, samplePositions } from "./im2col.ts";
 import { type CenterRepr, type Clustering, kmeans1d, roundTo } from "./kmeans1d.ts";
 
@@ -45,14 +45,6 @@ function tidyClustering(centers: ArrayLike<number>, indices: Uint8Array | Uint16
   const out = sorted.length <= 256 ? new Uint8Array(indices.length) : new Uint16Array(indices.length);
   for (let i = 0; i < indices.length; i++) out[i] = to[indices[i]];
   return { centers: sorted, indices: out, repr };
-}
-
-/**
- * ONNX Runtime for the executor's convolutions and FC products (all cores; rounded differently from tfjs), unless the
- * JavaScript backend is forced; undefined where it does not load (no `--allow-ffi`): then tfjs runs them, as before.
- */
-async function executorOrt(settings: AwareClusterSettings) {
-  return settings.backend === "cpu" ? undefined : await gemmOrt();
 }
 
 /** Tuning of data-aware clustering. */
@@ -267,7 +259,7 @@ export class ClusterCalibrator {
       backend: settings.backend,
       chunk: chunkFor(batch),
       spill: SPILL_BYTES,
-      ort: await executorOrt(settings),
+      ort: await calibrationOrt(settings.backend),
     });
     const c = new ClusterCalibrator(ex, batch, options, settings);
     c.#outputs = wiring.keep ?? [];
@@ -291,7 +283,7 @@ export class ClusterCalibrator {
       backend: settings.backend,
       chunk: chunkFor(batch),
       spill: SPILL_BYTES,
-      ort: await executorOrt(settings),
+      ort: await calibrationOrt(settings.backend),
     });
     return new ClusterCalibrator(ex, batch, options, settings, { map: stats, collect: true });
   }
@@ -424,13 +416,11 @@ export class ClusterCalibrator {
     // H = E[a a^T] (its diagonal when d is too large), and E[a].
     const mean = st.sum.map((v) => v / rows);
     const diag = st.diag.map((v) => v / rows);
-    // With WebAssembly SIMD, H and U live in one arena with room for the kernels' blocks (../linalg/simd.ts), so
-    // neither is copied there.
-    const kMax = 2 ** Math.max(bits, ...this.#s.measureBits);
-    const arena = st.h ? simdArena(2 * d * d + ROW_BLOCK * (kMax * d + d)) : undefined;
-    let h: Float64Array | undefined;
+    // H and U live in one arena with room for the kernels' blocks (../linalg/simd.ts), so neither is copied there.
+    let h: Float64Array | undefined, arena: SimdArena | undefined;
     if (st.h) {
-      h = arena ? arena.array(d * d) : new Float64Array(d * d);
+      arena = vectorArena(2 * d * d + ROW_BLOCK * (2 ** Math.max(bits, ...this.#s.measureBits) * d + d));
+      h = arena.array(d * d);
       for (let i = 0; i < h.length; i++) h[i] = st.h[i] / rows;
       // Statistics made for this layer alone (not a batched run's, which are reused) are not needed any more.
       if (!this.#stats) st.h = undefined;
@@ -473,7 +463,7 @@ export class ClusterCalibrator {
     // The product with H runs on ONNX Runtime when the executor does (all cores; it only measures, and is rounded
     // differently), else in tfjs.
     const hf = h ? Float32Array.from(h) : undefined;
-    const viaOrt = !!hf && this.#ex.backend !== "cpu" && (await gemmOrt()) !== undefined;
+    const viaOrt = !!hf && (await calibrationOrt(this.#ex.backend)) !== undefined;
     const th = viaOrt ? undefined : hf ? tf.tensor2d(hf, [d, d]) : tf.tensor1d(Float32Array.from(diag));
     const quad = async (m: Float32Array): Promise<number> => {
       const mh = viaOrt ? await ortGemm(m, hf!, out, d, d) : undefined;

@@ -33,6 +33,7 @@ import type { Serial } from "./serial.ts";
 import { type Activation, LayerExecutor, SPILL_BYTES } from "../eval/executor.ts";
 import { gemm } from "../linalg/gemm.ts";
 import { gemmOrt, ortGemm } from "../linalg/ort_gemm.ts";
+import type { Ort } from "../linalg/ort.ts";
 import type { TfTensor } from "../linalg/tf.ts";
 import { releaseMemory } from "../memory.ts";
 import { Tensor } from "../model/tensor.ts";
@@ -165,7 +166,7 @@ export class Calibrator {
   ): Promise<Calibrator> {
     const chunk = chunkFor(batch, settings.chunkBytes);
     // With ONNX Runtime (and no forced JavaScript backend) the convolutions run there too.
-    const ort = settings.backend === "cpu" ? undefined : await gemmOrt();
+    const ort = await calibrationOrt(settings.backend);
     const ex = await LayerExecutor.create({
       uses: wiring.uses,
       keep: wiring.keep,
@@ -503,6 +504,15 @@ export class Calibrator {
 }
 
 type Tf = LayerExecutor["tf"];
+
+/**
+ * ONNX Runtime for a calibrator's executor (its convolutions and FC products, on all cores, rounded differently from
+ * tfjs) and products, unless the JavaScript backend is forced; undefined where it does not load (no `--allow-ffi`):
+ * tfjs runs them then.
+ */
+export async function calibrationOrt(backend?: string): Promise<Ort | undefined> {
+  return backend === "cpu" ? undefined : await gemmOrt();
+}
 
 /**
  * Samples per executor chunk for a calibration batch: one chunk's input at most 1/32 of `chunkBytes` (default

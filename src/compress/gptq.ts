@@ -19,7 +19,7 @@ import {
   invertLowerBlocked,
   subtract4,
 } from "../linalg/cholesky.ts";
-import { type SimdArena, simdArena } from "../linalg/simd.ts";
+import { holding, type SimdArena } from "../linalg/simd.ts";
 
 /**
  * The upper Cholesky factor U of (H + damp I)^-1 (row-major d x d), with damp = `dampFraction` of the mean of
@@ -125,21 +125,11 @@ export function quantizeSequential(
   // Rows are independent: a block of them goes through the columns together, so each row of U is read from memory
   // once per block rather than once per row (U is d x d float64, 42 MB at d = 2304). Each row's arithmetic is the
   // same, in the same order, as one row at a time.
-  // With WebAssembly SIMD, U and the rows live in an arena and each row update is one vector kernel call (the same
-  // products and differences, element by element).
-  // `arena`: one that holds `u` already, with room for the rows (else a new one, with a copy of `u`).
-  const own = arena?.owns(u);
-  const simd = own ? arena : simdArena(d * d + Math.min(ROW_BLOCK, out) * d);
-  const mark = simd?.mark() ?? 0;
-  let uu = u;
-  if (simd && !own) {
-    uu = simd.array(d * d);
-    uu.set(u);
-  }
-  const rows = Array.from(
-    { length: Math.min(ROW_BLOCK, out) },
-    () => (simd ? simd.array(d) : new Float64Array(d)),
-  );
+  // U and the rows live in an arena (`arena` when it holds `u`) and each row update is one vector kernel call: with
+  // WebAssembly SIMD the same products and differences, element by element (../linalg/simd.ts).
+  const { arena: vec, a: uu } = holding(arena, u, Math.min(ROW_BLOCK, out) * d);
+  const mark = vec.mark();
+  const rows = Array.from({ length: Math.min(ROW_BLOCK, out) }, () => vec.array(d));
   const es = new Float64Array(rows.length);
   for (let o0 = 0; o0 < out; o0 += rows.length) {
     const m = Math.min(rows.length, out - o0);
@@ -163,12 +153,11 @@ export function quantizeSequential(
         const e = es[r];
         if (e === 0) continue;
         const row = rows[r];
-        if (simd) simd.axpy(row, j + 1, uu, uj + j + 1, d - j - 1, e);
-        else for (let k = j + 1; k < d; k++) row[k] -= e * uu[uj + k];
+        vec.axpy(row, j + 1, uu, uj + j + 1, d - j - 1, e);
       }
     }
   }
-  simd?.release(mark);
+  vec.release(mark);
   return idx;
 }
 
@@ -194,20 +183,13 @@ export function refineCenters(
 ): Float64Array {
   const k = centers.length;
   const g = new Float64Array(k * k), r = new Float64Array(k);
-  // p = E_o^T H per row o (E_o: the one-hot [d, k] of row o's assignments). With WebAssembly SIMD, H and a block of
-  // rows' p live in an arena and each row of H is added into the block's p while it is in cache (2x the plain loop
-  // on VGG16's conv3 layers); the sums are the same, in the same order.
-  // `arena`: one that holds `h` already, with room for the block (else a new one, with a copy of `h`).
-  const own = arena?.owns(h);
-  const simd = own ? arena : simdArena(d * d + Math.min(ROW_BLOCK, out) * k * d);
-  const mark = simd?.mark() ?? 0;
-  let hh = h;
-  if (simd && !own) {
-    hh = simd.array(d * d);
-    hh.set(h);
-  }
-  const block = simd ? Math.max(1, Math.min(ROW_BLOCK, out)) : 1;
-  const ps = Array.from({ length: block }, () => (simd ? simd.array(k * d) : new Float64Array(k * d)));
+  // p = E_o^T H per row o (E_o: the one-hot [d, k] of row o's assignments). H and a block of rows' p live in an
+  // arena (`arena` when it holds `h`); with WebAssembly SIMD each row of H is added into the block's p while it is in
+  // cache (2x the plain loop on VGG16's conv3 layers). The sums are the same, in the same order.
+  const { arena: vec, a: hh } = holding(arena, h, Math.min(ROW_BLOCK, out) * k * d);
+  const mark = vec.mark();
+  const block = vec.simd ? Math.max(1, Math.min(ROW_BLOCK, out)) : 1;
+  const ps = Array.from({ length: block }, () => vec.array(k * d));
   for (let o0 = 0; o0 < out; o0 += block) {
     const m = Math.min(block, out - o0);
     for (let b = 0; b < m; b++) ps[b].fill(0);
@@ -215,8 +197,7 @@ export function refineCenters(
       const hi = i * d;
       for (let b = 0; b < m; b++) {
         const p = ps[b], pc = idx[(o0 + b) * d + i] * d;
-        if (simd) simd.add(p, pc, hh, hi, d);
-        else for (let j = 0; j < d; j++) p[pc + j] += hh[hi + j];
+        vec.add(p, pc, hh, hi, d);
       }
     }
     for (let b = 0; b < m; b++) {
@@ -236,7 +217,7 @@ export function refineCenters(
       }
     }
   }
-  simd?.release(mark);
+  vec.release(mark);
   // Fixed centre: move its column to the right-hand side; ridge towards the old centres.
   let trace = 0;
   for (let c = 0; c < k; c++) trace += g[c * k + c];

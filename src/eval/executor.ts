@@ -16,7 +16,7 @@ import { type Act, type Params, runKernel, toNchw } from "./kernels.ts";
 import { loadTf, type Tf, type TfTensor } from "../linalg/tf.ts";
 import { releaseMemory, trimMemory } from "../memory.ts";
 import type { Ort } from "../linalg/ort.ts";
-import { ortConv } from "./ort_conv.ts";
+import { fusable, ortConv } from "./ort_conv.ts";
 import { ortGemm } from "../linalg/ort_gemm.ts";
 import { removeTemporarySync, trackTemporary } from "../bytes/temp_files.ts";
 import { inferShapes } from "../model/shapes.ts";
@@ -218,15 +218,17 @@ export class LayerExecutor {
     return { file, shape, nhwc };
   }
 
-  /** Reads a spill file back as float32. */
-  #readFile(h: Spilled): Float32Array {
-    const bytes = Deno.readFileSync(h.file);
-    this.#copied(bytes.byteLength);
-    return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
-  }
-
-  /** Reads a spill file into `into` (exactly its length). */
-  #readFileInto(h: Spilled, into: Float32Array): Float32Array {
+  /**
+   * Reads a spill file back as float32: into `scratch(n)`, a caller's reused array of its n values, when given (no
+   * copy left to the collector), else into a new one.
+   */
+  #readFile(h: Spilled, scratch?: Scratch): Float32Array {
+    if (!scratch) {
+      const bytes = Deno.readFileSync(h.file);
+      this.#copied(bytes.byteLength);
+      return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+    }
+    const into = scratch(h.shape.reduce((p, q) => p * q, 1));
     const bytes = new Uint8Array(into.buffer, into.byteOffset, into.byteLength);
     const f = Deno.openSync(h.file);
     try {
@@ -305,7 +307,7 @@ export class LayerExecutor {
     if (!p || p.pins || layer.inputs.length !== 1 || layer.inputs[0] !== this.#pendingOut()) return false;
     if (layer.outputs.length !== 1) return false;
     if (layer.op === "Relu") return p.after.length === 0;
-    if (layer.op === "MaxPool") return !p.after.some((l) => l.op === "MaxPool") && poolable(layer);
+    if (layer.op === "MaxPool") return !p.after.some((l) => l.op === "MaxPool") && fusable(layer);
     return false;
   }
 
@@ -333,9 +335,8 @@ export class LayerExecutor {
   shape(name: string): number[] {
     const p = this.#pending;
     if (p && this.#pendingOut() === name) {
-      let s = inferShapes(p.layer, [this.shape(p.layer.inputs[0])])[0];
-      for (const l of p.after) s = inferShapes(l, [s])[0];
-      if (s && s.every((d) => typeof d === "number")) return s as number[];
+      const s = chainShape(p.layer, p.after, this.shape(p.layer.inputs[0]));
+      if (s) return s;
     }
     const acts = this.#acts(name);
     const a = acts[0];
@@ -384,8 +385,11 @@ export class LayerExecutor {
     }
   }
 
-  async #readAct(h: Held): Promise<Activation> {
-    if (isSpilled(h) && (!h.nhwc || h.shape.length !== 4)) return { data: this.#readFile(h), shape: [...h.shape] };
+  /** A held chunk as NCHW float32; a spilled NCHW chunk goes into `scratch` when given (see {@link #readFile}). */
+  async #readAct(h: Held, scratch?: Scratch): Promise<Activation> {
+    if (isSpilled(h) && (!h.nhwc || h.shape.length !== 4)) {
+      return { data: this.#readFile(h, scratch), shape: [...h.shape] };
+    }
     const { act: a, loaded } = this.#load(h);
     this.#copied(4 * a.t.size);
     const t = toNchw(this.tf, a);
@@ -550,22 +554,15 @@ export class LayerExecutor {
     const outs: Held[] = [];
     // A chunk read from disk and an output that goes to disk pass through two reused arrays, not a new pair per
     // chunk left to the collector (a VGG16 calibration pass: about 1 GB of each).
-    let inBuf = new Float32Array(0), outBuf = new Float32Array(0);
+    const input = scratchArray(), output = scratchArray();
     try {
       for (const x of xs) {
-        let r: Activation;
-        if (isSpilled(x) && (!x.nhwc || x.shape.length !== 4)) {
-          const n = x.shape.reduce((p, q) => p * q, 1);
-          if (inBuf.length < n) inBuf = new Float32Array(n);
-          r = { data: this.#readFileInto(x, inBuf.subarray(0, n)), shape: [...x.shape] };
-        } else r = await this.#readAct(x);
+        const r = await this.#readAct(x, input);
         if (lastRead) this.#drop(x);
-        let ys = inferShapes(layer, [r.shape])[0];
-        for (const l of after) ys = inferShapes(l, [ys])[0];
-        const size = ys?.every((v) => typeof v === "number") ? (ys as number[]).reduce((p, q) => p * q, 1) : -1;
-        if (size >= 0 && this.#spills(4 * size, [outs])) {
-          if (outBuf.length < size) outBuf = new Float32Array(size);
-          const y = await conv.run(r.data, r.shape, { data: outBuf.subarray(0, size), shape: ys as number[] });
+        const ys = chainShape(layer, after, r.shape);
+        const size = ys ? ys.reduce((p, q) => p * q, 1) : -1;
+        if (ys && this.#spills(4 * size, [outs])) {
+          const y = await conv.run(r.data, r.shape, { data: output(size), shape: ys });
           outs.push(this.#write(y.data, y.shape, false));
           // ONNX Runtime freed its working buffers (no arena); glibc keeps them unless asked.
           this.#native += 4 * size;
@@ -599,31 +596,9 @@ export class LayerExecutor {
   async #ortFc(layer: Layer, xs: Held[]): Promise<Held[]> {
     const w = layer.params.weight;
     const [out, inn] = w.shape;
-    const parts: Activation[] = [];
-    let n = 0;
-    for (const h of xs) {
-      const r = await this.#readAct(h);
-      const feats = r.data.length / Math.max(1, r.shape[0]);
-      if (feats !== inn) {
-        throw new ConvpressError(
-          "bad_format",
-          `Cannot evaluate layer '${layer.name}' (FC): input has ${feats} features, the weight [${out},${inn}] needs ${inn}`,
-          { layer: layer.name },
-        );
-      }
-      parts.push(r);
-      n += r.shape[0];
-    }
-    let x = parts[0].data;
-    if (parts.length > 1) {
-      x = new Float32Array(n * inn);
-      let off = 0;
-      for (const p of parts) {
-        x.set(p.data, off);
-        off += p.data.length;
-      }
-    }
-    parts.forEach((p, i) => parts[i] = { data: new Float32Array(0), shape: p.shape });
+    const { data: x, shape } = await this.read(layer.inputs[0]);
+    const n = shape[0] ?? 1;
+    if (x.length / Math.max(1, n) !== inn) throw fcInputError(layer, x.length / Math.max(1, n));
     const y = new Float32Array(n * out);
     let col = 0, sinceGc = 0;
     for await (const block of weightRows(w, this.#blockBytes)) {
@@ -643,8 +618,8 @@ export class LayerExecutor {
     }
     const outs: Held[] = [];
     let first = 0;
-    for (const p of parts) {
-      const m = p.shape[0], data = y.slice(first * out, (first + m) * out);
+    for (const h of xs) {
+      const m = heldShape(h)[0], data = y.slice(first * out, (first + m) * out);
       first += m;
       outs.push(
         this.#spills(data.byteLength, [outs]) ? this.#write(data, [m, out], false) : {
@@ -665,7 +640,7 @@ export class LayerExecutor {
         layer: layer.name,
       });
     }
-    const [out, inn] = w.shape;
+    const inn = w.shape[1];
     const x2s = xs.map((x) =>
       tf.tidy(() => {
         const n = toNchw(tf, x);
@@ -676,15 +651,7 @@ export class LayerExecutor {
     const parts: TfTensor[][] = xs.map(() => []);
     try {
       const x2 = x2s[0];
-      if (x2.shape[1] !== inn) {
-        throw new ConvpressError(
-          "bad_format",
-          `Cannot evaluate layer '${layer.name}' (FC): input has ${
-            x2.shape[1]
-          } features, the weight [${out},${inn}] needs ${inn}`,
-          { layer: layer.name },
-        );
-      }
+      if (x2.shape[1] !== inn) throw fcInputError(layer, x2.shape[1]);
       const bias = layer.params.bias ? await layer.params.bias.float32() : undefined;
       let sinceGc = 0;
       for await (const block of weightRows(w, this.#blockBytes)) {
@@ -758,8 +725,30 @@ async function* weightRows(w: Tensor, blockBytes: number): AsyncGenerator<{ data
   }
 }
 
-/** A MaxPool that ONNX Runtime runs as the canonical op does (2-D, like the ONNX exporter's MaxPool). */
-function poolable(layer: Layer): boolean {
-  const k = layer.attrs.kernel as number[] | undefined;
-  return Array.isArray(k) && k.length === 2;
+/** A reused array: `get(n)` gives n values of it, grown when needed (valid until the next call). */
+type Scratch = (n: number) => Float32Array;
+
+function scratchArray(): Scratch {
+  let buf = new Float32Array(0);
+  return (n) => {
+    if (buf.length < n) buf = new Float32Array(n);
+    return buf.subarray(0, n);
+  };
+}
+
+/** The output shape of a Conv and the layers fused after it, from its input's; undefined when not all known. */
+function chainShape(layer: Layer, after: Layer[], input: number[]): number[] | undefined {
+  let s = inferShapes(layer, [input])[0];
+  for (const l of after) s = inferShapes(l, [s])[0];
+  return s && s.every((d) => typeof d === "number") ? s as number[] : undefined;
+}
+
+/** An FC layer's input that does not have the weight's width. */
+function fcInputError(layer: Layer, features: number | undefined): ConvpressError {
+  const [out, inn] = layer.params.weight.shape;
+  return new ConvpressError(
+    "bad_format",
+    `Cannot evaluate layer '${layer.name}' (FC): input has ${features} features, the weight [${out},${inn}] needs ${inn}`,
+    { layer: layer.name },
+  );
 }

@@ -1,18 +1,21 @@
 /**
- * One convolution as a one-node ONNX Runtime session (MLAS, all cores), for the layer-at-a-time executor
- * (./executor.ts) when it is asked to: the weights are the session's initializers, the input has a free batch.
- * Calibration's forward passes are mostly VGG16's convolutions, which run here 3-4x faster than in single-threaded
- * tfjs-wasm; the rounding differs from tfjs' (a different summation order), so only runs that opt in use it.
+ * One convolution (and the Relu and MaxPool fused after it) as an ONNX Runtime session (MLAS, all cores), for the
+ * layer-at-a-time executor (./executor.ts) when it is asked to: the weights are the session's initializers, the input
+ * has a free batch. Calibration's forward passes are mostly VGG16's convolutions, which run here 3-4x faster than in
+ * single-threaded tfjs-wasm; the rounding differs from tfjs' (a different summation order), so only runs that opt in
+ * use it.
  *
  * @module
  */
 import onnxProto from "onnx-proto";
 import type { Layer } from "../model/types.ts";
 import { attrsOf } from "../ops/registry.ts";
-import type { ConvAttrs, PoolAttrs } from "../ops/nn.ts";
+import type { ConvAttrs } from "../ops/nn.ts";
+import { exportLayer } from "../../formats/onnx/export_node.ts";
 import type { Ort } from "../linalg/ort.ts";
 
 const onnx = onnxProto.onnx;
+const OPSET = 13;
 type Session = import("onnxruntime-node").InferenceSession;
 
 /** A convolution ready to run on NCHW float32 batches. */
@@ -45,7 +48,7 @@ export async function ortConv(
   const inputs = ["x", "w", ...(bias ? ["b"] : [])];
   const model = onnx.ModelProto.encode({
     irVersion: 7,
-    opsetImport: [{ domain: "", version: 13 }],
+    opsetImport: [{ domain: "", version: OPSET }],
     graph: {
       name: "conv",
       node: [
@@ -61,12 +64,7 @@ export async function ortConv(
             { name: "group", type: 2, i: a.group },
           ],
         },
-        ...after.map((l, i) => ({
-          opType: l.op,
-          input: [`t${i}`],
-          output: [i + 1 === after.length ? "y" : `t${i + 1}`],
-          attribute: l.op === "MaxPool" ? poolAttributes(l) : [],
-        })),
+        ...after.map((l, i) => fusedNode(l, `t${i}`, i + 1 === after.length ? "y" : `t${i + 1}`)),
       ],
       initializer: [
         { name: "w", dims: [...w.shape], dataType: 1, rawData: bytesOf(weight) },
@@ -105,13 +103,23 @@ export async function ortConv(
   };
 }
 
-/** ONNX MaxPool attributes of a canonical MaxPool (as the ONNX exporter writes them). */
-function poolAttributes(layer: Layer) {
-  const a = attrsOf<PoolAttrs>(layer);
-  return [
-    { name: "kernel_shape", type: 7, ints: a.kernel },
-    { name: "strides", type: 7, ints: a.strides },
-    { name: "pads", type: 7, ints: a.pads },
-    ...(a.ceil ? [{ name: "ceil_mode", type: 2, i: 1 }] : []),
-  ];
+/**
+ * True when `layer` can run in a Conv's session as one ONNX node with no constants of its own, as the ONNX exporter
+ * writes it (formats/onnx/export_node.ts: the one mapping of canonical attributes to ONNX's).
+ */
+export function fusable(layer: Layer): boolean {
+  try {
+    const ex = exportLayer(layer, OPSET, undefined);
+    return ex.nodes.length === 1 && ex.constants.length === 0;
+  } catch {
+    return false;
+  }
+}
+
+/** The exporter's node for `layer` (see {@link fusable}), reading `input` and writing `output`. */
+function fusedNode(layer: Layer, input: string, output: string) {
+  const node = onnx.NodeProto.decode(exportLayer(layer, OPSET, undefined).nodes[0].bytes);
+  node.input = [input];
+  node.output = [output];
+  return node;
 }

@@ -6,7 +6,7 @@
  *
  * The module is assembled here from its opcodes (no binary blob, no toolchain). Each {@link SimdArena} has its own
  * memory, so the memory goes with the arena (WebAssembly memories never shrink). Where WebAssembly SIMD is missing,
- * {@link simdArena} returns undefined and callers keep their loops.
+ * {@link simdArena} returns undefined and {@link vectorArena} the same kernels as plain loops.
  *
  * @module
  */
@@ -131,6 +131,8 @@ function simdModule(): WebAssembly.Module | null {
 
 /** A memory of float64 arrays and the two kernels over it. */
 export interface SimdArena {
+  /** True for WebAssembly SIMD; false for the plain arena of {@link vectorArena} (JavaScript loops, any arrays). */
+  readonly simd: boolean;
   /** A float64 array of `n` elements in the arena (allocated in order; 16-byte aligned). */
   array(n: number): Float64Array;
   /** True when `a` is an array of this arena. */
@@ -164,6 +166,7 @@ export function simdArena(elements: number): SimdArena | undefined {
   if (pages > 1) e.memory.grow(pages - 1);
   let used = 0;
   return {
+    simd: true,
     array(n) {
       const a = new Float64Array(e.memory.buffer, used, n);
       used += Math.ceil((8 * n) / 16) * 16;
@@ -187,4 +190,41 @@ export function simdArena(elements: number): SimdArena | undefined {
       if (n & 1) y[yi + even] -= a * x[xi + even];
     },
   };
+}
+
+/** The kernels as plain loops over ordinary arrays (the same operations, in the same order). */
+const PLAIN: SimdArena = {
+  simd: false,
+  array: (n) => new Float64Array(n),
+  owns: () => true,
+  mark: () => 0,
+  release() {},
+  add(acc, ai, x, xi, n) {
+    for (let j = 0; j < n; j++) acc[ai + j] += x[xi + j];
+  },
+  axpy(y, yi, x, xi, n, a) {
+    for (let j = 0; j < n; j++) y[yi + j] -= a * x[xi + j];
+  },
+};
+
+/** {@link simdArena}, or where WebAssembly SIMD is missing the plain loops over ordinary arrays. */
+export function vectorArena(elements: number): SimdArena {
+  return simdArena(elements) ?? PLAIN;
+}
+
+/**
+ * `a` in an arena with room for `extra` more elements: `arena` itself when it holds `a` already, else a new arena
+ * with a copy of `a` (no copy for the plain arena, which takes any array).
+ */
+export function holding(
+  arena: SimdArena | undefined,
+  a: Float64Array,
+  extra: number,
+): { arena: SimdArena; a: Float64Array } {
+  if (arena?.owns(a)) return { arena, a };
+  const fresh = vectorArena(a.length + extra);
+  if (fresh.owns(a)) return { arena: fresh, a };
+  const copy = fresh.array(a.length);
+  copy.set(a);
+  return { arena: fresh, a: copy };
 }
