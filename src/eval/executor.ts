@@ -18,7 +18,7 @@ import { releaseMemory, trimMemory } from "../memory.ts";
 import type { Ort } from "../linalg/ort.ts";
 import { fusable, ortConv } from "./ort_conv.ts";
 import { ortGemm } from "../linalg/ort_gemm.ts";
-import { removeTemporarySync, trackTemporary } from "../bytes/temp_files.ts";
+import { type Scratch, scratchArray, type Spilled, SpillStore } from "./spill.ts";
 import { inferShapes } from "../model/shapes.ts";
 
 /** An activation read back to JavaScript: float32 in NCHW order, with its shape. */
@@ -76,13 +76,6 @@ export const SPILL_MIN_BYTES = 1 << 20;
  */
 export const SPILL_BYTES = 0;
 
-/** A chunk on disk: the raw float32 data of its tensor, in the tensor's own layout. */
-interface Spilled {
-  file: string;
-  shape: number[];
-  nhwc: boolean;
-}
-
 /** A chunk of a value: in memory (a tfjs tensor) or on disk. */
 type Held = Act | Spilled;
 
@@ -119,9 +112,8 @@ export class LayerExecutor {
   #native = 0;
   #spill?: number;
   #spillMin: number;
-  /** The spill folder, made on first use. */
-  #spillDir?: string;
-  #spillCount = 0;
+  /** The chunks on disk (./spill.ts). */
+  #disk = new SpillStore();
   /**
    * A Conv on ONNX Runtime whose output has one reader, not run yet (its input pinned), and the layers fused after it
    * so far (`after`): when that reader comes next and is a Relu, or a MaxPool, it joins the chain, which runs as one
@@ -177,7 +169,7 @@ export class LayerExecutor {
       const part = data.subarray(i * per, (i + m) * per), partShape = [m, ...shape.slice(1)];
       acts.push(
         this.#spills(part.byteLength, [acts])
-          ? this.#write(part, partShape, false)
+          ? this.#disk.write(part, partShape, false)
           : { t: this.tf.tensor(part, partShape), nhwc: false },
       );
     }
@@ -207,41 +199,9 @@ export class LayerExecutor {
     return n;
   }
 
-  /** Writes a chunk's data to a new spill file. */
-  #write(data: Float32Array, shape: number[], nhwc: boolean): Spilled {
-    if (!this.#spillDir) {
-      this.#spillDir = Deno.makeTempDirSync({ prefix: "convpress-activations-" });
-      trackTemporary(this.#spillDir, true);
-    }
-    const file = `${this.#spillDir}/${this.#spillCount++}.f32`;
-    Deno.writeFileSync(file, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-    return { file, shape, nhwc };
-  }
-
-  /**
-   * Reads a spill file back as float32: into `scratch(n)`, a caller's reused array of its n values, when given (no
-   * copy left to the collector), else into a new one.
-   */
+  /** Reads a spilled chunk back (see {@link SpillStore.read}); a new array counts as a copy to collect. */
   #readFile(h: Spilled, scratch?: Scratch): Float32Array {
-    if (!scratch) {
-      const bytes = Deno.readFileSync(h.file);
-      this.#copied(bytes.byteLength);
-      return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
-    }
-    const into = scratch(h.shape.reduce((p, q) => p * q, 1));
-    const bytes = new Uint8Array(into.buffer, into.byteOffset, into.byteLength);
-    const f = Deno.openSync(h.file);
-    try {
-      let got = 0;
-      while (got < bytes.length) {
-        const n = f.readSync(bytes.subarray(got));
-        if (n === null || n === 0) throw new ConvpressError("unexpected_eof", `Spill file ${h.file} is short`);
-        got += n;
-      }
-    } finally {
-      f.close();
-    }
-    return into;
+    return this.#disk.read(h, scratch, (bytes) => this.#copied(bytes));
   }
 
   /** An activation computed by a layer, as it is held: on disk when it spills (the tensor is then disposed). */
@@ -249,7 +209,7 @@ export class LayerExecutor {
     if (a.t.dtype !== "float32" || !this.#spills(4 * a.t.size, pending)) return a;
     const data = (await a.t.data()) as Float32Array;
     this.#copied(data.byteLength);
-    const h = this.#write(data, [...a.t.shape as number[]], a.nhwc);
+    const h = this.#disk.write(data, [...a.t.shape as number[]], a.nhwc);
     a.t.dispose();
     return h;
   }
@@ -262,7 +222,7 @@ export class LayerExecutor {
 
   /** Frees a held chunk (its tensor, or its file). */
   #drop(h: Held): void {
-    if (isSpilled(h)) removeTemporarySync(h.file);
+    if (isSpilled(h)) this.#disk.drop(h);
     else h.t.dispose();
   }
 
@@ -563,7 +523,7 @@ export class LayerExecutor {
         const size = ys ? ys.reduce((p, q) => p * q, 1) : -1;
         if (ys && this.#spills(4 * size, [outs])) {
           const y = await conv.run(r.data, r.shape, { data: output(size), shape: ys });
-          outs.push(this.#write(y.data, y.shape, false));
+          outs.push(this.#disk.write(y.data, y.shape, false));
           // ONNX Runtime freed its working buffers (no arena); glibc keeps them unless asked.
           this.#native += 4 * size;
           if (this.#native >= 64 << 20) {
@@ -576,7 +536,7 @@ export class LayerExecutor {
         this.#copied(y.data.byteLength);
         outs.push(
           this.#spills(y.data.byteLength, [outs])
-            ? this.#write(y.data, y.shape, false)
+            ? this.#disk.write(y.data, y.shape, false)
             : { t: this.tf.tensor(y.data, y.shape), nhwc: false },
         );
       }
@@ -622,7 +582,7 @@ export class LayerExecutor {
       const m = heldShape(h)[0], data = y.slice(first * out, (first + m) * out);
       first += m;
       outs.push(
-        this.#spills(data.byteLength, [outs]) ? this.#write(data, [m, out], false) : {
+        this.#spills(data.byteLength, [outs]) ? this.#disk.write(data, [m, out], false) : {
           t: this.tf.tensor(data, [m, out]),
           nhwc: false,
         },
@@ -685,8 +645,7 @@ export class LayerExecutor {
     this.#values.clear();
     this.#dead = [];
     this.#pending = undefined;
-    if (this.#spillDir) removeTemporarySync(this.#spillDir);
-    this.#spillDir = undefined;
+    this.#disk.dispose();
   }
 }
 
@@ -723,17 +682,6 @@ async function* weightRows(w: Tensor, blockBytes: number): AsyncGenerator<{ data
   if (done !== out) {
     throw new ConvpressError("unexpected_eof", `FC weight '${w.name}' ended after ${done} of ${out} rows`);
   }
-}
-
-/** A reused array: `get(n)` gives n values of it, grown when needed (valid until the next call). */
-type Scratch = (n: number) => Float32Array;
-
-function scratchArray(): Scratch {
-  let buf = new Float32Array(0);
-  return (n) => {
-    if (buf.length < n) buf = new Float32Array(n);
-    return buf.subarray(0, n);
-  };
 }
 
 /** The output shape of a Conv and the layers fused after it, from its input's; undefined when not all known. */
