@@ -26,7 +26,7 @@
 import type { Serial } from "./serial.ts";
 import { encodeClustered } from "../../formats/cvp/clustered.ts";
 import { LayerExecutor, SPILL_BYTES } from "../eval/executor.ts";
-import { releaseMemory } from "../memory.ts";
+import { releaseMemory, trimMemory } from "../memory.ts";
 import { Tensor } from "../model/tensor.ts";
 import type { Layer } from "../model/types.ts";
 import { ortGemm } from "../linalg/ort_gemm.ts";
@@ -35,7 +35,7 @@ import { bitsFor, clusteredTensor, type ClusterOptions } from "./cluster.ts";
 import { inverseHessianFactorFast, quantizeSequential, refineCenters, ROW_BLOCK } from "./gptq.ts";
 import { type SimdArena, vectorArena } from "../linalg/simd.ts";
 import { convGeometry, convOutputSize, samplePositions } from "./im2col.ts";
-import { type CenterRepr, type Clustering, kmeans1d, roundTo } from "./kmeans1d.ts";
+import { type CenterRepr, type Clustering, kmeans1d, kmeansCenters, roundTo } from "./kmeans1d.ts";
 
 /** Centres rounded to `repr`, sorted and distinct (+0 for zero), with the indices remapped. */
 function tidyClustering(centers: ArrayLike<number>, indices: Uint8Array | Uint16Array, repr: CenterRepr): Clustering {
@@ -361,7 +361,7 @@ export class ClusterCalibrator {
       } else out = await this.#cluster(layer, bits, await this.#freshStats(layer));
     }
     if (this.#batch) await ex.run(this.#s.measureOnly || this.#stats?.collect ? layer : out);
-    releaseMemory();
+    trimMemory(); // the executor collected after the layer
     return out;
   }
 
@@ -433,18 +433,26 @@ export class ClusterCalibrator {
     diagMean = diagMean / d || 1;
     const floor = 1e-3 * diagMean;
     const u = this.#s.gptq && h ? await inverseHessianFactorFast(h, d, this.#s.damp, arena?.array(d * d)) : undefined;
-    if (u) releaseMemory(); // the factor's temporaries
+    if (u) trimMemory(); // the factor's temporaries (ONNX Runtime's; its own arrays were collected as they went)
     const mask = new Uint8Array(wData.length);
-    for (let i = 0; i < wData.length; i++) mask[i] = wData[i] === 0 ? 1 : 0;
+    let anyZero = false;
+    for (let i = 0; i < wData.length; i++) {
+      mask[i] = wData[i] === 0 ? 1 : 0;
+      if (mask[i]) anyZero = true;
+    }
+    // Weighted k-means: each weight's squared error counts by its input's mean square (H's diagonal).
+    const columnWeights = this.#s.weighted ? diag.map((v) => v + floor) : undefined;
     const quantize = (b: number): Clustering => {
-      const weightOf = this.#s.weighted ? (i: number) => diag[i % d] + floor : undefined;
-      const c = kmeans1d(wData, 2 ** b, { repr, weightOf });
-      if (!u) return c;
-      let zero = c.centers.indexOf(0);
-      const sparse = zero >= 0 && c.indices.some((q, i) => q === zero && wData[i] === 0);
+      if (!u) return kmeans1d(wData, 2 ** b, { repr, columnWeights });
+      // Error feedback assigns every weight itself: only k-means' centres are needed. A zero centre keeps the exact
+      // zeros (k-means assigns them there, whether it kept that centre for them or it came out at zero).
+      const centers = kmeansCenters(wData, 2 ** b, { repr, columnWeights });
+      let zero = centers.indexOf(0);
+      const sparse = zero >= 0 && anyZero;
       let cur: Clustering = {
-        ...c,
-        indices: quantizeSequential(wData, out, d, u, c.centers, sparse ? mask : undefined, zero, arena),
+        centers,
+        repr,
+        indices: quantizeSequential(wData, out, d, u, centers, sparse ? mask : undefined, zero, arena),
       };
       for (let round = 0; h && round < this.#s.rounds; round++) {
         const refined = refineCenters(wData, out, d, h, cur.centers, cur.indices, sparse ? zero : -1, arena);
@@ -460,12 +468,21 @@ export class ClusterCalibrator {
       return cur;
     };
     // Relative output error of a clustering: tr(dW H dW^T) / tr(W H W^T) (H's diagonal only when d is too large).
-    // The product with H runs on ONNX Runtime when the executor does (all cores; it only measures, and is rounded
-    // differently), else in tfjs.
+    // When the executor runs on ONNX Runtime (it only measures, and is rounded differently there) the product with H
+    // does too (all cores), and the diagonal's sum is one pass in JavaScript (no tfjs tensors: tfjs-wasm's heap
+    // never shrinks, and conv5's would add 17 MB to it); else both are tfjs's.
+    const ortPath = (await calibrationOrt(this.#ex.backend)) !== undefined;
     const hf = h ? Float32Array.from(h) : undefined;
-    const viaOrt = !!hf && (await calibrationOrt(this.#ex.backend)) !== undefined;
-    const th = viaOrt ? undefined : hf ? tf.tensor2d(hf, [d, d]) : tf.tensor1d(Float32Array.from(diag));
+    const viaOrt = !!hf && ortPath, diagInJs = !hf && ortPath;
+    const th = viaOrt || diagInJs ? undefined : hf ? tf.tensor2d(hf, [d, d]) : tf.tensor1d(Float32Array.from(diag));
     const quad = async (m: Float32Array): Promise<number> => {
+      if (diagInJs) {
+        let s = 0;
+        for (let o = 0; o < out; o++) {
+          for (let j = 0, base = o * d; j < d; j++) s += m[base + j] * m[base + j] * diag[j];
+        }
+        return s;
+      }
       const mh = viaOrt ? await ortGemm(m, hf!, out, d, d) : undefined;
       if (mh) {
         let s = 0;

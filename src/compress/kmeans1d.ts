@@ -47,6 +47,12 @@ export interface KMeansOptions {
   zero?: boolean | "auto";
   /** Importance of the value at element index `i` (default 1): the weight of its squared error. */
   weightOf?: (i: number) => number;
+  /**
+   * Importance by column, for values that are rows of `columnWeights.length` columns: element `i` weighs
+   * `columnWeights[i % columnWeights.length]` (what `weightOf` would say, without a call per element). Takes the
+   * place of `weightOf`.
+   */
+  columnWeights?: Float64Array;
 }
 
 /** The fraction of exact zeros from which a tensor is treated as sparse (keeps an exact zero centre). */
@@ -54,11 +60,25 @@ export const ZERO_FRACTION = 0.05;
 
 /** Clusters `values` into at most `k` centres. */
 export function kmeans1d(values: Float32Array, k: number, options: KMeansOptions = {}): Clustering {
-  const h = new Histogram(options.bins ?? 65536, options.weightOf);
-  h.range(values);
-  h.add(values, 0);
+  const h = histogramOf(values, options);
   const centers = h.centers(k, options);
   return { centers, indices: assign(values, centers, h.keepZero(options)), repr: options.repr ?? "fp16" };
+}
+
+/**
+ * The centres {@link kmeans1d} would choose, without assigning the values to them: for a caller that assigns them
+ * its own way (error feedback).
+ */
+export function kmeansCenters(values: Float32Array, k: number, options: KMeansOptions = {}): Float32Array {
+  return histogramOf(values, options).centers(k, options);
+}
+
+function histogramOf(values: Float32Array, options: KMeansOptions): Histogram {
+  const h = new Histogram(options.bins ?? 65536, options.weightOf);
+  h.range(values);
+  if (options.columnWeights) h.addColumns(values, options.columnWeights);
+  else h.add(values, 0);
+  return h;
 }
 
 /**
@@ -137,6 +157,30 @@ class Histogram {
     }
   }
 
+  /** Adds `values` (rows of `cw.length` columns) with weight `cw[column]`: {@link add} with `weightOf`, unrolled. */
+  addColumns(values: Float32Array, cw: Float64Array): void {
+    const { lo, hi } = this;
+    const scale = hi > lo ? (this.bins - 1) / (hi - lo) : 0;
+    const d = cw.length;
+    const ws = cw.map((w) => Math.max(w, 1e-30));
+    this.total += values.length;
+    for (let base = 0; base < values.length; base += d) {
+      const end = Math.min(d, values.length - base);
+      for (let j = 0; j < end; j++) {
+        const v = values[base + j];
+        const w = ws[j];
+        if (v === 0) {
+          this.zeros++;
+          this.zeroWeight += w;
+          continue;
+        }
+        const b = Math.round((v - lo) * scale);
+        this.count[b] += w;
+        this.sum[b] += w * v;
+      }
+    }
+  }
+
   /** Whether the clustering keeps an exact zero centre under `options`. */
   keepZero(options: KMeansOptions): boolean {
     const z = options.zero ?? "auto";
@@ -207,19 +251,38 @@ export function assign(
   const mids = new Float64Array(Math.max(0, k - 1));
   for (let i = 0; i + 1 < k; i++) mids[i] = (centers[i] + centers[i + 1]) / 2;
   const z = zero ? centers.indexOf(0) : -1;
+  // The index is the first midpoint >= v. A table over the midpoints' range says, for each of BUCKETS equal
+  // buckets, how many midpoints lie in the buckets before it: those are all < v, and those in later buckets all > v
+  // (a value's bucket is monotone in the value), so the binary search only covers the midpoints in v's bucket.
+  const m = mids.length;
+  const lo = m > 0 ? mids[0] : 0, span = m > 0 ? mids[m - 1] - lo : 0;
+  const scale = span > 0 ? BUCKETS / span : 0;
+  const before = new Int32Array(BUCKETS + 2);
+  for (let i = 0; i < m; i++) before[bucketOf(mids[i], lo, scale) + 1]++;
+  for (let t = 1; t < before.length; t++) before[t] += before[t - 1];
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if (v === 0 && z >= 0) {
       out[i] = z;
       continue;
     }
-    let a = 0, b = mids.length; // first midpoint >= v
+    const t = bucketOf(v, lo, scale);
+    let a = before[t], b = before[t + 1];
     while (a < b) {
-      const m = (a + b) >> 1;
-      if (mids[m] < v) a = m + 1;
-      else b = m;
+      const c = (a + b) >> 1;
+      if (mids[c] < v) a = c + 1;
+      else b = c;
     }
     out[i] = a;
   }
   return out;
+}
+
+/** Buckets of {@link assign}'s table. */
+const BUCKETS = 1024;
+
+/** 0 below the midpoints (and for NaN), BUCKETS above them; monotone in `v`. */
+function bucketOf(v: number, lo: number, scale: number): number {
+  const t = Math.floor((v - lo) * scale);
+  return t > 0 ? (t < BUCKETS ? t : BUCKETS) : 0;
 }
