@@ -35,7 +35,7 @@ import { gemm } from "../linalg/gemm.ts";
 import { gemmOrt, ortGemm } from "../linalg/ort_gemm.ts";
 import type { Ort } from "../linalg/ort.ts";
 import type { TfTensor } from "../linalg/tf.ts";
-import { releaseMemory } from "../memory.ts";
+import { releaseMemory, trimMemory } from "../memory.ts";
 import { Tensor } from "../model/tensor.ts";
 import type { Layer } from "../model/types.ts";
 import { convGeometry, convOutputSize, im2colRows, samplePositions } from "./im2col.ts";
@@ -286,7 +286,7 @@ export class Calibrator {
       }
     }
     await ex.run(out);
-    if (out !== layer || "analyze" in this.#mode) releaseMemory();
+    if (out !== layer || "analyze" in this.#mode) trimMemory(); // the executor collected after the layer
     return out;
   }
 

@@ -10,7 +10,7 @@
 import { EigenvalueDecomposition, Matrix } from "ml-matrix";
 import { gemm, gemmJs, tfHandle, transpose } from "./gemm.ts";
 import { gemmOrt, ortGemm } from "./ort_gemm.ts";
-import { releaseMemory } from "../memory.ts";
+import { releaseMemory, trimMemory } from "../memory.ts";
 
 /** The factors of W ~ U diag(S) Vt, row-major. */
 export interface TruncatedSvd {
@@ -139,7 +139,7 @@ async function operatorOf(w: Float32Array, m: number, n: number): Promise<Matrix
     return {
       mul: async (x, l) => {
         const y = (await ortGemm(w, x, m, n, l))!;
-        releaseMemory();
+        trimMemory();
         return y;
       },
       tmul: async (yt, l) => {
