@@ -116,28 +116,32 @@ export interface LayerStats {
    * reads one channel), summed over every position of the batch.
    */
   perChannel?: boolean;
-  /** sum a a^T, d x d, or undefined when d is above the limit. */
-  h?: Float64Array;
+  /** sum a a^T, d x d, or undefined when d is above the limit (float32: one batch's ONNX Runtime product). */
+  h?: Float64Array | Float32Array;
   diag: Float64Array;
   sum: Float64Array;
 }
 
 /**
  * Adds the rows A [rows, d] to `into` (made when undefined). A^T A runs on ONNX Runtime when it is there (tfjs-wasm's
- * transposed product is its slow path) unless the executor runs on the JavaScript backend.
+ * transposed product is its slow path) unless the executor runs on the JavaScript backend. `alone`: these rows are
+ * all there will be (no batch will be added), so H may stay ONNX Runtime's float32 product itself (0 + x is x: the
+ * same H, without a d x d float64 copy, 42 MB at d = 2304); batches are summed in float64.
  */
 async function addRows(
   ex: LayerExecutor,
   inp: Inputs,
   maxDim: number,
   into: LayerStats | undefined,
+  alone = false,
 ): Promise<LayerStats> {
   const tf = ex.tf;
   const { a, rows, d } = inp;
-  const st = into ?? {
+  const fresh = alone && !into && d <= maxDim && ex.backend !== "cpu";
+  const st: LayerStats = into ?? {
     d,
     rows: 0,
-    h: d <= maxDim ? new Float64Array(d * d) : undefined,
+    h: d <= maxDim && !fresh ? new Float64Array(d * d) : undefined,
     diag: new Float64Array(d),
     sum: new Float64Array(d),
   };
@@ -150,15 +154,20 @@ async function addRows(
       st.diag[j] += v * v;
     }
   }
-  const viaOrt = st.h && ex.backend !== "cpu" ? await ortGemm(a, a, d, rows, d, true, false) : undefined;
-  if (st.h && viaOrt) { for (let i = 0; i < viaOrt.length; i++) st.h[i] += viaOrt[i]; }
-  else if (st.h) {
-    const ta = tf.tensor2d(a, [rows, d]);
-    const tg = tf.matMul(ta, ta, true, false);
-    const g = tg.dataSync();
-    tg.dispose();
-    ta.dispose();
-    for (let i = 0; i < g.length; i++) st.h[i] += g[i];
+  const viaOrt = (st.h || fresh) && ex.backend !== "cpu" ? await ortGemm(a, a, d, rows, d, true, false) : undefined;
+  if (fresh && viaOrt) st.h = viaOrt;
+  else {
+    if (fresh) st.h = new Float64Array(d * d); // no ONNX Runtime after all
+    const h = st.h as Float64Array | undefined;
+    if (h && viaOrt) { for (let i = 0; i < viaOrt.length; i++) h[i] += viaOrt[i]; }
+    else if (h) {
+      const ta = tf.tensor2d(a, [rows, d]);
+      const tg = tf.matMul(ta, ta, true, false);
+      const g = tg.dataSync();
+      tg.dispose();
+      ta.dispose();
+      for (let i = 0; i < g.length; i++) h[i] += g[i];
+    }
   }
   return st;
 }
@@ -368,7 +377,7 @@ export class ClusterCalibrator {
   /** The layer's input statistics from this batch alone (the sampled rows are not kept past this call). */
   async #freshStats(layer: Layer): Promise<LayerStats | undefined> {
     const inp = this.#ex.has(layer.inputs[0]) ? await this.#inputs(layer) : undefined;
-    return inp ? await addRows(this.#ex, inp, this.#s.maxDim, undefined) : undefined;
+    return inp ? await addRows(this.#ex, inp, this.#s.maxDim, undefined, true) : undefined;
   }
 
   /**
@@ -419,13 +428,17 @@ export class ClusterCalibrator {
     // H and U live in one arena with room for the kernels' blocks (../linalg/simd.ts), so neither is copied there.
     let h: Float64Array | undefined, arena: SimdArena | undefined;
     if (st.h) {
+      // The input rows and the Gram product they were reduced to are garbage, and glibc keeps ONNX Runtime's freed
+      // buffers (the product's and the convolutions' that made this layer's input): give both back before the arena,
+      // WebAssembly memory that can reuse neither (together 150+ MB at VGG16's conv3/conv4 layers).
+      releaseMemory();
       arena = vectorArena(2 * d * d + ROW_BLOCK * (2 ** Math.max(bits, ...this.#s.measureBits) * d + d));
       h = arena.array(d * d);
       for (let i = 0; i < h.length; i++) h[i] = st.h[i] / rows;
       // Statistics made for this layer alone (not a batched run's, which are reused) are not needed any more.
       if (!this.#stats) st.h = undefined;
     }
-    // The input rows and the sums they were reduced to are garbage now: collect them before the d x d factor's
+    // The sums H came from (and without H, the input rows) are garbage now: collect them before the d x d factor's
     // temporaries (VGG16's conv3 layers: 100+ MB).
     releaseMemory();
     let diagMean = 0;

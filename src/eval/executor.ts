@@ -565,7 +565,7 @@ export class LayerExecutor {
     if (x.length / Math.max(1, n) !== inn) throw fcInputError(layer, x.length / Math.max(1, n));
     const y = new Float32Array(n * out);
     let col = 0, sinceGc = 0;
-    for await (const block of weightRows(w, this.#blockBytes)) {
+    for await (const block of weightRows(w, this.#blockBytes, true)) {
       const c = await ortGemm(x, block.data, n, inn, block.rows, false, true);
       if (!c) throw new ConvpressError("unsupported", `ONNX Runtime did not run layer '${layer.name}' (FC)`);
       for (let i = 0; i < n; i++) y.set(c.subarray(i * block.rows, (i + 1) * block.rows), i * out + col);
@@ -655,15 +655,22 @@ export class LayerExecutor {
 
 /**
  * Yields a [rows, in] weight as float32 blocks of whole rows, at most `blockBytes` each (at least one row). Each
- * block is a fresh array, because tfjs backends may keep a reference to the array a tensor was made from.
+ * block is a fresh array, because tfjs backends may keep a reference to the array a tensor was made from; with
+ * `reuse` (ONNX Runtime, which reads its inputs during the run only) the blocks share one array, each valid until
+ * the next is pulled (VGG16's fc6 is 411 MB of blocks that would otherwise wait for the collector).
  */
-async function* weightRows(w: Tensor, blockBytes: number): AsyncGenerator<{ data: Float32Array; rows: number }> {
+async function* weightRows(
+  w: Tensor,
+  blockBytes: number,
+  reuse = false,
+): AsyncGenerator<{ data: Float32Array; rows: number }> {
   const [out, inn] = w.shape;
   const es = DTYPE_SIZE[w.dtype];
   const rowBytes = inn * es;
   const rowsPer = Math.max(1, Math.min(out, Math.floor(blockBytes / Math.max(1, inn * 4))));
   let rows = Math.min(rowsPer, out);
-  let buf = new Uint8Array(rows * rowBytes);
+  const whole = new Uint8Array(rows * rowBytes);
+  let buf = whole;
   let fill = 0, done = 0;
   for await (const c of w.chunks()) {
     let off = 0;
@@ -678,7 +685,7 @@ async function* weightRows(w: Tensor, blockBytes: number): AsyncGenerator<{ data
         yield { data, rows };
         done += rows;
         rows = Math.min(rowsPer, out - done);
-        buf = new Uint8Array(rows * rowBytes);
+        buf = reuse ? whole.subarray(0, rows * rowBytes) : new Uint8Array(rows * rowBytes);
         fill = 0;
       }
     }

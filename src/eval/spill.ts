@@ -15,14 +15,18 @@ export interface Spilled {
   nhwc: boolean;
 }
 
-/** A reused array: `get(n)` gives n values of it, grown when needed (valid until the next call). */
+/**
+ * A reused array: `get(n)` gives n values of it (valid until the next call), made anew when it is too small or more
+ * than twice too large: activations shrink along a network (VGG16's chunks: 12.8 MB at conv1, 1.6 MB at conv4), and
+ * an executor's chunk reader keeps one for its whole run, which should not stay at the first layers' size.
+ */
 export type Scratch = (n: number) => Float32Array;
 
 /** A new {@link Scratch}. */
 export function scratchArray(): Scratch {
   let buf = new Float32Array(0);
   return (n) => {
-    if (buf.length < n) buf = new Float32Array(n);
+    if (buf.length < n || n < buf.length / 2) buf = new Float32Array(n);
     return buf.subarray(0, n);
   };
 }
