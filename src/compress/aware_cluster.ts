@@ -36,6 +36,9 @@ import { inverseHessianFactorFast, quantizeSequential, refineCenters, ROW_BLOCK 
 import { type SimdArena, vectorArena } from "../linalg/simd.ts";
 import { convGeometry, convOutputSize, samplePositions } from "./im2col.ts";
 import { type CenterRepr, type Clustering, kmeans1d, kmeansCenters, roundTo } from "./kmeans1d.ts";
+import { addChannelStats, addRows, type Inputs, isDepthwise, type LayerStats } from "./input_stats.ts";
+
+export type { LayerStats };
 
 /** Centres rounded to `repr`, sorted and distinct (+0 for zero), with the indices remapped. */
 function tidyClustering(centers: ArrayLike<number>, indices: Uint8Array | Uint16Array, repr: CenterRepr): Clustering {
@@ -95,123 +98,6 @@ export interface AwareClusterEvent {
   /** Per measured width: relative output error and encoded bytes of the weight. */
   options?: { bits: number; error: number; bytes: number }[];
   note?: string;
-}
-
-/** The layer's input vectors as rows: A [rows, d]. */
-interface Inputs {
-  a: Float32Array;
-  rows: number;
-  d: number;
-}
-
-/**
- * Second moments of a layer's inputs, summed over calibration rows: H = sum a a^T (only up to `maxDim` inputs;
- * the diagonal always), and sum a.
- */
-export interface LayerStats {
-  d: number;
-  rows: number;
-  /**
-   * A depthwise conv's statistics: `d` is its channel count and `diag`/`sum` are per input channel (each filter
-   * reads one channel), summed over every position of the batch.
-   */
-  perChannel?: boolean;
-  /** sum a a^T, d x d, or undefined when d is above the limit (float32: one batch's ONNX Runtime product). */
-  h?: Float64Array | Float32Array;
-  diag: Float64Array;
-  sum: Float64Array;
-}
-
-/**
- * Adds the rows A [rows, d] to `into` (made when undefined). A^T A runs on ONNX Runtime when it is there (tfjs-wasm's
- * transposed product is its slow path) unless the executor runs on the JavaScript backend. `alone`: these rows are
- * all there will be (no batch will be added), so H may stay ONNX Runtime's float32 product itself (0 + x is x: the
- * same H, without a d x d float64 copy, 42 MB at d = 2304); batches are summed in float64.
- */
-async function addRows(
-  ex: LayerExecutor,
-  inp: Inputs,
-  maxDim: number,
-  into: LayerStats | undefined,
-  alone = false,
-): Promise<LayerStats> {
-  const tf = ex.tf;
-  const { a, rows, d } = inp;
-  const fresh = alone && !into && d <= maxDim && ex.backend !== "cpu";
-  const st: LayerStats = into ?? {
-    d,
-    rows: 0,
-    h: d <= maxDim && !fresh ? new Float64Array(d * d) : undefined,
-    diag: new Float64Array(d),
-    sum: new Float64Array(d),
-  };
-  st.rows += rows;
-  for (let r = 0; r < rows; r++) {
-    const base = r * d;
-    for (let j = 0; j < d; j++) {
-      const v = a[base + j];
-      st.sum[j] += v;
-      st.diag[j] += v * v;
-    }
-  }
-  const viaOrt = (st.h || fresh) && ex.backend !== "cpu" ? await ortGemm(a, a, d, rows, d, true, false) : undefined;
-  if (fresh && viaOrt) st.h = viaOrt;
-  else {
-    if (fresh) st.h = new Float64Array(d * d); // no ONNX Runtime after all
-    const h = st.h as Float64Array | undefined;
-    if (h && viaOrt) { for (let i = 0; i < viaOrt.length; i++) h[i] += viaOrt[i]; }
-    else if (h) {
-      const ta = tf.tensor2d(a, [rows, d]);
-      const tg = tf.matMul(ta, ta, true, false);
-      const g = tg.dataSync();
-      tg.dispose();
-      ta.dispose();
-      for (let i = 0; i < g.length; i++) h[i] += g[i];
-    }
-  }
-  return st;
-}
-
-/** Whether `layer` is a depthwise conv (each output channel reads its own input channel) over a [N, C, H, W] input. */
-function isDepthwise(layer: Layer, inputShape: readonly number[]): boolean {
-  const w = layer.params.weight;
-  const group = (layer.attrs.group as number | undefined) ?? 1;
-  return layer.op === "Conv" && !!w && w.shape.length === 4 && w.shape[1] === 1 && group > 1 &&
-    group === w.shape[0] && inputShape.length === 4 && inputShape[1] === group;
-}
-
-/** Adds each channel's sum and sum of squares over the chunks of a [N, C, H, W] activation to `into`. */
-async function addChannelStats(
-  chunks: AsyncIterable<{ data: Float32Array; shape: number[] }>,
-  into: LayerStats | undefined,
-  channels: number,
-): Promise<LayerStats> {
-  const st = into ?? {
-    d: channels,
-    rows: 0,
-    perChannel: true,
-    diag: new Float64Array(channels),
-    sum: new Float64Array(channels),
-  };
-  for await (const x of chunks) {
-    const [n, c] = x.shape;
-    const hw = x.data.length / (n * c);
-    st.rows += n * hw;
-    for (let i = 0; i < n; i++) {
-      for (let ch = 0; ch < c; ch++) {
-        const base = (i * c + ch) * hw;
-        let s = 0, q = 0;
-        for (let j = 0; j < hw; j++) {
-          const v = x.data[base + j];
-          s += v;
-          q += v * v;
-        }
-        st.sum[ch] += s;
-        st.diag[ch] += q;
-      }
-    }
-  }
-  return st;
 }
 
 /** Runs the calibration batch along the stream and clusters each Conv/FC weight on it (see the module doc). */
