@@ -140,45 +140,40 @@ class Histogram {
 
   /** Adds `values`, the elements from index `at` on. */
   add(values: Float32Array, at: number): void {
-    const { lo, hi, weightOf } = this;
-    const scale = hi > lo ? (this.bins - 1) / (hi - lo) : 0;
+    const { weightOf } = this;
+    const scale = this.#scale();
     this.total += values.length;
     for (let i = 0; i < values.length; i++) {
-      const v = values[i];
-      const w = weightOf ? Math.max(weightOf(at + i), 1e-30) : 1;
-      if (v === 0) {
-        this.zeros++;
-        this.zeroWeight += w;
-        continue;
-      }
-      const b = Math.round((v - lo) * scale);
-      this.count[b] += w;
-      this.sum[b] += w * v;
+      this.#put(values[i], weightOf ? Math.max(weightOf(at + i), 1e-30) : 1, scale);
     }
   }
 
   /** Adds `values` (rows of `cw.length` columns) with weight `cw[column]`: {@link add} with `weightOf`, unrolled. */
   addColumns(values: Float32Array, cw: Float64Array): void {
-    const { lo, hi } = this;
-    const scale = hi > lo ? (this.bins - 1) / (hi - lo) : 0;
+    const scale = this.#scale();
     const d = cw.length;
     const ws = cw.map((w) => Math.max(w, 1e-30));
     this.total += values.length;
     for (let base = 0; base < values.length; base += d) {
       const end = Math.min(d, values.length - base);
-      for (let j = 0; j < end; j++) {
-        const v = values[base + j];
-        const w = ws[j];
-        if (v === 0) {
-          this.zeros++;
-          this.zeroWeight += w;
-          continue;
-        }
-        const b = Math.round((v - lo) * scale);
-        this.count[b] += w;
-        this.sum[b] += w * v;
-      }
+      for (let j = 0; j < end; j++) this.#put(values[base + j], ws[j], scale);
     }
+  }
+
+  #scale(): number {
+    return this.hi > this.lo ? (this.bins - 1) / (this.hi - this.lo) : 0;
+  }
+
+  /** One value `v` of weight `w`: an exact zero is counted apart, anything else goes to its bin. */
+  #put(v: number, w: number, scale: number): void {
+    if (v === 0) {
+      this.zeros++;
+      this.zeroWeight += w;
+      return;
+    }
+    const b = Math.round((v - this.lo) * scale);
+    this.count[b] += w;
+    this.sum[b] += w * v;
   }
 
   /** Whether the clustering keeps an exact zero centre under `options`. */
