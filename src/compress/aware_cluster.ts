@@ -372,26 +372,24 @@ export class ClusterCalibrator {
     // never shrinks, and conv5's would add 17 MB to it); else both are tfjs's.
     const ortPath = (await calibrationOrt(this.#ex.backend)) !== undefined;
     const hf = h ? Float32Array.from(h) : undefined;
-    const viaOrt = !!hf && ortPath, diagInJs = !hf && ortPath;
-    const th = viaOrt || diagInJs ? undefined : hf ? tf.tensor2d(hf, [d, d]) : tf.tensor1d(Float32Array.from(diag));
+    const th = ortPath ? undefined : hf ? tf.tensor2d(hf, [d, d]) : tf.tensor1d(Float32Array.from(diag));
     const quad = async (m: Float32Array): Promise<number> => {
-      if (diagInJs) {
-        let s = 0;
+      if (!ortPath) {
+        return tf.tidy(() => {
+          const t = tf.tensor2d(m, [out, d]);
+          return tf.sum(tf.mul(hf ? tf.matMul(t, th!) : tf.mul(t, th!), t)).dataSync()[0];
+        });
+      }
+      let s = 0;
+      if (hf) {
+        const mh = (await ortGemm(m, hf, out, d, d))!;
+        for (let i = 0; i < m.length; i++) s += mh[i] * m[i];
+      } else {
         for (let o = 0; o < out; o++) {
           for (let j = 0, base = o * d; j < d; j++) s += m[base + j] * m[base + j] * diag[j];
         }
-        return s;
       }
-      const mh = viaOrt ? await ortGemm(m, hf!, out, d, d) : undefined;
-      if (mh) {
-        let s = 0;
-        for (let i = 0; i < m.length; i++) s += mh[i] * m[i];
-        return s;
-      }
-      return tf.tidy(() => {
-        const t = tf.tensor2d(m, [out, d]);
-        return tf.sum(tf.mul(h ? tf.matMul(t, th!) : tf.mul(t, th!), t)).dataSync()[0];
-      });
+      return s;
     };
     const ref = (await quad(wData)) || 1;
     const errorOf = async (c: Clustering): Promise<number> => {

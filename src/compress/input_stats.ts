@@ -38,8 +38,8 @@ export interface LayerStats {
 /**
  * Adds the rows A [rows, d] to `into` (made when undefined). A^T A runs on ONNX Runtime when it is there (tfjs-wasm's
  * transposed product is its slow path) unless the executor runs on the JavaScript backend. `alone`: these rows are
- * all there will be (no batch will be added), so H may stay ONNX Runtime's float32 product itself (0 + x is x: the
- * same H, without a d x d float64 copy, 42 MB at d = 2304); batches are summed in float64.
+ * all there will be (no batch will be added), so H may stay the float32 product itself (0 + x is x: the same H,
+ * without a d x d float64 copy, 42 MB at d = 2304); batches are summed in float64.
  */
 export async function addRows(
   ex: LayerExecutor,
@@ -48,16 +48,14 @@ export async function addRows(
   into: LayerStats | undefined,
   alone = false,
 ): Promise<LayerStats> {
-  const tf = ex.tf;
   const { a, rows, d } = inp;
-  const fresh = alone && !into && d <= maxDim && ex.backend !== "cpu";
   const st: LayerStats = into ?? {
     d,
     rows: 0,
-    h: d <= maxDim && !fresh ? new Float64Array(d * d) : undefined,
     diag: new Float64Array(d),
     sum: new Float64Array(d),
   };
+  const withH = into ? !!into.h : d <= maxDim;
   st.rows += rows;
   for (let r = 0; r < rows; r++) {
     const base = r * d;
@@ -67,22 +65,25 @@ export async function addRows(
       st.diag[j] += v * v;
     }
   }
-  const viaOrt = (st.h || fresh) && ex.backend !== "cpu" ? await ortGemm(a, a, d, rows, d, true, false) : undefined;
-  if (fresh && viaOrt) st.h = viaOrt;
+  if (!withH) return st;
+  const g = (ex.backend !== "cpu" ? await ortGemm(a, a, d, rows, d, true, false) : undefined) ??
+    gramTf(ex.tf, a, rows, d);
+  if (alone && !into) st.h = g;
   else {
-    if (fresh) st.h = new Float64Array(d * d); // no ONNX Runtime after all
-    const h = st.h as Float64Array | undefined;
-    if (h && viaOrt) { for (let i = 0; i < viaOrt.length; i++) h[i] += viaOrt[i]; }
-    else if (h) {
-      const ta = tf.tensor2d(a, [rows, d]);
-      const tg = tf.matMul(ta, ta, true, false);
-      const g = tg.dataSync();
-      tg.dispose();
-      ta.dispose();
-      for (let i = 0; i < g.length; i++) h[i] += g[i];
-    }
+    const h = (st.h ??= new Float64Array(d * d)) as Float64Array;
+    for (let i = 0; i < g.length; i++) h[i] += g[i];
   }
   return st;
+}
+
+/** A^T A for A [rows, d] in tfjs. */
+function gramTf(tf: LayerExecutor["tf"], a: Float32Array, rows: number, d: number): Float32Array {
+  const ta = tf.tensor2d(a, [rows, d]);
+  const tg = tf.matMul(ta, ta, true, false);
+  const g = tg.dataSync() as Float32Array;
+  tg.dispose();
+  ta.dispose();
+  return g;
 }
 
 /** Whether `layer` is a depthwise conv (each output channel reads its own input channel) over a [N, C, H, W] input. */

@@ -9,8 +9,6 @@
  */
 import onnxProto from "onnx-proto";
 import type { Layer } from "../model/types.ts";
-import { attrsOf } from "../ops/registry.ts";
-import type { ConvAttrs } from "../ops/nn.ts";
 import { exportLayer } from "../../formats/onnx/export_node.ts";
 import type { Ort } from "../linalg/ort.ts";
 
@@ -42,30 +40,19 @@ export async function ortConv(
   bias: Float32Array | undefined,
   after: Layer[] = [],
 ): Promise<OrtConv> {
-  const a = attrsOf<ConvAttrs>(layer);
   const w = layer.params.weight;
-  const ints = (name: string, v: number[]) => ({ name, type: 7, ints: v });
-  const inputs = ["x", "w", ...(bias ? ["b"] : [])];
+  // Every node as the ONNX exporter writes it (one mapping of canonical attributes), renamed into the chain
+  // x -> t0 -> ... -> y; the Conv reads the initializers w and b.
+  const chain = [layer, ...after];
+  const names = chain.map((_, i) => (i + 1 === chain.length ? "y" : `t${i}`));
   const model = onnx.ModelProto.encode({
     irVersion: 7,
     opsetImport: [{ domain: "", version: OPSET }],
     graph: {
       name: "conv",
-      node: [
-        {
-          opType: "Conv",
-          input: inputs,
-          output: [after.length ? "t0" : "y"],
-          attribute: [
-            ints("kernel_shape", a.kernel),
-            ints("strides", a.strides),
-            ints("pads", a.pads),
-            ints("dilations", a.dilations),
-            { name: "group", type: 2, i: a.group },
-          ],
-        },
-        ...after.map((l, i) => fusedNode(l, `t${i}`, i + 1 === after.length ? "y" : `t${i + 1}`)),
-      ],
+      node: chain.map((l, i) =>
+        exportedNode(l, i === 0 ? ["x", "w", ...(bias ? ["b"] : [])] : [names[i - 1]], names[i])
+      ),
       initializer: [
         { name: "w", dims: [...w.shape], dataType: 1, rawData: bytesOf(weight) },
         ...(bias ? [{ name: "b", dims: [bias.length], dataType: 1, rawData: bytesOf(bias) }] : []),
@@ -116,10 +103,10 @@ export function fusable(layer: Layer): boolean {
   }
 }
 
-/** The exporter's node for `layer` (see {@link fusable}), reading `input` and writing `output`. */
-function fusedNode(layer: Layer, input: string, output: string) {
+/** The exporter's node for `layer` (one node: a Conv, or see {@link fusable}), reading `inputs`, writing `output`. */
+function exportedNode(layer: Layer, inputs: string[], output: string) {
   const node = onnx.NodeProto.decode(exportLayer(layer, OPSET, undefined).nodes[0].bytes);
-  node.input = [input];
+  node.input = inputs;
   node.output = [output];
   return node;
 }
